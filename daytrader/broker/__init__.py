@@ -1,0 +1,96 @@
+"""The Broker protocol every execution venue implements, and the errors a broker raises."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from daytrader.models import Account, Bar, Order, OrderRequest, OrderUpdate, Position
+
+
+class BrokerError(Exception):
+    """A broker said no, or could not be asked. `code` and `status` follow Alpaca's API."""
+
+    status: int = 500
+    code: int = 50000000
+
+    def __init__(self, message: str, *, code: int | None = None, status: int | None = None):
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        if status is not None:
+            self.status = status
+
+    def __str__(self) -> str:
+        return f"{self.message} (code {self.code})"
+
+
+class BrokerRejected(BrokerError):
+    status, code = 422, 42210000
+
+
+class DuplicateClientOrderId(BrokerRejected):
+    status, code = 422, 40010001
+
+
+class InsufficientBuyingPower(BrokerRejected):
+    status, code = 403, 40310000
+
+
+class InsufficientQty(BrokerRejected):
+    status, code = 403, 40310000
+
+
+class MarketClosed(BrokerRejected):
+    status, code = 422, 42210000
+
+
+class UnknownSymbol(BrokerRejected):
+    status, code = 422, 40010001
+
+
+class NotFound(BrokerError):
+    status, code = 404, 40410000
+
+
+class NotCancelable(BrokerError):
+    status, code = 422, 42210000
+
+
+class BrokerUnavailable(BrokerError):
+    """Timeout, dropped connection or 5xx: whether the request landed is unknown."""
+
+    status, code = 503, 50300000
+
+
+UpdateListener = Callable[[OrderUpdate], None]
+
+
+class Broker(Protocol):
+    name: str
+
+    def set_listener(self, listener: UpdateListener) -> None: ...
+
+    def on_bars(self, bars: Sequence[Bar]) -> None:
+        """Market data the venue should see; the sim exchange matches orders on it."""
+
+    async def get_account(self) -> Account: ...
+
+    async def submit_order(self, request: OrderRequest) -> Order: ...
+
+    async def get_order(self, order_id: str) -> Order: ...
+
+    async def get_order_by_client_id(self, client_order_id: str) -> Order | None: ...
+
+    async def list_orders(self, open_only: bool = True) -> list[Order]: ...
+
+    async def list_positions(self) -> list[Position]: ...
+
+    async def cancel_order(self, order_id: str) -> None: ...
+
+    async def cancel_all(self) -> list[str]: ...
+
+    async def close_position(self, symbol: str) -> Order: ...
+
+    async def close_all(self) -> list[Order]: ...

@@ -1,0 +1,392 @@
+"""In-process exchange that behaves like the broker: orders, brackets (OCO), fills on the next bar.
+
+Matching rules, per one-minute bar, for orders working before the bar:
+- market: fills at the bar's open, plus slippage against the taker;
+- limit: fills at the open if the bar opens through the limit, else at the limit if the range
+  reaches it;
+- stop: triggers at the open if the bar gaps through the stop (fills at the open), else at the
+  stop when the range reaches it; slippage applies as for market orders.
+Bracket legs become active when their parent fills and may trigger in the same bar. When one
+bar reaches both the stop-loss and the take-profit, the stop-loss fills (we cannot know the
+order inside the bar, so the pessimistic outcome is taken) unless the bar opened beyond the
+take-profit. A filled leg cancels its sibling.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from decimal import Decimal
+
+from daytrader.broker import (
+    BrokerRejected,
+    DuplicateClientOrderId,
+    InsufficientBuyingPower,
+    InsufficientQty,
+    MarketClosed,
+    NotCancelable,
+    NotFound,
+    UnknownSymbol,
+    UpdateListener,
+)
+from daytrader.clock import Clock, MarketCalendar
+from daytrader.models import (
+    ZERO,
+    Account,
+    Bar,
+    Fill,
+    Order,
+    OrderRequest,
+    OrderRole,
+    OrderStatus,
+    OrderType,
+    OrderUpdate,
+    Position,
+    Side,
+    to_money,
+    to_price,
+)
+from daytrader.positions import PositionBook
+
+log = logging.getLogger(__name__)
+_BPS = Decimal("0.0001")
+
+
+@dataclass(slots=True)
+class _Working:
+    """A live order inside the exchange; `Order` snapshots are made from it."""
+
+    order: Order
+    children: list[str] = field(default_factory=list)
+    sibling: str | None = None
+    limit: float | None = None  # float copies of the prices for matching on float bars
+    stop: float | None = None
+
+
+class SimExchange:
+    name = "sim"
+
+    def __init__(self, symbols: Collection[str], calendar: MarketCalendar, clock: Clock, *,
+                 cash: Decimal = Decimal("100000"), slippage_bps: float = 0.0,
+                 commission_per_share: Decimal = ZERO,
+                 buying_power_multiplier: Decimal = Decimal("1")) -> None:
+        self.symbols = frozenset(symbols)
+        self.calendar = calendar
+        self.clock = clock
+        self.book = PositionBook(Decimal(cash))
+        self.slippage = Decimal(str(slippage_bps)) * _BPS
+        self.commission_per_share = Decimal(commission_per_share)
+        self.multiplier = Decimal(buying_power_multiplier)
+        self.last_equity = self.book.equity()
+        self._orders: dict[str, _Working] = {}
+        self._by_client_id: dict[str, str] = {}
+        self._working: dict[str, list[str]] = {}  # symbol -> ids of orders that can fill
+        self._last: dict[str, float] = {}
+        self._ids = itertools.count(1)
+        self._fill_ids = itertools.count(1)
+        self._listener: UpdateListener | None = None
+        self._session_day = None
+
+    # -- wiring --------------------------------------------------------------------------------
+    def set_listener(self, listener: UpdateListener) -> None:
+        self._listener = listener
+
+    def _emit(self, event: str, order: Order, fill: Fill | None = None) -> None:
+        if self._listener is not None:
+            self._listener(OrderUpdate(event, order, fill))
+
+    # -- market data and matching --------------------------------------------------------------
+    def on_bars(self, bars: Sequence[Bar]) -> None:
+        for bar in bars:
+            day = bar.ts.date()
+            if day != self._session_day:
+                if self._session_day is not None:
+                    self.last_equity = self.book.equity()
+                self._session_day = day
+            ids = self._working.get(bar.symbol)
+            if ids:
+                self._match(bar, ids)
+            self._last[bar.symbol] = bar.close
+            self.book.mark(bar.symbol, bar.close)
+
+    def _match(self, bar: Bar, ids: list[str]) -> None:
+        for order_id in list(ids):  # arrival order; entries before the legs they activate
+            working = self._orders[order_id]
+            if working.order.status is OrderStatus.NEW:
+                self._match_one(working, bar, gap=True)
+
+    def _match_one(self, w: _Working, bar: Bar, *, gap: bool) -> None:
+        sibling = self._orders[w.sibling] if w.sibling else None
+        if sibling is not None and sibling.order.status is OrderStatus.NEW:
+            self._match_oco(w, sibling, bar, gap=gap)
+            return
+        price = self._trigger_price(w, bar, gap=gap)
+        if price is None:
+            return
+        self._fill(w, price, bar.ts)
+        for child_id in w.children:
+            child = self._orders[child_id]
+            if child.order.status is OrderStatus.HELD:
+                self._set(child, status=OrderStatus.NEW)
+                self._working.setdefault(child.order.symbol, []).append(child_id)
+                self._emit("new", child.order)
+        for child_id in w.children:
+            child = self._orders[child_id]
+            if child.order.status is OrderStatus.NEW:
+                self._match_one(child, bar, gap=False)
+
+    def _match_oco(self, a: _Working, b: _Working, bar: Bar, *, gap: bool) -> None:
+        """Stop-loss and take-profit legs reached in one bar: the stop wins unless the bar
+        opened beyond the take-profit."""
+        stop, take = (a, b) if a.order.role is OrderRole.STOP_LOSS else (b, a)
+        if gap:
+            for leg in (stop, take):
+                price = self._trigger_price(leg, bar, gap=True)
+                if price == bar.open:
+                    self._fill(leg, price, bar.ts)
+                    return
+        for leg in (stop, take):
+            price = self._trigger_price(leg, bar, gap=False)
+            if price is not None:
+                self._fill(leg, price, bar.ts)
+                return
+
+    def _trigger_price(self, w: _Working, bar: Bar, *, gap: bool) -> float | None:
+        """The price at which `w` fills in `bar`, or None. `gap` is False for legs activated
+        inside this bar, which only see the range after the parent's fill at the open."""
+        o = w.order
+        buy = o.side is Side.BUY
+        if o.order_type is OrderType.MARKET:
+            return bar.open
+        if o.order_type is OrderType.LIMIT:
+            assert w.limit is not None
+            if gap and (bar.open <= w.limit if buy else bar.open >= w.limit):
+                return bar.open
+            return w.limit if (bar.low <= w.limit if buy else bar.high >= w.limit) else None
+        assert w.stop is not None
+        if gap and (bar.open >= w.stop if buy else bar.open <= w.stop):
+            return bar.open
+        return w.stop if (bar.high >= w.stop if buy else bar.low <= w.stop) else None
+
+    def _fill(self, w: _Working, raw_price: float, ts: datetime) -> None:
+        o = w.order
+        price = Decimal(str(raw_price))
+        if o.order_type is not OrderType.LIMIT:  # takers pay the slippage; resting limits don't
+            price *= 1 + self.slippage * o.side.sign
+        price = to_price(price)
+        commission = to_money(self.commission_per_share * o.qty)
+        self._set(w, status=OrderStatus.FILLED, filled_qty=o.qty, filled_avg_price=price,
+                  updated_at=ts)
+        self._unwork(w.order)
+        fill = Fill(id=f"sim-fill-{next(self._fill_ids):06d}", order_id=o.id,
+                    client_order_id=o.client_order_id, symbol=o.symbol, side=o.side, qty=o.qty,
+                    price=price, commission=commission, ts=ts, role=o.role)
+        self.book.apply_fill(fill)
+        self._emit("fill", w.order, fill)
+        if w.sibling:
+            sibling = self._orders[w.sibling]
+            if sibling.order.status.is_open:
+                self._cancel(sibling, ts)
+
+    # -- orders --------------------------------------------------------------------------------
+    def _new_id(self) -> str:
+        return f"sim-{next(self._ids):06d}"
+
+    def _set(self, w: _Working, **changes) -> None:
+        w.order = replace(w.order, **changes)
+
+    def _unwork(self, order: Order) -> None:
+        ids = self._working.get(order.symbol)
+        if ids and order.id in ids:
+            ids.remove(order.id)
+
+    def _cancel(self, w: _Working, ts: datetime) -> None:
+        self._set(w, status=OrderStatus.CANCELED, updated_at=ts)
+        self._unwork(w.order)
+        self._emit("canceled", w.order)
+        for child_id in w.children:
+            child = self._orders[child_id]
+            if child.order.status.is_open:
+                self._cancel(child, ts)
+
+    def _reject(self, request: OrderRequest, error: BrokerRejected) -> BrokerRejected:
+        log.info("sim rejected %s %s %s: %s", request.side, request.qty, request.symbol, error)
+        return error
+
+    def _held_for_sale(self, symbol: str, side: Side) -> int:
+        """Shares already promised to open orders that would reduce the position (Alpaca's
+        "insufficient qty available" counts them the same way)."""
+        return sum(w.order.qty - w.order.filled_qty for w in self._orders.values()
+                   if w.order.symbol == symbol and w.order.side is side
+                   and w.order.role is not OrderRole.ENTRY and w.order.status.is_open)
+
+    def _check(self, request: OrderRequest) -> None:
+        now = self.clock.now()
+        if request.client_order_id in self._by_client_id:
+            raise self._reject(request, DuplicateClientOrderId("client_order_id must be unique"))
+        if request.symbol not in self.symbols:
+            raise self._reject(request, UnknownSymbol(f"asset {request.symbol} not found"))
+        if request.qty <= 0:
+            raise self._reject(request, BrokerRejected(f"qty must be > 0, got {request.qty}"))
+        if not self.calendar.is_open(now):
+            raise self._reject(request, MarketClosed(
+                f"market is closed at {now:%Y-%m-%d %H:%M %Z}; sim accepts orders in session only"))
+        if request.order_type is OrderType.LIMIT and request.limit_price is None:
+            raise self._reject(request, BrokerRejected("limit orders need a limit_price"))
+        if request.order_type is OrderType.STOP and request.stop_price is None:
+            raise self._reject(request, BrokerRejected("stop orders need a stop_price"))
+        position = self.book.qty(request.symbol)
+        reducing = position * request.side.sign < 0
+        if reducing:
+            available = abs(position) - self._held_for_sale(request.symbol, request.side)
+            if request.qty > available:
+                raise self._reject(request, InsufficientQty(
+                    f"insufficient qty available for order (requested: {request.qty}, "
+                    f"available: {available})"))
+            if request.stop_loss or request.take_profit:
+                raise self._reject(request, BrokerRejected("bracket orders must open a position"))
+            return
+        last = self._last.get(request.symbol)
+        price = request.limit_price or request.stop_price or (
+            Decimal(str(last)) if last is not None else None)
+        if price is None:
+            raise self._reject(request, BrokerRejected(f"no price yet for {request.symbol}"))
+        ref = float(price)
+        if request.stop_loss is not None and not (float(request.stop_loss) * request.side.sign
+                                                  < ref * request.side.sign):
+            raise self._reject(request, BrokerRejected(
+                f"stop_loss.stop_price {request.stop_loss} must be on the losing side of {price}"))
+        if request.take_profit is not None and not (float(request.take_profit) * request.side.sign
+                                                    > ref * request.side.sign):
+            raise self._reject(request, BrokerRejected(
+                f"take_profit.limit_price {request.take_profit} must be on the winning side of "
+                f"{price}"))
+        cost = price * request.qty
+        buying_power = self._buying_power()
+        if cost > buying_power:
+            raise self._reject(request, InsufficientBuyingPower(
+                f"insufficient buying power (needs {to_money(cost)}, has {buying_power})"))
+
+    def _pending_entry_cost(self) -> Decimal:
+        total = ZERO
+        for w in self._orders.values():
+            o = w.order
+            if o.role is OrderRole.ENTRY and o.status is OrderStatus.NEW:
+                price = o.limit_price or o.stop_price or Decimal(str(self._last.get(o.symbol, 0)))
+                total += price * (o.qty - o.filled_qty)
+        return total
+
+    def _buying_power(self) -> Decimal:
+        equity = self.book.equity()
+        used = self.book.gross_exposure() + self._pending_entry_cost()
+        return max(ZERO, to_money(equity * self.multiplier - used))
+
+    def _add(self, request: OrderRequest, role: OrderRole, status: OrderStatus,
+             parent_id: str | None = None, order_type: OrderType | None = None,
+             limit_price: Decimal | None = None, stop_price: Decimal | None = None,
+             side: Side | None = None) -> _Working:
+        now = self.clock.now()
+        order = Order(id=self._new_id(),
+                      client_order_id=request.client_order_id if parent_id is None
+                      else f"{request.client_order_id}-{role.value}",
+                      symbol=request.symbol, side=side or request.side, qty=request.qty,
+                      order_type=order_type or request.order_type, status=status,
+                      submitted_at=now, role=role,
+                      limit_price=limit_price if parent_id else request.limit_price,
+                      stop_price=stop_price if parent_id else request.stop_price,
+                      parent_id=parent_id, updated_at=now)
+        w = _Working(order, limit=float(order.limit_price) if order.limit_price else None,
+                     stop=float(order.stop_price) if order.stop_price else None)
+        self._orders[order.id] = w
+        self._by_client_id[order.client_order_id] = order.id
+        if status is OrderStatus.NEW:
+            self._working.setdefault(order.symbol, []).append(order.id)
+        return w
+
+    async def submit_order(self, request: OrderRequest) -> Order:
+        return self.submit(request)
+
+    def submit(self, request: OrderRequest, role: OrderRole | None = None) -> Order:
+        self._check(request)
+        reducing = self.book.qty(request.symbol) * request.side.sign < 0
+        parent = self._add(request, role or (OrderRole.EXIT if reducing else OrderRole.ENTRY),
+                           OrderStatus.NEW)
+        legs = []
+        exit_side = request.side.opposite
+        if request.stop_loss is not None:
+            legs.append(self._add(request, OrderRole.STOP_LOSS, OrderStatus.HELD, parent.order.id,
+                                  OrderType.STOP, stop_price=request.stop_loss, side=exit_side))
+        if request.take_profit is not None:
+            legs.append(self._add(request, OrderRole.TAKE_PROFIT, OrderStatus.HELD,
+                                  parent.order.id, OrderType.LIMIT,
+                                  limit_price=request.take_profit, side=exit_side))
+        parent.children = [leg.order.id for leg in legs]
+        if len(legs) == 2:
+            legs[0].sibling, legs[1].sibling = legs[1].order.id, legs[0].order.id
+        self._emit("new", parent.order)
+        return parent.order
+
+    def _get(self, order_id: str) -> _Working:
+        w = self._orders.get(order_id)
+        if w is None:
+            raise NotFound("order not found")
+        return w
+
+    async def get_order(self, order_id: str) -> Order:
+        return self._get(order_id).order
+
+    async def get_order_by_client_id(self, client_order_id: str) -> Order | None:
+        order_id = self._by_client_id.get(client_order_id)
+        return self._orders[order_id].order if order_id else None
+
+    def orders(self, open_only: bool = True) -> list[Order]:
+        return [w.order for w in self._orders.values() if not open_only or w.order.status.is_open]
+
+    async def list_orders(self, open_only: bool = True) -> list[Order]:
+        return self.orders(open_only)
+
+    async def list_positions(self) -> list[Position]:
+        return self.book.positions()
+
+    async def get_account(self) -> Account:
+        return self.account()
+
+    def account(self) -> Account:
+        return Account(cash=to_money(self.book.cash), equity=self.book.equity(),
+                       buying_power=self._buying_power(), start_of_day_equity=self.last_equity)
+
+    def cancel(self, order_id: str) -> None:
+        w = self._get(order_id)
+        if not w.order.status.is_open:
+            raise NotCancelable("order is not cancelable")
+        self._cancel(w, self.clock.now())
+
+    async def cancel_order(self, order_id: str) -> None:
+        self.cancel(order_id)
+
+    async def cancel_all(self) -> list[str]:
+        canceled = []
+        for w in list(self._orders.values()):
+            if w.order.status.is_open:  # a parent's cancel may already have taken its legs
+                self._cancel(w, self.clock.now())
+                canceled.append(w.order.id)
+        return canceled
+
+    def close(self, symbol: str) -> Order:
+        qty = self.book.qty(symbol)
+        if qty == 0:
+            raise NotFound("position not found")
+        request = OrderRequest(client_order_id=f"close-{symbol}-{next(self._ids):06d}",
+                               symbol=symbol, side=Side.SELL if qty > 0 else Side.BUY,
+                               qty=abs(qty), order_type=OrderType.MARKET)
+        return self.submit(request, OrderRole.EXIT)
+
+    async def close_position(self, symbol: str) -> Order:
+        return self.close(symbol)
+
+    async def close_all(self) -> list[Order]:
+        await self.cancel_all()
+        return [self.close(symbol) for symbol in self.book.symbols()]

@@ -1,0 +1,248 @@
+"""Settings from the environment and `.env` (python-dotenv), validated at start-up; secrets masked."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from dotenv import dotenv_values
+
+MODES = ("sim", "paper", "live", "backtest")
+_SYMBOL = re.compile(r"^[A-Z][A-Z0-9.]{0,9}$")
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names the setting and what it should be."""
+
+
+class Secret:
+    """A secret value whose repr and str never show it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __repr__(self) -> str:
+        return "Secret('**********')" if self._value else "Secret('')"
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    mode: str = "sim"
+    symbols: tuple[str, ...] = ("AAPL", "MSFT", "NVDA", "AMZN", "TSLA", "META")
+    starting_cash: Decimal = Decimal("100000")
+    trading_enabled_at_start: bool = True
+    # Risk limits (the seed's six checks, plus the stop-loss cooldown).
+    max_daily_loss_pct: float = 5.0
+    max_positions: int = 5
+    risk_per_trade_pct: float = 1.0
+    cooldown_after_stops: int = 3
+    cooldown_minutes: int = 60
+    # Strategy (seed: EMA(9)/EMA(21) crossover, stop 2xATR(14), take-profit 4xATR(14)).
+    ema_fast: int = 9
+    ema_slow: int = 21
+    atr_period: int = 14
+    stop_atr_mult: float = 2.0
+    take_profit_atr_mult: float = 4.0
+    allow_shorts: bool = False
+    flatten_minutes_before_close: int = 5
+    # Sim exchange.
+    sim_seed: int = 42
+    sim_speed: float = 60.0  # 0 means as fast as possible
+    sim_slippage_bps: float = 1.0
+    sim_commission_per_share: Decimal = Decimal("0")
+    sim_buying_power_multiplier: Decimal = Decimal("1")
+    # Operations.
+    data_dir: Path = Path("data")
+    log_level: str = "INFO"
+    # Broker and store credentials (used by paper/live and Supabase).
+    alpaca_api_key: Secret = field(default_factory=lambda: Secret(""))
+    alpaca_secret_key: Secret = field(default_factory=lambda: Secret(""))
+    supabase_url: str = ""
+    supabase_key: Secret = field(default_factory=lambda: Secret(""))
+    supabase_service_key: Secret = field(default_factory=lambda: Secret(""))
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        return validate(replace(self, **changes))
+
+
+def _bool(name: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{name}: expected true or false, got {raw!r}")
+
+
+def _int(name: str, raw: str) -> int:
+    try:
+        return int(raw.strip())
+    except ValueError:
+        raise SettingsError(f"{name}: expected a whole number, got {raw!r}") from None
+
+
+def _float(name: str, raw: str) -> float:
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise SettingsError(f"{name}: expected a number, got {raw!r}") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise SettingsError(f"{name}: expected a finite number, got {raw!r}")
+    return value
+
+
+def _decimal(name: str, raw: str) -> Decimal:
+    try:
+        value = Decimal(raw.strip())
+    except InvalidOperation:
+        raise SettingsError(f"{name}: expected an amount, got {raw!r}") from None
+    if not value.is_finite():
+        raise SettingsError(f"{name}: expected a finite amount, got {raw!r}")
+    return value
+
+
+def _symbols(name: str, raw: str) -> tuple[str, ...]:
+    symbols = tuple(s.strip().upper() for s in raw.split(",") if s.strip())
+    bad = [s for s in symbols if not _SYMBOL.match(s)]
+    if bad:
+        raise SettingsError(f"{name}: not a ticker symbol: {', '.join(bad)}")
+    return symbols
+
+
+def _speed(name: str, raw: str) -> float:
+    return 0.0 if raw.strip().lower() == "max" else _float(name, raw)
+
+
+# Environment variable -> (field, parser). The seed's credential names are kept as they were.
+_ENV: dict[str, tuple[str, Callable[[str, str], Any]]] = {
+    "TRADING_MODE": ("mode", lambda n, r: r.strip().lower()),
+    "SYMBOLS": ("symbols", _symbols),
+    "STARTING_CASH": ("starting_cash", _decimal),
+    "TRADING_ENABLED_AT_START": ("trading_enabled_at_start", _bool),
+    "MAX_DAILY_LOSS_PCT": ("max_daily_loss_pct", _float),
+    "MAX_POSITIONS": ("max_positions", _int),
+    "RISK_PER_TRADE_PCT": ("risk_per_trade_pct", _float),
+    "COOLDOWN_AFTER_STOPS": ("cooldown_after_stops", _int),
+    "COOLDOWN_MINUTES": ("cooldown_minutes", _int),
+    "EMA_FAST": ("ema_fast", _int),
+    "EMA_SLOW": ("ema_slow", _int),
+    "ATR_PERIOD": ("atr_period", _int),
+    "STOP_ATR_MULT": ("stop_atr_mult", _float),
+    "TAKE_PROFIT_ATR_MULT": ("take_profit_atr_mult", _float),
+    "ALLOW_SHORTS": ("allow_shorts", _bool),
+    "FLATTEN_MINUTES_BEFORE_CLOSE": ("flatten_minutes_before_close", _int),
+    "SIM_SEED": ("sim_seed", _int),
+    "SIM_SPEED": ("sim_speed", _speed),
+    "SIM_SLIPPAGE_BPS": ("sim_slippage_bps", _float),
+    "SIM_COMMISSION_PER_SHARE": ("sim_commission_per_share", _decimal),
+    "SIM_BUYING_POWER_MULTIPLIER": ("sim_buying_power_multiplier", _decimal),
+    "DATA_DIR": ("data_dir", lambda n, r: Path(r.strip()).expanduser()),
+    "LOG_LEVEL": ("log_level", lambda n, r: r.strip().upper()),
+    "ALPACA_API_KEY": ("alpaca_api_key", lambda n, r: Secret(r.strip())),
+    "ALPACA_SECRET_KEY": ("alpaca_secret_key", lambda n, r: Secret(r.strip())),
+    "SUPABASE_URL": ("supabase_url", lambda n, r: r.strip()),
+    "SUPABASE_KEY": ("supabase_key", lambda n, r: Secret(r.strip())),
+    "SUPABASE_SERVICE_KEY": ("supabase_service_key", lambda n, r: Secret(r.strip())),
+}
+ENV_NAMES = tuple(_ENV)
+_FIELD_TO_ENV = {field_name: env for env, (field_name, _) in _ENV.items()}
+
+
+def env_name(field_name: str) -> str:
+    """The environment variable that sets a field, for messages that tell the user what to fix."""
+    return _FIELD_TO_ENV.get(field_name, field_name)
+
+
+def _require(ok: bool, field_name: str, message: str) -> None:
+    if not ok:
+        raise SettingsError(f"{env_name(field_name)}: {message}")
+
+
+def validate(s: Settings) -> Settings:
+    """Checks every limit together; raises SettingsError naming the first bad setting."""
+    _require(s.mode in MODES, "mode", f"must be one of {', '.join(MODES)}, got {s.mode!r}")
+    _require(bool(s.symbols), "symbols", "at least one symbol is needed")
+    _require(len(set(s.symbols)) == len(s.symbols), "symbols", "a symbol is listed twice")
+    _require(s.starting_cash > 0, "starting_cash", f"must be positive, got {s.starting_cash}")
+    _require(0 < s.max_daily_loss_pct < 100, "max_daily_loss_pct",
+             f"must be between 0 and 100 (percent), got {s.max_daily_loss_pct}")
+    _require(s.max_positions >= 1, "max_positions", f"must be at least 1, got {s.max_positions}")
+    _require(0 < s.risk_per_trade_pct <= 100, "risk_per_trade_pct",
+             f"must be above 0 and at most 100 (percent), got {s.risk_per_trade_pct}")
+    _require(s.cooldown_after_stops >= 1, "cooldown_after_stops",
+             f"must be at least 1, got {s.cooldown_after_stops}")
+    _require(s.cooldown_minutes >= 0, "cooldown_minutes",
+             f"must not be negative, got {s.cooldown_minutes}")
+    for name in ("ema_fast", "ema_slow", "atr_period"):
+        value = getattr(s, name)
+        _require(1 <= value <= 1000, name, f"must be a period between 1 and 1000, got {value}")
+    _require(s.ema_fast < s.ema_slow, "ema_fast",
+             f"the fast EMA ({s.ema_fast}) must be shorter than the slow one ({s.ema_slow})")
+    _require(s.stop_atr_mult > 0, "stop_atr_mult", f"must be positive, got {s.stop_atr_mult}")
+    _require(s.take_profit_atr_mult > 0, "take_profit_atr_mult",
+             f"must be positive, got {s.take_profit_atr_mult}")
+    _require(0 <= s.flatten_minutes_before_close <= 120, "flatten_minutes_before_close",
+             f"must be between 0 and 120, got {s.flatten_minutes_before_close}")
+    _require(s.sim_speed >= 0, "sim_speed", f"must be 0/max or positive, got {s.sim_speed}")
+    _require(0 <= s.sim_slippage_bps <= 1000, "sim_slippage_bps",
+             f"must be between 0 and 1000 basis points, got {s.sim_slippage_bps}")
+    _require(s.sim_commission_per_share >= 0, "sim_commission_per_share",
+             f"must not be negative, got {s.sim_commission_per_share}")
+    _require(1 <= s.sim_buying_power_multiplier <= 4, "sim_buying_power_multiplier",
+             f"must be between 1 and 4, got {s.sim_buying_power_multiplier}")
+    _require(s.log_level in ("DEBUG", "INFO", "WARNING", "ERROR"), "log_level",
+             f"must be DEBUG, INFO, WARNING or ERROR, got {s.log_level!r}")
+    if s.supabase_url:
+        _require(s.supabase_url.startswith(("http://", "https://")), "supabase_url",
+                 "must start with http:// or https://")
+    if s.mode in ("paper", "live"):
+        _require(bool(s.alpaca_api_key), "alpaca_api_key", f"required in {s.mode} mode")
+        _require(bool(s.alpaca_secret_key), "alpaca_secret_key", f"required in {s.mode} mode")
+    return s
+
+
+def settings_from_mapping(values: Mapping[str, str | None]) -> Settings:
+    """Settings from environment-style names; unknown names are ignored, empty values mean default."""
+    changes: dict[str, Any] = {}
+    for env, (field_name, parse) in _ENV.items():
+        raw = values.get(env)
+        if raw is None or raw.strip() == "":
+            continue
+        changes[field_name] = parse(env, raw)
+    return validate(replace(Settings(), **changes))
+
+
+def load_settings(env_file: str | Path | None = ".env",
+                  environ: Mapping[str, str] | None = None) -> Settings:
+    """The `.env` file, overridden by the process environment; a bad value raises SettingsError."""
+    merged: dict[str, str | None] = {}
+    if env_file is not None and Path(env_file).is_file():
+        merged.update(dotenv_values(env_file))
+    merged.update(os.environ if environ is None else environ)
+    return settings_from_mapping(merged)
+
+
+def describe(s: Settings) -> dict[str, str]:
+    """Every setting as text for logs and the console; secrets stay masked."""
+    return {env_name(f.name): str(getattr(s, f.name)) for f in fields(s)}

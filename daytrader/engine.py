@@ -1,0 +1,531 @@
+"""The engine: wires data -> strategy -> risk/orders -> broker -> fills -> positions, and the controls.
+
+One place decides; the console, the control API and headless mode all call the same commands
+(`enable`, `disable`, `emergency_stop`, `close_position`, `cancel_order`, `submit`, `sync`,
+`reset_breaker`) and read the same immutable `EngineSnapshot`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter, deque
+from collections.abc import AsyncIterable, Iterable
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+from daytrader.broker import Broker, BrokerError
+from daytrader.broker.sim import SimExchange
+from daytrader.clock import EXCHANGE_TZ, Clock, MarketCalendar, SimClock
+from daytrader.config import Settings
+from daytrader.models import (
+    Account,
+    Bar,
+    CheckResult,
+    LogEvent,
+    Order,
+    OrderIntent,
+    OrderRole,
+    OrderType,
+    OrderUpdate,
+    Position,
+    RiskDecision,
+    Side,
+    Signal,
+    Trade,
+    TradingState,
+    to_money,
+    to_price,
+)
+from daytrader.orders import OrderManager, SubmitResult, SubmitStatus
+from daytrader.positions import PositionBook
+from daytrader.risk import (
+    CircuitBreaker,
+    RiskContext,
+    RiskLimits,
+    StopCooldown,
+    check_order,
+    daily_loss_pct,
+)
+from daytrader.strategy import Strategy
+from daytrader.strategy.ema_crossover import CrossoverParams, EmaCrossover, size_entry
+
+log = logging.getLogger(__name__)
+MINUTE = timedelta(minutes=1)
+
+
+@dataclass(frozen=True, slots=True)
+class EmergencyReport:
+    disabled_after_ms: float
+    requests_after_ms: float
+    canceled: int
+    close_orders: int
+    flat: bool
+    positions_left: tuple[str, ...]
+    open_orders_left: int
+    errors: tuple[str, ...]
+    elapsed_ms: float
+
+    @property
+    def message(self) -> str:
+        head = ("EMERGENCY STOP complete: trading disabled, flat, no open orders" if self.flat
+                else f"EMERGENCY STOP: trading disabled; NOT FLAT: positions left "
+                     f"{', '.join(self.positions_left) or 'none'}, open orders "
+                     f"{self.open_orders_left}")
+        tail = f"; errors: {'; '.join(self.errors)}" if self.errors else ""
+        return (f"{head} (canceled {self.canceled} orders, sent {self.close_orders} closes, "
+                f"{self.elapsed_ms:.0f} ms){tail}")
+
+
+@dataclass(frozen=True, slots=True)
+class CommandResult:
+    ok: bool
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class EngineSnapshot:
+    ts: datetime
+    mode: str
+    state: TradingState
+    market_open: bool
+    market_state: str
+    account: Account
+    positions: tuple[Position, ...]
+    orders: tuple[Order, ...]  # open orders first, then the most recent others
+    risk: tuple[CheckResult, ...]  # each check's current value against its limit
+    breaker_tripped: bool
+    daily_loss_pct: float
+    max_daily_loss_pct: float
+    trades: tuple[Trade, ...]
+    equity_curve: tuple[tuple[datetime, float], ...]
+    events: tuple[LogEvent, ...]
+    rejections_by_check: dict[str, int] = field(default_factory=dict)
+
+
+class Engine:
+    def __init__(self, settings: Settings, broker: Broker, calendar: MarketCalendar,
+                 clock: Clock, strategy: Strategy | None = None) -> None:
+        self.settings = settings
+        self.broker = broker
+        self.calendar = calendar
+        self.clock = clock
+        self.strategy: Strategy = strategy or EmaCrossover(CrossoverParams.from_settings(settings))
+        self.limits = RiskLimits.from_settings(settings)
+        self.orders = OrderManager(broker)
+        self.book = PositionBook(settings.starting_cash)
+        self.breaker = CircuitBreaker(settings.max_daily_loss_pct)
+        self.cooldown = StopCooldown(settings.cooldown_after_stops, settings.cooldown_minutes)
+        self.enabled = settings.trading_enabled_at_start
+        self.known_orders: dict[str, Order] = {}
+        self.account = Account(settings.starting_cash, settings.starting_cash,
+                               settings.starting_cash, settings.starting_cash)
+        self.start_of_day_equity = settings.starting_cash
+        self.day: date | None = None
+        self.last_prices: dict[str, float] = {}
+        self.equity_curve: list[tuple[datetime, float]] = []
+        self.events: deque[LogEvent] = deque(maxlen=1000)
+        self.rejections_by_check: Counter[str] = Counter()
+        self.bad_bars: Counter[str] = Counter()
+        self.submitted: list[SubmitResult] = []
+        self._reasons: dict[str, str] = {}  # client order id -> why it was sent
+        self._protection: dict[str, tuple[Decimal | None, Decimal | None]] = {}
+        self._exiting: set[str] = set()
+        broker.set_listener(self._on_update)
+
+    # -- state -----------------------------------------------------------------------------------
+    @property
+    def state(self) -> TradingState:
+        if not self.enabled:
+            return TradingState.DISABLED
+        return TradingState.HALTED if self.breaker.tripped else TradingState.ENABLED
+
+    def _log(self, level: str, kind: str, message: str, **data) -> None:
+        self.events.append(LogEvent(self.clock.now(), level, kind, message, data))
+        log.log(logging.getLevelName(level.upper()), "[%s] %s", kind, message)
+
+    # -- commands --------------------------------------------------------------------------------
+    def enable(self, source: str = "console") -> CommandResult:
+        self.enabled = True
+        note = " (circuit breaker still tripped: entries stay halted)" if self.breaker.tripped else ""
+        self._log("info", "control", f"trading enabled by {source}{note}", source=source)
+        return CommandResult(True, f"trading enabled{note}")
+
+    def disable(self, source: str = "console") -> CommandResult:
+        # Synchronous on purpose: it takes effect before anything else is drawn or sent.
+        self.enabled = False
+        self._log("warning", "control", f"trading disabled by {source}", source=source)
+        return CommandResult(True, "trading disabled")
+
+    def reset_breaker(self, source: str = "console") -> CommandResult:
+        if not self.breaker.tripped:
+            return CommandResult(False, "circuit breaker is not tripped")
+        equity = self.book.equity()
+        self.breaker.reset(equity)
+        self._log("warning", "breaker", f"circuit breaker reset by {source}; daily loss is now "
+                  f"measured from equity {equity}", source=source)
+        return CommandResult(True, "circuit breaker reset")
+
+    async def emergency_stop(self, source: str = "console",
+                             flat_timeout: float = 90.0) -> EmergencyReport:
+        """Disable first (no network needed), cancel all, close all, then verify flat."""
+        t0 = time.perf_counter()
+        self.enabled = False
+        disabled_ms = (time.perf_counter() - t0) * 1000
+        self._log("error", "control", f"EMERGENCY STOP by {source}: trading disabled",
+                  source=source)
+        errors: list[str] = []
+        canceled: list[str] = []
+        closes: list[Order] = []
+        try:
+            canceled = await self.broker.cancel_all()
+        except BrokerError as exc:
+            errors.append(f"cancel all: {exc}")
+        for symbol in self.book.symbols():
+            self._exit_reason_for(symbol, "emergency_stop")
+        try:
+            closes = await self.broker.close_all()
+        except BrokerError as exc:
+            errors.append(f"close all: {exc}")
+        requests_ms = (time.perf_counter() - t0) * 1000
+        self._log("warning", "control", f"emergency stop: canceled {len(canceled)} orders, "
+                  f"sent {len(closes)} closes; waiting for fills")
+        positions, open_orders = await self._wait_flat(flat_timeout)
+        report = EmergencyReport(disabled_ms, requests_ms, len(canceled), len(closes),
+                                 not positions and not open_orders,
+                                 tuple(p.symbol for p in positions), len(open_orders),
+                                 tuple(errors), (time.perf_counter() - t0) * 1000)
+        self._log("info" if report.flat else "error", "control", report.message)
+        return report
+
+    async def _wait_flat(self, timeout: float) -> tuple[list[Position], list[Order]]:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                positions = await self.broker.list_positions()
+                open_orders = await self.broker.list_orders(open_only=True)
+            except BrokerError as exc:
+                self._log("error", "broker", f"cannot verify flat: {exc}")
+                positions, open_orders = self.book.positions(), []
+            if (not positions and not open_orders) or time.monotonic() >= deadline:
+                return positions, open_orders
+            await asyncio.sleep(0.05)
+
+    async def close_position(self, symbol: str, source: str = "console",
+                             reason: str = "manual_close") -> CommandResult:
+        symbol = symbol.upper()
+        qty = self.book.qty(symbol)
+        if qty == 0:
+            return CommandResult(False, f"no position in {symbol}")
+        result = await self._exit(symbol, reason, source)
+        return CommandResult(result.ok, f"close {symbol}: {result.message}")
+
+    async def cancel_order(self, order_id: str, source: str = "console") -> CommandResult:
+        try:
+            await self.broker.cancel_order(order_id)
+        except BrokerError as exc:
+            self._log("warning", "broker", f"cancel {order_id} by {source} failed: {exc}")
+            return CommandResult(False, f"cancel {order_id}: {exc}")
+        self._log("info", "control", f"order {order_id} canceled by {source}", source=source)
+        return CommandResult(True, f"order {order_id} canceled")
+
+    async def submit(self, intent: OrderIntent, source: str = "console") -> SubmitResult:
+        """A manual order: it goes through exactly the same risk checks as the strategy's."""
+        if intent.ts is None:
+            intent = _with(intent, ts=self.clock.now())
+        if not intent.reduce_only and intent.stop_loss is None:
+            intent = self._protect_manual_entry(intent)
+        result = await self._send(intent)
+        self._log("info" if result.ok else "warning", "order",
+                  f"manual {intent.side} {intent.qty} {intent.symbol} by {source}: "
+                  f"{result.message}", source=source)
+        return result
+
+    def preview(self, intent: OrderIntent) -> RiskDecision:
+        """The risk decision an order would get now, for the order form; nothing is sent."""
+        if intent.ts is None:
+            intent = _with(intent, ts=self.clock.now())
+        if not intent.reduce_only and intent.stop_loss is None:
+            intent = self._protect_manual_entry(intent)
+        return check_order(intent, self._risk_context(), self.limits)
+
+    async def sync(self, source: str = "console") -> CommandResult:
+        """Adopts the broker's account, positions and orders: the broker says what exists."""
+        try:
+            account = await self.broker.get_account()
+            positions = await self.broker.list_positions()
+            orders = await self.broker.list_orders(open_only=False)
+        except BrokerError as exc:
+            self._log("error", "broker", f"sync failed: {exc}")
+            return CommandResult(False, f"sync failed: {exc}")
+        before = {p.symbol: p.qty for p in self.book.positions()}
+        after = {p.symbol: p.qty for p in positions}
+        self.account = account
+        self.book.replace_all(account.cash, positions)
+        for order in orders:
+            self.known_orders[order.id] = order
+        diff = "" if before == after else f"; positions changed {before} -> {after}"
+        self._log("info", "control", f"sync by {source}: {len(positions)} positions, "
+                  f"{sum(o.status.is_open for o in orders)} open orders{diff}", source=source)
+        return CommandResult(True, f"synced: {len(positions)} positions{diff}")
+
+    # -- the data path ---------------------------------------------------------------------------
+    def warm_up(self, bars: Iterable[Bar]) -> int:
+        count = 0
+        for bar in bars:
+            self.strategy.warm_up(bar)
+            self.last_prices[bar.symbol] = bar.close
+            count += 1
+        return count
+
+    async def on_minute(self, bars: list[Bar]) -> None:
+        """One minute of bars (same timestamp): match, mark, breaker, flatten, strategy."""
+        if not bars:
+            return
+        bar_ts = bars[0].ts
+        now = bar_ts + MINUTE  # the bar is complete at the end of its minute
+        if isinstance(self.clock, SimClock) and now > self.clock.now():
+            self.clock.set(now)
+        session = self.calendar.session_at(bar_ts)
+        if session is not None and session.date != self.day:
+            self._start_day(session.date)
+        self.broker.on_bars(bars)
+        for bar in bars:
+            self.last_prices[bar.symbol] = bar.close
+            self.book.mark(bar.symbol, bar.close)
+        equity = self.book.equity_estimate()
+        self.equity_curve.append((now, equity))
+        trip = self.breaker.update(equity, now)
+        if trip is not None:
+            self._log("error", "breaker", trip.message + "; entries halted, closes still allowed",
+                      loss_pct=trip.loss_pct)
+        if session is None:
+            return  # outside regular hours: marks only, no decisions
+        flatten_at = session.close - timedelta(minutes=self.settings.flatten_minutes_before_close)
+        if now >= flatten_at:
+            await self._flatten(now)
+            for bar in bars:
+                self.strategy.warm_up(bar)
+            return
+        for bar in bars:
+            signal = self.strategy.on_bar(bar, self.book.qty(bar.symbol))
+            if signal is not None:
+                await self._act(signal)
+
+    def _start_day(self, day: date) -> None:
+        self.day = day
+        self.account = self._account_view()
+        self.start_of_day_equity = self.book.equity()
+        if self.breaker.start_day(day, self.start_of_day_equity):
+            self._log("info", "breaker", f"circuit breaker reset for the new trading day {day}")
+        self._log("info", "engine", f"trading day {day}: start-of-day equity "
+                  f"{self.start_of_day_equity}")
+
+    async def _flatten(self, now: datetime) -> None:
+        for symbol in self.book.symbols():
+            if symbol not in self._exiting:
+                await self._exit(symbol, "flatten_before_close", "engine")
+        for order in list(self.known_orders.values()):
+            if order.status.is_open and order.role is OrderRole.ENTRY:
+                await self.cancel_order(order.id, "engine (flatten before close)")
+
+    async def _act(self, signal: Signal) -> None:
+        if signal.action == "exit":
+            if signal.symbol not in self._exiting:
+                await self._exit(signal.symbol, signal.reason, "strategy")
+            return
+        side = Side.BUY if signal.action == "enter_long" else Side.SELL
+        assert signal.stop_loss is not None
+        qty = self._size(signal.price, signal.stop_loss)
+        intent = OrderIntent(signal.symbol, side, qty, OrderType.MARKET,
+                             stop_loss=signal.stop_loss, take_profit=signal.take_profit,
+                             ref_price=signal.price, reason=signal.reason,
+                             strategy=self.strategy.name, ts=signal.ts)
+        if qty <= 0:
+            self._log("info", "order", f"signal {signal.reason} {signal.symbol} skipped: "
+                      "position size rounds to 0 shares")
+            return
+        await self._send(intent)
+
+    def _size(self, price: Decimal, stop: Decimal) -> int:
+        # Buying power is shared across the free position slots, as freqtrade does with an
+        # unlimited stake, so one entry cannot starve the next four.
+        account = self._account_view()
+        free_slots = max(1, self.limits.max_positions - len(self._open_symbols()))
+        return size_entry(account.equity, self.limits.risk_per_trade_pct, price, stop,
+                          account.buying_power / free_slots)
+
+    def _protect_manual_entry(self, intent: OrderIntent) -> OrderIntent:
+        """A manual entry without a stop gets the strategy's bracket (2xATR / 4xATR) when the
+        ATR is known, so no position is left without protective orders at the broker."""
+        ref = intent.ref_price
+        if ref is None and intent.symbol in self.last_prices:
+            ref = to_price(self.last_prices[intent.symbol])
+        atr = None
+        if isinstance(self.strategy, EmaCrossover):
+            atr = self.strategy.indicators(intent.symbol)[2]
+        if ref is None or not atr or intent.order_type is not OrderType.MARKET:
+            return _with(intent, ref_price=ref)
+        p = self.strategy.params
+        sign = intent.side.sign
+        return _with(intent, ref_price=ref,
+                     stop_loss=to_price(float(ref) - sign * p.stop_atr_mult * atr),
+                     take_profit=to_price(float(ref) + sign * p.take_profit_atr_mult * atr))
+
+    async def _send(self, intent: OrderIntent) -> SubmitResult:
+        result = await self.orders.submit(intent, self._check)
+        self.submitted.append(result)
+        if result.status is SubmitStatus.RISK_REJECTED:
+            failed = result.decision.failed if result.decision else None
+            if failed is not None:
+                self.rejections_by_check[failed.name] += 1
+            self._log("warning", "reject", f"{intent.side} {intent.qty} {intent.symbol} "
+                      f"({intent.reason}) {result.message}",
+                      check=failed.name if failed else None)
+            return result
+        if result.status is SubmitStatus.DUPLICATE:
+            self._log("info", "order", f"{intent.symbol} {intent.side} {intent.qty}: duplicate of "
+                      f"{result.client_order_id}, not sent again")
+            return result
+        if result.order is None:
+            self._log("error", "broker", f"{intent.side} {intent.qty} {intent.symbol}: "
+                      f"{result.message}", code=result.error_code)
+            return result
+        self._reasons[result.client_order_id] = intent.reason
+        self._protection[intent.symbol] = (intent.stop_loss, intent.take_profit)
+        self.known_orders.setdefault(result.order.id, result.order)
+        bracket = (f" (stop {intent.stop_loss}, take-profit {intent.take_profit})"
+                   if intent.stop_loss else "")
+        self._log("info", "order", f"{intent.side.upper()} {intent.qty} {intent.symbol} "
+                  f"{intent.order_type}{bracket}: {intent.reason or 'manual'} "
+                  f"[{result.client_order_id}]")
+        return result
+
+    async def _exit(self, symbol: str, reason: str, source: str) -> SubmitResult:
+        """Cancels the symbol's working orders (its bracket legs), then closes with a market
+        order that may only reduce the position."""
+        self._exiting.add(symbol)
+        try:
+            for order in await self.broker.list_orders(open_only=True):
+                if order.symbol == symbol:
+                    try:
+                        await self.broker.cancel_order(order.id)
+                    except BrokerError as exc:
+                        self._log("warning", "broker", f"cancel {order.id} before exit: {exc}")
+            qty = self.book.qty(symbol)
+            side = Side.SELL if qty > 0 else Side.BUY
+            intent = OrderIntent(symbol, side, abs(qty), OrderType.MARKET,
+                                 ref_price=to_price(self.last_prices.get(symbol, 0) or 0) or None,
+                                 reduce_only=True, reason=reason, strategy="exit",
+                                 ts=self.clock.now())
+            return await self._send(intent)
+        finally:
+            self._exiting.discard(symbol)
+
+    def _exit_reason_for(self, symbol: str, reason: str) -> None:
+        self._protection.pop(symbol, None)
+        self._reasons[f"close:{symbol}"] = reason
+
+    # -- risk ------------------------------------------------------------------------------------
+    def _open_symbols(self) -> frozenset[str]:
+        pending = {o.symbol for o in self.known_orders.values()
+                   if o.role is OrderRole.ENTRY and o.status.is_open}
+        return frozenset(self.book.symbols()) | pending | self.orders.pending_symbols()
+
+    def _account_view(self) -> Account:
+        if isinstance(self.broker, SimExchange):
+            account = self.broker.account()
+            return Account(account.cash, account.equity, account.buying_power,
+                           self.start_of_day_equity)
+        equity = self.book.equity()
+        return Account(to_money(self.book.cash), equity, self.account.buying_power,
+                       self.start_of_day_equity)
+
+    def _risk_context(self) -> RiskContext:
+        now = self.clock.now()
+        account = self._account_view()
+        return RiskContext(state=self.state, now=now, market_open=self.calendar.is_open(now),
+                           equity=account.equity, start_of_day_equity=self.breaker.baseline
+                           or self.start_of_day_equity,
+                           buying_power=account.buying_power,
+                           breaker_tripped=self.breaker.tripped,
+                           open_symbols=self._open_symbols(),
+                           cooldown_until=self.cooldown.until,
+                           market_state=self.calendar.describe(now))
+
+    def _check(self, intent: OrderIntent) -> RiskDecision:
+        return check_order(intent, self._risk_context(), self.limits)
+
+    # -- broker events ---------------------------------------------------------------------------
+    def _on_update(self, update: OrderUpdate) -> None:
+        order = update.order
+        self.known_orders[order.id] = order
+        if update.event == "rejected":
+            self._log("error", "broker", f"order {order.id} {order.symbol} rejected: "
+                      f"{order.reject_reason}")
+        if update.fill is None:
+            return
+        fill = update.fill
+        reason = self._reasons.get(fill.client_order_id) or self._reasons.pop(
+            f"close:{fill.symbol}", "")
+        if fill.role is OrderRole.ENTRY:
+            reason = ""
+        trade = self.book.apply_fill(fill, reason)
+        if fill.role is OrderRole.ENTRY:
+            stop, take = self._protection.get(fill.symbol, (None, None))
+            self.book.set_protection(fill.symbol, stop, take)
+        self._log("info", "fill", f"FILL {fill.side.upper()} {fill.qty} {fill.symbol} @ "
+                  f"{fill.price} ({fill.role})", order_id=fill.order_id)
+        if trade is not None:
+            until = self.cooldown.record_exit(trade.symbol, trade.exit_reason, fill.ts)
+            self._log("info", "trade", f"closed {trade.symbol} {trade.qty} @ {trade.exit_price}: "
+                      f"{trade.exit_reason}, P&L {trade.pnl:+}")
+            if until is not None:
+                self._log("warning", "reject", f"{trade.symbol}: {self.limits.cooldown_after_stops}"
+                          f" stop-outs in a row, no entries until {until:%H:%M %Z}")
+
+    # -- reading ---------------------------------------------------------------------------------
+    def snapshot(self, events: int = 200, orders: int = 200) -> EngineSnapshot:
+        """An immutable picture of everything the console shows; call it on the engine's loop."""
+        now = self.clock.now()
+        account = self._account_view()
+        ctx = self._risk_context()
+        probe = OrderIntent("", Side.BUY, 0, ref_price=Decimal(0))
+        risk = check_order(probe, ctx, self.limits).checks
+        open_orders = [o for o in self.known_orders.values() if o.status.is_open]
+        done = [o for o in self.known_orders.values() if not o.status.is_open]
+        listed = (open_orders + done[::-1])[:orders]
+        return EngineSnapshot(
+            ts=now, mode=self.settings.mode, state=self.state, market_open=ctx.market_open,
+            market_state=ctx.market_state, account=account,
+            positions=tuple(self.book.positions()), orders=tuple(listed), risk=risk,
+            breaker_tripped=self.breaker.tripped,
+            daily_loss_pct=daily_loss_pct(account.equity, ctx.start_of_day_equity),
+            max_daily_loss_pct=self.limits.max_daily_loss_pct,
+            trades=tuple(self.book.trades), equity_curve=tuple(self.equity_curve[-1000:]),
+            events=tuple(list(self.events)[-events:]),
+            rejections_by_check=dict(self.rejections_by_check))
+
+    # -- running ---------------------------------------------------------------------------------
+    async def run(self, minutes: AsyncIterable[list[Bar]]) -> None:
+        async for bars in minutes:
+            await self.on_minute(bars)
+
+
+def _with(intent: OrderIntent, **changes) -> OrderIntent:
+    return replace(intent, **changes)
+
+
+def build_engine(settings: Settings, calendar: MarketCalendar | None = None,
+                 start: datetime | None = None) -> Engine:
+    """A sim engine from settings: the sim exchange on a sim clock that starts at `start`."""
+    calendar = calendar or MarketCalendar()
+    clock = SimClock(start or calendar.latest_session_started(datetime.now(EXCHANGE_TZ)).open)
+    broker = SimExchange(settings.symbols, calendar, clock, cash=settings.starting_cash,
+                         slippage_bps=settings.sim_slippage_bps,
+                         commission_per_share=settings.sim_commission_per_share,
+                         buying_power_multiplier=settings.sim_buying_power_multiplier)
+    return Engine(settings, broker, calendar, clock)
+

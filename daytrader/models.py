@@ -1,0 +1,279 @@
+"""Plain, immutable records that cross module boundaries: bars, orders, fills, positions, decisions."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
+
+ZERO = Decimal(0)
+CENT = Decimal("0.01")
+SUB_PENNY = Decimal("0.0001")
+
+
+def to_price(value: float | Decimal | str) -> Decimal:
+    """A price as the broker accepts it: cents at or above $1, four decimals below (Alpaca's rule)."""
+    d = value if isinstance(value, Decimal) else Decimal(str(value))
+    return d.quantize(CENT if d >= 1 else SUB_PENNY, rounding=ROUND_HALF_UP)
+
+
+def to_money(value: Decimal | float | int) -> Decimal:
+    d = value if isinstance(value, Decimal) else Decimal(str(value))
+    return d.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+class Side(enum.StrEnum):
+    BUY = "buy"
+    SELL = "sell"
+
+    @property
+    def opposite(self) -> Side:
+        return Side.SELL if self is Side.BUY else Side.BUY
+
+    @property
+    def sign(self) -> int:
+        return 1 if self is Side.BUY else -1
+
+
+class OrderType(enum.StrEnum):
+    MARKET = "market"
+    LIMIT = "limit"
+    STOP = "stop"
+
+
+class OrderStatus(enum.StrEnum):
+    NEW = "new"  # accepted by the broker, working
+    HELD = "held"  # a bracket child waiting for its parent to fill
+    PARTIALLY_FILLED = "partially_filled"
+    FILLED = "filled"
+    CANCELED = "canceled"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+
+    @property
+    def is_open(self) -> bool:
+        return self in _OPEN_STATUSES
+
+
+_OPEN_STATUSES = frozenset({OrderStatus.NEW, OrderStatus.HELD, OrderStatus.PARTIALLY_FILLED})
+
+
+class OrderRole(enum.StrEnum):
+    ENTRY = "entry"
+    STOP_LOSS = "stop_loss"
+    TAKE_PROFIT = "take_profit"
+    EXIT = "exit"
+
+
+class TradingState(enum.StrEnum):
+    """What new orders may do: ENABLED trades; DISABLED opens nothing; HALTED (breaker) is reduce-only."""
+
+    ENABLED = "ENABLED"
+    DISABLED = "DISABLED"
+    HALTED = "HALTED"
+
+
+@dataclass(frozen=True, slots=True)
+class Bar:
+    """One minute of trading; `ts` is the tz-aware start of the minute (Alpaca's convention)."""
+
+    symbol: str
+    ts: datetime
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+
+
+@dataclass(frozen=True, slots=True)
+class OrderIntent:
+    """What someone wants to trade, before it has an id or has passed risk."""
+
+    symbol: str
+    side: Side
+    qty: int
+    order_type: OrderType = OrderType.MARKET
+    limit_price: Decimal | None = None
+    stop_price: Decimal | None = None
+    # Bracket legs: protective orders the broker holds once the entry fills.
+    stop_loss: Decimal | None = None
+    take_profit: Decimal | None = None
+    # The price the decision was made at (signal close or last trade); used for risk and slippage.
+    ref_price: Decimal | None = None
+    reduce_only: bool = False
+    reason: str = ""
+    strategy: str = "manual"
+    ts: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRequest:
+    """What is sent to a broker: an intent with its idempotent client order id."""
+
+    client_order_id: str
+    symbol: str
+    side: Side
+    qty: int
+    order_type: OrderType
+    limit_price: Decimal | None = None
+    stop_price: Decimal | None = None
+    stop_loss: Decimal | None = None
+    take_profit: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    id: str
+    client_order_id: str
+    symbol: str
+    side: Side
+    qty: int
+    order_type: OrderType
+    status: OrderStatus
+    submitted_at: datetime
+    role: OrderRole = OrderRole.ENTRY
+    limit_price: Decimal | None = None
+    stop_price: Decimal | None = None
+    filled_qty: int = 0
+    filled_avg_price: Decimal | None = None
+    parent_id: str | None = None
+    updated_at: datetime | None = None
+    reject_reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    id: str
+    order_id: str
+    client_order_id: str
+    symbol: str
+    side: Side
+    qty: int
+    price: Decimal
+    commission: Decimal
+    ts: datetime
+    role: OrderRole = OrderRole.ENTRY
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    symbol: str
+    qty: int  # negative when short
+    avg_entry_price: Decimal
+    last_price: Decimal
+    opened_at: datetime
+    stop_loss: Decimal | None = None
+    take_profit: Decimal | None = None
+
+    @property
+    def market_value(self) -> Decimal:
+        return self.last_price * self.qty
+
+    @property
+    def unrealized_pnl(self) -> Decimal:
+        return to_money((self.last_price - self.avg_entry_price) * self.qty)
+
+    @property
+    def unrealized_pct(self) -> float:
+        if not self.avg_entry_price:
+            return 0.0
+        return float((self.last_price / self.avg_entry_price - 1) * (1 if self.qty > 0 else -1) * 100)
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    cash: Decimal
+    equity: Decimal
+    buying_power: Decimal
+    start_of_day_equity: Decimal
+
+    @property
+    def day_pnl(self) -> Decimal:
+        return self.equity - self.start_of_day_equity
+
+    @property
+    def day_pnl_pct(self) -> float:
+        if not self.start_of_day_equity:
+            return 0.0
+        return float(self.day_pnl / self.start_of_day_equity * 100)
+
+
+@dataclass(frozen=True, slots=True)
+class Signal:
+    """A strategy's decision on one bar: enter or exit a symbol, with the levels it computed."""
+
+    symbol: str
+    action: str  # "enter_long", "enter_short", "exit"
+    ts: datetime
+    price: Decimal
+    stop_loss: Decimal | None = None
+    take_profit: Decimal | None = None
+    atr: float | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    """One pre-trade check: its name, whether it passed, and the value it saw against its limit."""
+
+    name: str
+    passed: bool
+    value: str
+    limit: str
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RiskDecision:
+    checks: tuple[CheckResult, ...]
+
+    @property
+    def approved(self) -> bool:
+        return all(c.passed for c in self.checks)
+
+    @property
+    def failed(self) -> CheckResult | None:
+        return next((c for c in self.checks if not c.passed), None)
+
+    @property
+    def reason(self) -> str:
+        failed = self.failed
+        return failed.reason if failed else "all checks passed"
+
+
+@dataclass(frozen=True, slots=True)
+class Trade:
+    """A finished round trip: entry and exit of one position."""
+
+    symbol: str
+    side: Side  # side of the entry
+    qty: int
+    entry_time: datetime
+    entry_price: Decimal
+    exit_time: datetime
+    exit_price: Decimal
+    pnl: Decimal
+    exit_reason: str
+    stop_loss: Decimal | None = None
+    take_profit: Decimal | None = None
+    commission: Decimal = ZERO
+
+
+@dataclass(frozen=True, slots=True)
+class OrderUpdate:
+    """A broker event about one order, like Alpaca's trade_updates: new, fill, canceled, ..."""
+
+    event: str  # "new", "fill", "partial_fill", "canceled", "rejected", "expired", "replaced"
+    order: Order
+    fill: Fill | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LogEvent:
+    ts: datetime
+    level: str  # "info", "warning", "error"
+    kind: str  # "order", "fill", "reject", "breaker", "control", "broker", "data", "engine"
+    message: str
+    data: dict = field(default_factory=dict, compare=False)

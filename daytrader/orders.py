@@ -1,0 +1,156 @@
+"""Order intents -> idempotent client order ids -> risk -> broker, with lookup before any retry.
+
+The same intent within a minute always gets the same client order id, so a double key press, a
+retried request or a restarted process can never turn one decision into two orders: the manager
+answers repeats from its records, and the broker refuses a reused id, which we count as the
+first send having landed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC
+from enum import StrEnum
+
+from daytrader.broker import Broker, BrokerError, BrokerUnavailable, DuplicateClientOrderId
+from daytrader.models import Order, OrderIntent, OrderRequest, RiskDecision
+
+log = logging.getLogger(__name__)
+
+CLIENT_ID_PREFIX = "dt"
+
+
+def client_order_id(intent: OrderIntent, prefix: str = CLIENT_ID_PREFIX) -> str:
+    """hash(symbol, side, qty, price, timestamp minute) plus the strategy: the seed's formula."""
+    if intent.ts is None:
+        raise ValueError("an order intent needs a timestamp for its client order id")
+    price = intent.limit_price or intent.stop_price or intent.ref_price
+    minute = intent.ts.astimezone(UTC).strftime("%Y%m%d%H%M")
+    key = "|".join((intent.symbol, intent.side.value, str(intent.qty),
+                    "" if price is None else f"{price:f}", minute, intent.strategy))
+    digest = hashlib.sha256(key.encode()).hexdigest()[:20]
+    return f"{prefix}-{intent.strategy[:12]}-{digest}"
+
+
+class SubmitStatus(StrEnum):
+    SUBMITTED = "submitted"
+    DUPLICATE = "duplicate"  # the same intent was already sent: its first result is returned
+    RISK_REJECTED = "risk_rejected"
+    BROKER_REJECTED = "broker_rejected"
+    UNKNOWN = "unknown"  # the broker could not be reached and the order could not be found
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitResult:
+    status: SubmitStatus
+    client_order_id: str
+    intent: OrderIntent
+    decision: RiskDecision | None = None
+    order: Order | None = None
+    error: str = ""
+    error_code: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.order is not None
+
+    @property
+    def message(self) -> str:
+        if self.status is SubmitStatus.RISK_REJECTED and self.decision is not None:
+            failed = self.decision.failed
+            return f"refused by {failed.name}: {failed.reason}" if failed else "refused"
+        if self.error:
+            return self.error
+        return f"{self.status.value} {self.client_order_id}"
+
+
+class OrderManager:
+    """Sends each intent at most once. Repeats of an intent in flight wait for the first send."""
+
+    def __init__(self, broker: Broker, *, timeout: float = 10.0, attempts: int = 2) -> None:
+        self.broker = broker
+        self.timeout = timeout
+        self.attempts = attempts
+        self.results: dict[str, SubmitResult] = {}
+        self.intents: dict[str, OrderIntent] = {}
+        self._inflight: dict[str, asyncio.Future[SubmitResult]] = {}
+
+    def pending_symbols(self) -> set[str]:
+        """Symbols with an entry being sent right now (they hold a position slot already)."""
+        return {self.intents[cid].symbol for cid in self._inflight
+                if not self.intents[cid].reduce_only}
+
+    async def submit(self, intent: OrderIntent,
+                     check: Callable[[OrderIntent], RiskDecision]) -> SubmitResult:
+        cid = client_order_id(intent)
+        if cid in self.results:
+            first = self.results[cid]
+            return SubmitResult(SubmitStatus.DUPLICATE, cid, intent, first.decision, first.order,
+                                f"same order already {first.status.value} this minute")
+        if cid in self._inflight:
+            first = await asyncio.shield(self._inflight[cid])
+            return SubmitResult(SubmitStatus.DUPLICATE, cid, intent, first.decision, first.order,
+                                f"same order already {first.status.value} this minute")
+        # From here to the first await runs without interruption: the check and the reservation
+        # of the id are atomic on the event loop.
+        decision = check(intent)
+        if not decision.approved:
+            result = SubmitResult(SubmitStatus.RISK_REJECTED, cid, intent, decision)
+            return result  # not remembered: the same intent may pass once conditions change
+        future: asyncio.Future[SubmitResult] = asyncio.get_running_loop().create_future()
+        self._inflight[cid] = future
+        self.intents[cid] = intent
+        # If the send is interrupted the outcome is unknown: the id stays reserved.
+        result = SubmitResult(SubmitStatus.UNKNOWN, cid, intent, decision,
+                              error="submit interrupted")
+        try:
+            result = await self._send(cid, intent, decision)
+        finally:
+            self.results[cid] = result
+            del self._inflight[cid]
+            future.set_result(result)
+        return result
+
+    async def _send(self, cid: str, intent: OrderIntent, decision: RiskDecision) -> SubmitResult:
+        request = OrderRequest(client_order_id=cid, symbol=intent.symbol, side=intent.side,
+                               qty=intent.qty, order_type=intent.order_type,
+                               limit_price=intent.limit_price, stop_price=intent.stop_price,
+                               stop_loss=intent.stop_loss, take_profit=intent.take_profit)
+        last_error: BrokerError | None = None
+        for attempt in range(1, self.attempts + 1):
+            try:
+                order = await asyncio.wait_for(self.broker.submit_order(request), self.timeout)
+                return SubmitResult(SubmitStatus.SUBMITTED, cid, intent, decision, order)
+            except DuplicateClientOrderId:
+                # The broker has this id: an earlier send landed. Find it and carry on with it.
+                order = await self._lookup(cid)
+                if order is not None:
+                    log.info("%s already at the broker as %s: first send landed", cid, order.id)
+                    return SubmitResult(SubmitStatus.SUBMITTED, cid, intent, decision, order)
+                return SubmitResult(SubmitStatus.UNKNOWN, cid, intent, decision,
+                                    error="broker reports a duplicate id but cannot find it")
+            except (BrokerUnavailable, TimeoutError) as exc:
+                last_error = exc if isinstance(exc, BrokerError) else BrokerUnavailable(
+                    f"no answer from the broker in {self.timeout:g}s")
+                log.warning("submit %s attempt %d: %s; looking it up before any retry",
+                            cid, attempt, last_error)
+                order = await self._lookup(cid)
+                if order is not None:
+                    return SubmitResult(SubmitStatus.SUBMITTED, cid, intent, decision, order)
+            except BrokerError as exc:
+                return SubmitResult(SubmitStatus.BROKER_REJECTED, cid, intent, decision,
+                                    error=str(exc), error_code=exc.code)
+        assert last_error is not None
+        return SubmitResult(SubmitStatus.UNKNOWN, cid, intent, decision, error=str(last_error),
+                            error_code=last_error.code)
+
+    async def _lookup(self, cid: str) -> Order | None:
+        try:
+            return await asyncio.wait_for(self.broker.get_order_by_client_id(cid), self.timeout)
+        except (BrokerError, TimeoutError) as exc:
+            log.warning("lookup of %s failed: %s", cid, exc)
+            return None

@@ -1,0 +1,145 @@
+"""Position book: cash, positions and round trips built from fills, marked to market by bars.
+
+The same book keeps the sim exchange's account and the engine's own view, so the two can only
+disagree when fills were missed, which is what `sync` reconciles.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from daytrader.models import ZERO, Fill, OrderRole, Position, Side, Trade, to_money, to_price
+
+
+@dataclass(slots=True)
+class _OpenPosition:
+    symbol: str
+    qty: int
+    avg_price: Decimal
+    opened_at: datetime
+    last: float
+    entry_commission: Decimal = ZERO
+    stop_loss: Decimal | None = None
+    take_profit: Decimal | None = None
+
+
+_ROLE_REASON = {OrderRole.STOP_LOSS: "stop_loss", OrderRole.TAKE_PROFIT: "take_profit"}
+
+
+class PositionBook:
+    def __init__(self, cash: Decimal) -> None:
+        self.cash = Decimal(cash)
+        self._open: dict[str, _OpenPosition] = {}
+        self.trades: list[Trade] = []
+        self.realized = ZERO
+        self.commissions = ZERO
+
+    # -- reading -------------------------------------------------------------------------------
+    def __contains__(self, symbol: str) -> bool:
+        return symbol in self._open
+
+    def __len__(self) -> int:
+        return len(self._open)
+
+    def qty(self, symbol: str) -> int:
+        pos = self._open.get(symbol)
+        return pos.qty if pos else 0
+
+    def symbols(self) -> list[str]:
+        return list(self._open)
+
+    def position(self, symbol: str) -> Position | None:
+        pos = self._open.get(symbol)
+        if pos is None:
+            return None
+        return Position(symbol=pos.symbol, qty=pos.qty, avg_entry_price=pos.avg_price,
+                        last_price=to_price(pos.last), opened_at=pos.opened_at,
+                        stop_loss=pos.stop_loss, take_profit=pos.take_profit)
+
+    def positions(self) -> list[Position]:
+        return [p for s in sorted(self._open) if (p := self.position(s)) is not None]
+
+    def market_value(self) -> Decimal:
+        return sum((to_price(p.last) * p.qty for p in self._open.values()), ZERO)
+
+    def gross_exposure(self) -> Decimal:
+        return sum((to_price(p.last) * abs(p.qty) for p in self._open.values()), ZERO)
+
+    def equity(self) -> Decimal:
+        return to_money(self.cash + self.market_value())
+
+    def equity_estimate(self) -> float:
+        """Equity in floats for the per-bar breaker check; `equity()` is the exact figure."""
+        total = float(self.cash)
+        for p in self._open.values():
+            total += p.qty * p.last
+        return total
+
+    def unrealized(self) -> Decimal:
+        return to_money(sum(((to_price(p.last) - p.avg_price) * p.qty for p in self._open.values()),
+                            ZERO))
+
+    # -- changing ------------------------------------------------------------------------------
+    def mark(self, symbol: str, price: float) -> None:
+        pos = self._open.get(symbol)
+        if pos is not None:
+            pos.last = price
+
+    def set_protection(self, symbol: str, stop_loss: Decimal | None,
+                       take_profit: Decimal | None) -> None:
+        pos = self._open.get(symbol)
+        if pos is not None:
+            pos.stop_loss, pos.take_profit = stop_loss, take_profit
+
+    def apply_fill(self, fill: Fill, reason: str = "") -> Trade | None:
+        """Books a fill; returns the round trip it completes, if it brings the position to zero."""
+        signed = fill.qty * fill.side.sign
+        self.cash -= fill.price * signed + fill.commission
+        self.commissions += fill.commission
+        pos = self._open.get(fill.symbol)
+        if pos is None:
+            self._open[fill.symbol] = _OpenPosition(fill.symbol, signed, fill.price, fill.ts,
+                                                    float(fill.price), fill.commission)
+            return None
+        pos.last = float(fill.price)
+        if (pos.qty > 0) == (signed > 0):  # adding to the position
+            total = pos.qty + signed
+            pos.avg_price = to_price((pos.avg_price * pos.qty + fill.price * signed) / total)
+            pos.qty = total
+            pos.entry_commission += fill.commission
+            return None
+        closed = min(abs(signed), abs(pos.qty))
+        direction = 1 if pos.qty > 0 else -1
+        pnl = to_money((fill.price - pos.avg_price) * closed * direction)
+        self.realized += pnl
+        remaining = pos.qty + signed
+        if remaining != 0 and (remaining > 0) == (pos.qty > 0):
+            pos.qty = remaining
+            return None
+        trade = Trade(symbol=pos.symbol, side=Side.BUY if direction > 0 else Side.SELL,
+                      qty=closed, entry_time=pos.opened_at, entry_price=pos.avg_price,
+                      exit_time=fill.ts, exit_price=fill.price, pnl=pnl,
+                      exit_reason=reason or _ROLE_REASON.get(fill.role, "exit"),
+                      stop_loss=pos.stop_loss, take_profit=pos.take_profit,
+                      commission=pos.entry_commission + fill.commission)
+        self.trades.append(trade)
+        del self._open[fill.symbol]
+        if remaining != 0:  # the fill went through zero: the rest opens the other way
+            self._open[fill.symbol] = _OpenPosition(fill.symbol, remaining, fill.price, fill.ts,
+                                                    float(fill.price))
+        return trade
+
+    def replace_all(self, cash: Decimal, positions: list[Position]) -> None:
+        """Adopts the broker's view (sync): cash and positions as it reports them."""
+        kept = self._open
+        self.cash = Decimal(cash)
+        self._open = {}
+        for p in positions:
+            old = kept.get(p.symbol)
+            self._open[p.symbol] = _OpenPosition(
+                p.symbol, p.qty, p.avg_entry_price, old.opened_at if old else p.opened_at,
+                float(p.last_price), old.entry_commission if old else ZERO,
+                p.stop_loss or (old.stop_loss if old else None),
+                p.take_profit or (old.take_profit if old else None))

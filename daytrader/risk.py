@@ -1,0 +1,237 @@
+"""Pre-trade risk: the seed's six checks plus the stop-loss cooldown, and the circuit breaker.
+
+Checks are pure functions of (intent, context, limits) returning a RiskDecision that names each
+check with the value it saw and its limit, so a refusal always says which rule and why. Orders
+that only reduce a position are never blocked by them: closing must work while halted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+from daytrader.config import Settings
+from daytrader.models import CheckResult, OrderIntent, RiskDecision, TradingState
+
+CHECK_NAMES = ("trading_enabled", "circuit_breaker", "market_open", "max_positions",
+               "risk_per_trade", "buying_power", "stop_cooldown")
+
+
+@dataclass(frozen=True, slots=True)
+class RiskLimits:
+    max_daily_loss_pct: float = 5.0
+    max_positions: int = 5
+    risk_per_trade_pct: float = 1.0
+    cooldown_after_stops: int = 3
+    cooldown_minutes: int = 60
+
+    @classmethod
+    def from_settings(cls, s: Settings) -> RiskLimits:
+        return cls(s.max_daily_loss_pct, s.max_positions, s.risk_per_trade_pct,
+                   s.cooldown_after_stops, s.cooldown_minutes)
+
+
+@dataclass(frozen=True, slots=True)
+class RiskContext:
+    """What the checks read: the account and engine state at the moment of the decision."""
+
+    state: TradingState
+    now: datetime
+    market_open: bool
+    equity: Decimal
+    start_of_day_equity: Decimal
+    buying_power: Decimal
+    breaker_tripped: bool = False
+    # Symbols holding a position or a working entry order: each takes one of the max slots.
+    open_symbols: frozenset[str] = frozenset()
+    cooldown_until: Mapping[str, datetime] = field(default_factory=dict)
+    market_state: str = ""
+
+
+def _money(x: Decimal | float) -> str:
+    return f"${x:,.2f}"
+
+
+def daily_loss_pct(equity: Decimal | float, start_of_day_equity: Decimal | float) -> float:
+    """Loss since the start of the day as a percent of start-of-day equity; 0 when up."""
+    sod = float(start_of_day_equity)
+    if sod <= 0:
+        return 0.0
+    return max(0.0, (sod - float(equity)) / sod * 100)
+
+
+def order_price(intent: OrderIntent) -> Decimal | None:
+    return intent.limit_price or intent.stop_price or intent.ref_price
+
+
+def check_trading_enabled(ctx: RiskContext) -> CheckResult:
+    enabled = ctx.state is not TradingState.DISABLED
+    return CheckResult("trading_enabled", enabled, "enabled" if enabled else "disabled",
+                       "enabled", "" if enabled else "trading is disabled")
+
+
+def check_circuit_breaker(ctx: RiskContext, limits: RiskLimits) -> CheckResult:
+    loss = daily_loss_pct(ctx.equity, ctx.start_of_day_equity)
+    value, limit = f"{loss:.2f}%", f"{limits.max_daily_loss_pct:.2f}%"
+    if ctx.breaker_tripped:
+        return CheckResult("circuit_breaker", False, value, limit,
+                           f"circuit breaker tripped: daily loss {value} reached the {limit} limit "
+                           f"(start-of-day equity {_money(ctx.start_of_day_equity)}); "
+                           "entries halted until the next trading day or a reset")
+    if loss >= limits.max_daily_loss_pct:
+        return CheckResult("circuit_breaker", False, value, limit,
+                           f"daily loss {value} is at or over the {limit} limit")
+    return CheckResult("circuit_breaker", True, value, limit)
+
+
+def check_market_open(ctx: RiskContext) -> CheckResult:
+    state = ctx.market_state or ("open" if ctx.market_open else "closed")
+    return CheckResult("market_open", ctx.market_open, state, "open",
+                       "" if ctx.market_open else f"market is {state}")
+
+
+def check_max_positions(intent: OrderIntent, ctx: RiskContext, limits: RiskLimits) -> CheckResult:
+    used = len(ctx.open_symbols)
+    value, limit = str(used), str(limits.max_positions)
+    if intent.symbol in ctx.open_symbols or used < limits.max_positions:
+        return CheckResult("max_positions", True, value, limit)
+    return CheckResult("max_positions", False, value, limit,
+                       f"{used} positions open or pending, the maximum is {limits.max_positions}")
+
+
+def check_risk_per_trade(intent: OrderIntent, ctx: RiskContext, limits: RiskLimits) -> CheckResult:
+    price = order_price(intent)
+    allowed = ctx.equity * Decimal(str(limits.risk_per_trade_pct)) / 100
+    limit = f"{_money(allowed)} ({limits.risk_per_trade_pct:g}% of equity)"
+    if price is None:
+        return CheckResult("risk_per_trade", False, "unknown", limit,
+                           f"no price for {intent.symbol} yet, so the risk cannot be measured")
+    # Without a stop the whole notional is at risk.
+    per_share = abs(price - intent.stop_loss) if intent.stop_loss is not None else price
+    risk = per_share * intent.qty
+    value = _money(risk)
+    if risk <= allowed:
+        return CheckResult("risk_per_trade", True, value, limit)
+    stop = f"stop {intent.stop_loss}" if intent.stop_loss is not None else "no stop"
+    return CheckResult("risk_per_trade", False, value, limit,
+                       f"risk {value} ({intent.qty} x {_money(per_share)} to {stop}) is over "
+                       f"{limit}")
+
+
+def check_buying_power(intent: OrderIntent, ctx: RiskContext) -> CheckResult:
+    price = order_price(intent)
+    limit = _money(ctx.buying_power)
+    if price is None:
+        return CheckResult("buying_power", False, "unknown", limit,
+                           f"no price for {intent.symbol} yet, so the cost cannot be measured")
+    cost = price * intent.qty
+    value = _money(cost)
+    if cost <= ctx.buying_power:
+        return CheckResult("buying_power", True, value, limit)
+    return CheckResult("buying_power", False, value, limit,
+                       f"order costs {value}, buying power is {limit}")
+
+
+def check_stop_cooldown(intent: OrderIntent, ctx: RiskContext, limits: RiskLimits) -> CheckResult:
+    until = ctx.cooldown_until.get(intent.symbol)
+    limit = f"{limits.cooldown_after_stops} stops -> {limits.cooldown_minutes} min"
+    if until is None or ctx.now >= until:
+        return CheckResult("stop_cooldown", True, "none", limit)
+    left = int((until - ctx.now).total_seconds() // 60) + 1
+    return CheckResult("stop_cooldown", False, f"{left} min left", limit,
+                       f"{intent.symbol} is cooling down after {limits.cooldown_after_stops} "
+                       f"stop-outs in a row: no entries until {until:%H:%M %Z}")
+
+
+def check_order(intent: OrderIntent, ctx: RiskContext, limits: RiskLimits) -> RiskDecision:
+    """Every check on an order that opens or adds to a position, in the seed's order."""
+    if intent.reduce_only:
+        return RiskDecision((CheckResult("reduce_only", True, "closing", "reduce only"),))
+    return RiskDecision((
+        check_trading_enabled(ctx),
+        check_circuit_breaker(ctx, limits),
+        check_market_open(ctx),
+        check_max_positions(intent, ctx, limits),
+        check_risk_per_trade(intent, ctx, limits),
+        check_buying_power(intent, ctx),
+        check_stop_cooldown(intent, ctx, limits),
+    ))
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerTrip:
+    ts: datetime
+    loss_pct: float
+    equity: Decimal
+    baseline: Decimal
+
+    @property
+    def message(self) -> str:
+        return (f"circuit breaker tripped: daily loss {self.loss_pct:.2f}% "
+                f"(equity {_money(self.equity)} vs start-of-day {_money(self.baseline)})")
+
+
+class CircuitBreaker:
+    """Trips on the first update whose realized + unrealized loss crosses the daily limit."""
+
+    def __init__(self, max_loss_pct: float) -> None:
+        self.max_loss_pct = max_loss_pct
+        self.baseline = Decimal(0)
+        self.day: date | None = None
+        self.trip: BreakerTrip | None = None
+        self.trips: list[BreakerTrip] = []
+
+    @property
+    def tripped(self) -> bool:
+        return self.trip is not None
+
+    def start_day(self, day: date, equity: Decimal) -> bool:
+        """A new trading day: a fresh baseline, and a trip from an earlier day is cleared.
+        Returns True when a trip was cleared."""
+        cleared = self.trip is not None
+        self.day, self.baseline, self.trip = day, Decimal(equity), None
+        return cleared
+
+    def loss_pct(self, equity: Decimal | float) -> float:
+        return daily_loss_pct(equity, self.baseline)
+
+    def update(self, equity: Decimal | float, now: datetime) -> BreakerTrip | None:
+        """Returns the trip on the update that crosses the limit, None otherwise."""
+        if self.trip is not None or self.baseline <= 0:
+            return None
+        loss = self.loss_pct(equity)
+        if loss < self.max_loss_pct:
+            return None
+        self.trip = BreakerTrip(now, loss, Decimal(str(equity)).quantize(Decimal("0.01")),
+                                self.baseline)
+        self.trips.append(self.trip)
+        return self.trip
+
+    def reset(self, equity: Decimal) -> None:
+        """An explicit reset: the loss is measured again from the equity at this moment."""
+        self.trip = None
+        self.baseline = Decimal(equity)
+
+
+class StopCooldown:
+    """After N stop-outs in a row on a symbol, no entries on it for a set time."""
+
+    def __init__(self, stops: int, minutes: int) -> None:
+        self.stops, self.minutes = stops, minutes
+        self.streak: dict[str, int] = {}
+        self.until: dict[str, datetime] = {}
+
+    def record_exit(self, symbol: str, reason: str, ts: datetime) -> datetime | None:
+        """Counts a closed trade; returns the end of a cooldown it starts."""
+        if reason != "stop_loss":
+            self.streak[symbol] = 0
+            return None
+        streak = self.streak.get(symbol, 0) + 1
+        if streak < self.stops:
+            self.streak[symbol] = streak
+            return None
+        self.streak[symbol] = 0
+        self.until[symbol] = ts + timedelta(minutes=self.minutes)
+        return self.until[symbol]
