@@ -74,7 +74,7 @@ class Settings:
     sim_buying_power_multiplier: Decimal = Decimal("1")
     # Operations.
     data_dir: Path = Path("data")
-    log_level: str = "INFO"
+    log_level: str = "WARNING"
     # Broker and store credentials (used by paper/live and Supabase).
     alpaca_api_key: Secret = field(default_factory=lambda: Secret(""))
     alpaca_secret_key: Secret = field(default_factory=lambda: Secret(""))
@@ -122,7 +122,7 @@ def _decimal(name: str, raw: str) -> Decimal:
     return value
 
 
-def _symbols(name: str, raw: str) -> tuple[str, ...]:
+def parse_symbols(name: str, raw: str) -> tuple[str, ...]:
     symbols = tuple(s.strip().upper() for s in raw.split(",") if s.strip())
     bad = [s for s in symbols if not _SYMBOL.match(s)]
     if bad:
@@ -137,7 +137,7 @@ def _speed(name: str, raw: str) -> float:
 # Environment variable -> (field, parser). The seed's credential names are kept as they were.
 _ENV: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "TRADING_MODE": ("mode", lambda n, r: r.strip().lower()),
-    "SYMBOLS": ("symbols", _symbols),
+    "SYMBOLS": ("symbols", parse_symbols),
     "STARTING_CASH": ("starting_cash", _decimal),
     "TRADING_ENABLED_AT_START": ("trading_enabled_at_start", _bool),
     "MAX_DAILY_LOSS_PCT": ("max_daily_loss_pct", _float),
@@ -198,12 +198,13 @@ def validate(s: Settings) -> Settings:
         value = getattr(s, name)
         _require(1 <= value <= 1000, name, f"must be a period between 1 and 1000, got {value}")
     _require(s.ema_fast < s.ema_slow, "ema_fast",
-             f"the fast EMA ({s.ema_fast}) must be shorter than the slow one ({s.ema_slow})")
+             f"the fast EMA ({s.ema_fast}) must be shorter than EMA_SLOW ({s.ema_slow})")
     _require(s.stop_atr_mult > 0, "stop_atr_mult", f"must be positive, got {s.stop_atr_mult}")
     _require(s.take_profit_atr_mult > 0, "take_profit_atr_mult",
              f"must be positive, got {s.take_profit_atr_mult}")
     _require(0 <= s.flatten_minutes_before_close <= 120, "flatten_minutes_before_close",
              f"must be between 0 and 120, got {s.flatten_minutes_before_close}")
+    _require(s.sim_seed >= 0, "sim_seed", f"must not be negative, got {s.sim_seed}")
     _require(s.sim_speed >= 0, "sim_speed", f"must be 0/max or positive, got {s.sim_speed}")
     _require(0 <= s.sim_slippage_bps <= 1000, "sim_slippage_bps",
              f"must be between 0 and 1000 basis points, got {s.sim_slippage_bps}")

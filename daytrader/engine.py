@@ -11,7 +11,7 @@ import asyncio
 import logging
 import time
 from collections import Counter, deque
-from collections.abc import AsyncIterable, Iterable
+from collections.abc import AsyncIterable, Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -133,6 +133,7 @@ class Engine:
         self._reasons: dict[str, str] = {}  # client order id -> why it was sent
         self._protection: dict[str, tuple[Decimal | None, Decimal | None]] = {}
         self._exiting: set[str] = set()
+        self.listeners: list[Callable[[LogEvent], None]] = []  # e.g. the headless live log
         broker.set_listener(self._on_update)
 
     # -- state -----------------------------------------------------------------------------------
@@ -142,21 +143,24 @@ class Engine:
             return TradingState.DISABLED
         return TradingState.HALTED if self.breaker.tripped else TradingState.ENABLED
 
-    def _log(self, level: str, kind: str, message: str, **data) -> None:
-        self.events.append(LogEvent(self.clock.now(), level, kind, message, data))
+    def record(self, level: str, kind: str, message: str, ts: datetime | None = None, **data) -> None:
+        event = LogEvent(ts or self.clock.now(), level, kind, message, data)
+        self.events.append(event)
         log.log(logging.getLevelName(level.upper()), "[%s] %s", kind, message)
+        for listener in self.listeners:
+            listener(event)
 
     # -- commands --------------------------------------------------------------------------------
     def enable(self, source: str = "console") -> CommandResult:
         self.enabled = True
         note = " (circuit breaker still tripped: entries stay halted)" if self.breaker.tripped else ""
-        self._log("info", "control", f"trading enabled by {source}{note}", source=source)
+        self.record("info", "control", f"trading enabled by {source}{note}", source=source)
         return CommandResult(True, f"trading enabled{note}")
 
     def disable(self, source: str = "console") -> CommandResult:
         # Synchronous on purpose: it takes effect before anything else is drawn or sent.
         self.enabled = False
-        self._log("warning", "control", f"trading disabled by {source}", source=source)
+        self.record("warning", "control", f"trading disabled by {source}", source=source)
         return CommandResult(True, "trading disabled")
 
     def reset_breaker(self, source: str = "console") -> CommandResult:
@@ -164,7 +168,7 @@ class Engine:
             return CommandResult(False, "circuit breaker is not tripped")
         equity = self.book.equity()
         self.breaker.reset(equity)
-        self._log("warning", "breaker", f"circuit breaker reset by {source}; daily loss is now "
+        self.record("warning", "breaker", f"circuit breaker reset by {source}; daily loss is now "
                   f"measured from equity {equity}", source=source)
         return CommandResult(True, "circuit breaker reset")
 
@@ -174,7 +178,7 @@ class Engine:
         t0 = time.perf_counter()
         self.enabled = False
         disabled_ms = (time.perf_counter() - t0) * 1000
-        self._log("error", "control", f"EMERGENCY STOP by {source}: trading disabled",
+        self.record("error", "control", f"EMERGENCY STOP by {source}: trading disabled",
                   source=source)
         errors: list[str] = []
         canceled: list[str] = []
@@ -190,14 +194,14 @@ class Engine:
         except BrokerError as exc:
             errors.append(f"close all: {exc}")
         requests_ms = (time.perf_counter() - t0) * 1000
-        self._log("warning", "control", f"emergency stop: canceled {len(canceled)} orders, "
+        self.record("warning", "control", f"emergency stop: canceled {len(canceled)} orders, "
                   f"sent {len(closes)} closes; waiting for fills")
         positions, open_orders = await self._wait_flat(flat_timeout)
         report = EmergencyReport(disabled_ms, requests_ms, len(canceled), len(closes),
                                  not positions and not open_orders,
                                  tuple(p.symbol for p in positions), len(open_orders),
                                  tuple(errors), (time.perf_counter() - t0) * 1000)
-        self._log("info" if report.flat else "error", "control", report.message)
+        self.record("info" if report.flat else "error", "control", report.message)
         return report
 
     async def _wait_flat(self, timeout: float) -> tuple[list[Position], list[Order]]:
@@ -207,7 +211,7 @@ class Engine:
                 positions = await self.broker.list_positions()
                 open_orders = await self.broker.list_orders(open_only=True)
             except BrokerError as exc:
-                self._log("error", "broker", f"cannot verify flat: {exc}")
+                self.record("error", "broker", f"cannot verify flat: {exc}")
                 positions, open_orders = self.book.positions(), []
             if (not positions and not open_orders) or time.monotonic() >= deadline:
                 return positions, open_orders
@@ -226,9 +230,9 @@ class Engine:
         try:
             await self.broker.cancel_order(order_id)
         except BrokerError as exc:
-            self._log("warning", "broker", f"cancel {order_id} by {source} failed: {exc}")
+            self.record("warning", "broker", f"cancel {order_id} by {source} failed: {exc}")
             return CommandResult(False, f"cancel {order_id}: {exc}")
-        self._log("info", "control", f"order {order_id} canceled by {source}", source=source)
+        self.record("info", "control", f"order {order_id} canceled by {source}", source=source)
         return CommandResult(True, f"order {order_id} canceled")
 
     async def submit(self, intent: OrderIntent, source: str = "console") -> SubmitResult:
@@ -238,7 +242,7 @@ class Engine:
         if not intent.reduce_only and intent.stop_loss is None:
             intent = self._protect_manual_entry(intent)
         result = await self._send(intent)
-        self._log("info" if result.ok else "warning", "order",
+        self.record("info" if result.ok else "warning", "order",
                   f"manual {intent.side} {intent.qty} {intent.symbol} by {source}: "
                   f"{result.message}", source=source)
         return result
@@ -258,7 +262,7 @@ class Engine:
             positions = await self.broker.list_positions()
             orders = await self.broker.list_orders(open_only=False)
         except BrokerError as exc:
-            self._log("error", "broker", f"sync failed: {exc}")
+            self.record("error", "broker", f"sync failed: {exc}")
             return CommandResult(False, f"sync failed: {exc}")
         before = {p.symbol: p.qty for p in self.book.positions()}
         after = {p.symbol: p.qty for p in positions}
@@ -267,7 +271,7 @@ class Engine:
         for order in orders:
             self.known_orders[order.id] = order
         diff = "" if before == after else f"; positions changed {before} -> {after}"
-        self._log("info", "control", f"sync by {source}: {len(positions)} positions, "
+        self.record("info", "control", f"sync by {source}: {len(positions)} positions, "
                   f"{sum(o.status.is_open for o in orders)} open orders{diff}", source=source)
         return CommandResult(True, f"synced: {len(positions)} positions{diff}")
 
@@ -299,7 +303,7 @@ class Engine:
         self.equity_curve.append((now, equity))
         trip = self.breaker.update(equity, now)
         if trip is not None:
-            self._log("error", "breaker", trip.message + "; entries halted, closes still allowed",
+            self.record("error", "breaker", trip.message + "; entries halted, closes still allowed",
                       loss_pct=trip.loss_pct)
         if session is None:
             return  # outside regular hours: marks only, no decisions
@@ -319,8 +323,8 @@ class Engine:
         self.account = self._account_view()
         self.start_of_day_equity = self.book.equity()
         if self.breaker.start_day(day, self.start_of_day_equity):
-            self._log("info", "breaker", f"circuit breaker reset for the new trading day {day}")
-        self._log("info", "engine", f"trading day {day}: start-of-day equity "
+            self.record("info", "breaker", f"circuit breaker reset for the new trading day {day}")
+        self.record("info", "engine", f"trading day {day}: start-of-day equity "
                   f"{self.start_of_day_equity}")
 
     async def _flatten(self, now: datetime) -> None:
@@ -344,7 +348,7 @@ class Engine:
                              ref_price=signal.price, reason=signal.reason,
                              strategy=self.strategy.name, ts=signal.ts)
         if qty <= 0:
-            self._log("info", "order", f"signal {signal.reason} {signal.symbol} skipped: "
+            self.record("info", "order", f"signal {signal.reason} {signal.symbol} skipped: "
                       "position size rounds to 0 shares")
             return
         await self._send(intent)
@@ -381,16 +385,16 @@ class Engine:
             failed = result.decision.failed if result.decision else None
             if failed is not None:
                 self.rejections_by_check[failed.name] += 1
-            self._log("warning", "reject", f"{intent.side} {intent.qty} {intent.symbol} "
+            self.record("warning", "reject", f"{intent.side} {intent.qty} {intent.symbol} "
                       f"({intent.reason}) {result.message}",
                       check=failed.name if failed else None)
             return result
         if result.status is SubmitStatus.DUPLICATE:
-            self._log("info", "order", f"{intent.symbol} {intent.side} {intent.qty}: duplicate of "
+            self.record("info", "order", f"{intent.symbol} {intent.side} {intent.qty}: duplicate of "
                       f"{result.client_order_id}, not sent again")
             return result
         if result.order is None:
-            self._log("error", "broker", f"{intent.side} {intent.qty} {intent.symbol}: "
+            self.record("error", "broker", f"{intent.side} {intent.qty} {intent.symbol}: "
                       f"{result.message}", code=result.error_code)
             return result
         self._reasons[result.client_order_id] = intent.reason
@@ -398,7 +402,7 @@ class Engine:
         self.known_orders.setdefault(result.order.id, result.order)
         bracket = (f" (stop {intent.stop_loss}, take-profit {intent.take_profit})"
                    if intent.stop_loss else "")
-        self._log("info", "order", f"{intent.side.upper()} {intent.qty} {intent.symbol} "
+        self.record("info", "order", f"{intent.side.upper()} {intent.qty} {intent.symbol} "
                   f"{intent.order_type}{bracket}: {intent.reason or 'manual'} "
                   f"[{result.client_order_id}]")
         return result
@@ -413,7 +417,7 @@ class Engine:
                     try:
                         await self.broker.cancel_order(order.id)
                     except BrokerError as exc:
-                        self._log("warning", "broker", f"cancel {order.id} before exit: {exc}")
+                        self.record("warning", "broker", f"cancel {order.id} before exit: {exc}")
             qty = self.book.qty(symbol)
             side = Side.SELL if qty > 0 else Side.BUY
             intent = OrderIntent(symbol, side, abs(qty), OrderType.MARKET,
@@ -463,7 +467,7 @@ class Engine:
         order = update.order
         self.known_orders[order.id] = order
         if update.event == "rejected":
-            self._log("error", "broker", f"order {order.id} {order.symbol} rejected: "
+            self.record("error", "broker", f"order {order.id} {order.symbol} rejected: "
                       f"{order.reject_reason}")
         if update.fill is None:
             return
@@ -476,14 +480,14 @@ class Engine:
         if fill.role is OrderRole.ENTRY:
             stop, take = self._protection.get(fill.symbol, (None, None))
             self.book.set_protection(fill.symbol, stop, take)
-        self._log("info", "fill", f"FILL {fill.side.upper()} {fill.qty} {fill.symbol} @ "
-                  f"{fill.price} ({fill.role})", order_id=fill.order_id)
+        self.record("info", "fill", f"FILL {fill.side.upper()} {fill.qty} {fill.symbol} @ "
+                  f"{fill.price} ({fill.role})", ts=fill.ts, order_id=fill.order_id)
         if trade is not None:
             until = self.cooldown.record_exit(trade.symbol, trade.exit_reason, fill.ts)
-            self._log("info", "trade", f"closed {trade.symbol} {trade.qty} @ {trade.exit_price}: "
-                      f"{trade.exit_reason}, P&L {trade.pnl:+}")
+            self.record("info", "trade", f"closed {trade.symbol} {trade.qty} @ {trade.exit_price}: "
+                      f"{trade.exit_reason}, P&L {trade.pnl:+}", ts=fill.ts)
             if until is not None:
-                self._log("warning", "reject", f"{trade.symbol}: {self.limits.cooldown_after_stops}"
+                self.record("warning", "reject", f"{trade.symbol}: {self.limits.cooldown_after_stops}"
                           f" stop-outs in a row, no entries until {until:%H:%M %Z}")
 
     # -- reading ---------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ that only reduce a position are never blocked by them: closing must work while h
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -54,12 +55,20 @@ def _money(x: Decimal | float) -> str:
     return f"${x:,.2f}"
 
 
+def _decimal(x: Decimal | float) -> Decimal:
+    return x if isinstance(x, Decimal) else Decimal(str(x))
+
+
 def daily_loss_pct(equity: Decimal | float, start_of_day_equity: Decimal | float) -> float:
-    """Loss since the start of the day as a percent of start-of-day equity; 0 when up."""
-    sod = float(start_of_day_equity)
+    """Loss since the start of the day as a percent of start-of-day equity; 0 when up.
+
+    Worked out in decimal so a loss of exactly the limit (e.g. $37,999.62 from $39,999.60, 5%)
+    is the limit, not 4.99999999999999% as binary floats would make it.
+    """
+    sod = _decimal(start_of_day_equity)
     if sod <= 0:
         return 0.0
-    return max(0.0, (sod - float(equity)) / sod * 100)
+    return max(0.0, float((sod - _decimal(equity)) / sod * 100))
 
 
 def order_price(intent: OrderIntent) -> Decimal | None:
@@ -139,7 +148,7 @@ def check_stop_cooldown(intent: OrderIntent, ctx: RiskContext, limits: RiskLimit
     limit = f"{limits.cooldown_after_stops} stops -> {limits.cooldown_minutes} min"
     if until is None or ctx.now >= until:
         return CheckResult("stop_cooldown", True, "none", limit)
-    left = int((until - ctx.now).total_seconds() // 60) + 1
+    left = math.ceil((until - ctx.now).total_seconds() / 60)
     return CheckResult("stop_cooldown", False, f"{left} min left", limit,
                        f"{intent.symbol} is cooling down after {limits.cooldown_after_stops} "
                        f"stop-outs in a row: no entries until {until:%H:%M %Z}")
@@ -201,11 +210,12 @@ class CircuitBreaker:
         """Returns the trip on the update that crosses the limit, None otherwise."""
         if self.trip is not None or self.baseline <= 0:
             return None
-        loss = self.loss_pct(equity)
+        # Judged on the equity in cents, the figure the trip reports (per-bar estimates are floats).
+        cents = _decimal(equity).quantize(Decimal("0.01"))
+        loss = self.loss_pct(cents)
         if loss < self.max_loss_pct:
             return None
-        self.trip = BreakerTrip(now, loss, Decimal(str(equity)).quantize(Decimal("0.01")),
-                                self.baseline)
+        self.trip = BreakerTrip(now, loss, cents, self.baseline)
         self.trips.append(self.trip)
         return self.trip
 
