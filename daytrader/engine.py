@@ -237,10 +237,7 @@ class Engine:
 
     async def submit(self, intent: OrderIntent, source: str = "console") -> SubmitResult:
         """A manual order: it goes through exactly the same risk checks as the strategy's."""
-        if intent.ts is None:
-            intent = _with(intent, ts=self.clock.now())
-        if not intent.reduce_only and intent.stop_loss is None:
-            intent = self._protect_manual_entry(intent)
+        intent = self._prepare_manual(intent)
         result = await self._send(intent)
         self.record("info" if result.ok else "warning", "order",
                   f"manual {intent.side} {intent.qty} {intent.symbol} by {source}: "
@@ -249,11 +246,7 @@ class Engine:
 
     def preview(self, intent: OrderIntent) -> RiskDecision:
         """The risk decision an order would get now, for the order form; nothing is sent."""
-        if intent.ts is None:
-            intent = _with(intent, ts=self.clock.now())
-        if not intent.reduce_only and intent.stop_loss is None:
-            intent = self._protect_manual_entry(intent)
-        return check_order(intent, self._risk_context(), self.limits)
+        return check_order(self._prepare_manual(intent), self._risk_context(), self.limits)
 
     async def sync(self, source: str = "console") -> CommandResult:
         """Adopts the broker's account, positions and orders: the broker says what exists."""
@@ -361,22 +354,26 @@ class Engine:
         return size_entry(account.equity, self.limits.risk_per_trade_pct, price, stop,
                           account.buying_power / free_slots)
 
-    def _protect_manual_entry(self, intent: OrderIntent) -> OrderIntent:
-        """A manual entry without a stop gets the strategy's bracket (2xATR / 4xATR) when the
-        ATR is known, so no position is left without protective orders at the broker."""
+    def _prepare_manual(self, intent: OrderIntent) -> OrderIntent:
+        """Stamps a manual order with the time and the last price, and gives an entry without a
+        stop the strategy's bracket (2xATR / 4xATR) when the ATR is known, so no position is
+        left without protective orders at the broker."""
+        changes: dict = {}
+        if intent.ts is None:
+            changes["ts"] = self.clock.now()
         ref = intent.ref_price
         if ref is None and intent.symbol in self.last_prices:
-            ref = to_price(self.last_prices[intent.symbol])
+            ref = changes["ref_price"] = to_price(self.last_prices[intent.symbol])
         atr = None
         if isinstance(self.strategy, EmaCrossover):
             atr = self.strategy.indicators(intent.symbol)[2]
-        if ref is None or not atr or intent.order_type is not OrderType.MARKET:
-            return _with(intent, ref_price=ref)
-        p = self.strategy.params
-        sign = intent.side.sign
-        return _with(intent, ref_price=ref,
-                     stop_loss=to_price(float(ref) - sign * p.stop_atr_mult * atr),
-                     take_profit=to_price(float(ref) + sign * p.take_profit_atr_mult * atr))
+        if (not intent.reduce_only and intent.stop_loss is None and ref is not None and atr
+                and intent.order_type is OrderType.MARKET):
+            p = self.strategy.params
+            sign = intent.side.sign
+            changes["stop_loss"] = to_price(float(ref) - sign * p.stop_atr_mult * atr)
+            changes["take_profit"] = to_price(float(ref) + sign * p.take_profit_atr_mult * atr)
+        return replace(intent, **changes) if changes else intent
 
     async def _send(self, intent: OrderIntent) -> SubmitResult:
         result = await self.orders.submit(intent, self._check)
@@ -516,10 +513,6 @@ class Engine:
     async def run(self, minutes: AsyncIterable[list[Bar]]) -> None:
         async for bars in minutes:
             await self.on_minute(bars)
-
-
-def _with(intent: OrderIntent, **changes) -> OrderIntent:
-    return replace(intent, **changes)
 
 
 def build_engine(settings: Settings, calendar: MarketCalendar | None = None,

@@ -219,9 +219,17 @@ class SimExchange:
     def _held_for_sale(self, symbol: str, side: Side) -> int:
         """Shares already promised to open orders that would reduce the position (Alpaca's
         "insufficient qty available" counts them the same way)."""
-        return sum(w.order.qty - w.order.filled_qty for w in self._orders.values()
-                   if w.order.symbol == symbol and w.order.side is side
-                   and w.order.role is not OrderRole.ENTRY and w.order.status.is_open)
+        held = 0
+        for w in self._orders.values():
+            o = w.order
+            if (o.symbol != symbol or o.side is not side or o.role is OrderRole.ENTRY
+                    or not o.status.is_open):
+                continue
+            if (o.role is OrderRole.TAKE_PROFIT and w.sibling
+                    and self._orders[w.sibling].order.status.is_open):
+                continue  # one-cancels-other: a bracket's two legs hold the same shares once
+            held += o.qty - o.filled_qty
+        return held
 
     def _check(self, request: OrderRequest) -> None:
         now = self.clock.now()

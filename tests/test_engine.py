@@ -1,0 +1,234 @@
+"""The engine end to end on the sim exchange: breaker, emergency stop, exits, manual orders."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date
+from decimal import Decimal
+
+from conftest import Idle, at, bar, flat_bars, make_engine
+
+from daytrader.models import OrderIntent, OrderRequest, OrderStatus, OrderType, Side, TradingState
+from daytrader.orders import SubmitStatus
+from daytrader.strategy.ema_crossover import CrossoverParams, EmaCrossover
+
+
+def buy(symbol: str, qty: int, stop: str | None = None, take: str | None = None) -> OrderIntent:
+    return OrderIntent(symbol, Side.BUY, qty, OrderType.MARKET,
+                       stop_loss=Decimal(stop) if stop else None,
+                       take_profit=Decimal(take) if take else None)
+
+
+async def test_breaker_trips_on_the_update_that_crosses_five_percent(calendar):
+    engine = make_engine(calendar, risk_per_trade_pct=100.0)
+    await engine.on_minute(flat_bars(at("09:30"), AAA=100, BBB=50))
+    result = await engine.submit(buy("AAA", 500, stop="1.00"))
+    assert result.status is SubmitStatus.SUBMITTED, result.message
+    await engine.on_minute(flat_bars(at("09:31"), AAA=100, BBB=50))  # fills at 100
+    assert engine.book.qty("AAA") == 500
+
+    await engine.on_minute(flat_bars(at("09:32"), AAA=90.02, BBB=50))  # -4,990: 4.99%
+    assert engine.state is TradingState.ENABLED
+    await engine.on_minute(flat_bars(at("09:33"), AAA=90.00, BBB=50))  # -5,000: 5.00%
+    assert engine.state is TradingState.HALTED
+    assert len(engine.breaker.trips) == 1
+    assert engine.breaker.trips[0].ts == at("09:34")
+    await engine.on_minute(flat_bars(at("09:34"), AAA=95.00, BBB=50))  # recovers: stays tripped
+    assert engine.state is TradingState.HALTED and len(engine.breaker.trips) == 1
+
+    refused = await engine.submit(buy("BBB", 10, stop="49.00"))
+    assert refused.status is SubmitStatus.RISK_REJECTED
+    assert refused.decision.failed.name == "circuit_breaker"
+    assert "circuit breaker tripped" in refused.message
+    assert engine.rejections_by_check["circuit_breaker"] == 1
+
+    closed = await engine.close_position("AAA")  # closing is never blocked
+    assert closed.ok, closed.message
+    await engine.on_minute(flat_bars(at("09:35"), AAA=95.00, BBB=50))
+    assert engine.book.qty("AAA") == 0
+    assert engine.book.trades[-1].exit_reason == "manual_close"
+
+
+async def test_breaker_clears_on_the_next_trading_day_and_by_reset(calendar):
+    engine = make_engine(calendar, risk_per_trade_pct=100.0)
+    await engine.on_minute(flat_bars(at("09:30"), AAA=100))
+    await engine.submit(buy("AAA", 500, stop="1.00"))
+    await engine.on_minute(flat_bars(at("09:31"), AAA=100))
+    await engine.on_minute(flat_bars(at("09:32"), AAA=80))
+    assert engine.state is TradingState.HALTED
+    assert engine.reset_breaker("test").ok
+    assert engine.state is TradingState.ENABLED
+    assert engine.breaker.baseline == engine.book.equity()
+
+    await engine.on_minute(flat_bars(at("09:33"), AAA=70))  # 12.5% down from the reset
+    assert engine.state is TradingState.HALTED
+    next_day = date(2026, 11, 25)
+    engine.clock.set(at("09:30", next_day))
+    await engine.on_minute(flat_bars(at("09:30", next_day), AAA=70))
+    assert engine.state is TradingState.ENABLED
+    assert engine.start_of_day_equity == engine.book.equity()
+
+
+async def test_emergency_stop_disables_first_then_cancels_then_closes_and_ends_flat(calendar):
+    engine = make_engine(calendar)
+    await engine.on_minute(flat_bars(at("09:30"), AAA=100, BBB=50, CCC=20))
+    for symbol, qty, stop, take in (("AAA", 50, "99.00", "104.00"), ("BBB", 100, "49.50", "52.00")):
+        assert (await engine.submit(buy(symbol, qty, stop, take))).ok
+    await engine.on_minute(flat_bars(at("09:31"), AAA=100, BBB=50, CCC=20))
+    resting = OrderIntent("CCC", Side.BUY, 10, OrderType.LIMIT, limit_price=Decimal("19.00"),
+                          stop_loss=Decimal("18.50"))
+    assert (await engine.submit(resting)).ok
+    assert len(engine.book) == 2 and len(engine.broker.orders()) == 6  # 4 legs + entry + leg
+
+    sequence: list[tuple[str, TradingState]] = []
+    engine.listeners.append(lambda e: sequence.append((f"log:{e.kind}", engine.state)))
+    inner = engine._on_update
+    engine.broker.set_listener(lambda u: (sequence.append((u.event, engine.state)), inner(u)))
+
+    stop = asyncio.create_task(engine.emergency_stop("test", flat_timeout=5))
+    await asyncio.sleep(0.1)  # the closes wait for the next bar, like market orders do
+    assert not stop.done()
+    await engine.on_minute(flat_bars(at("09:32"), AAA=101, BBB=49, CCC=20))
+    report = await stop
+
+    assert report.flat, report.message
+    assert report.canceled >= 5 and report.close_orders == 2
+    assert engine.state is TradingState.DISABLED
+    assert engine.broker.orders() == [] and engine.book.symbols() == []
+    events = [name for name, _ in sequence]
+    first_cancel, first_new, first_fill = (events.index(x) for x in ("canceled", "new", "fill"))
+    assert events[0] == "log:control"  # "trading disabled" is the first thing that happens
+    assert all(state is TradingState.DISABLED for _, state in sequence)
+    assert first_cancel < first_new < first_fill
+    assert {t.exit_reason for t in engine.book.trades} == {"emergency_stop"}
+    assert "EMERGENCY STOP complete" in report.message
+
+
+async def test_emergency_stop_reports_not_flat_when_the_closes_cannot_fill(calendar):
+    engine = make_engine(calendar)
+    await engine.on_minute(flat_bars(at("09:30"), AAA=100))
+    await engine.submit(buy("AAA", 10, "99.00", "105.00"))
+    await engine.on_minute(flat_bars(at("09:31"), AAA=100))
+    report = await engine.emergency_stop("test", flat_timeout=0.2)  # no next bar arrives
+    assert not report.flat
+    assert report.positions_left == ("AAA",)
+    assert "NOT FLAT" in report.message
+    assert engine.state is TradingState.DISABLED
+
+
+async def test_disabled_trading_refuses_entries_but_closes_positions(calendar):
+    engine = make_engine(calendar)
+    await engine.on_minute(flat_bars(at("09:30"), AAA=100))
+    await engine.submit(buy("AAA", 10, "99.00", "105.00"))
+    await engine.on_minute(flat_bars(at("09:31"), AAA=100))
+    engine.disable("test")
+    refused = await engine.submit(buy("AAA", 10, "99.00", "105.00"))
+    assert refused.decision.failed.name == "trading_enabled"
+    assert (await engine.close_position("AAA")).ok
+    await engine.on_minute(flat_bars(at("09:32"), AAA=100))
+    assert engine.book.qty("AAA") == 0
+
+
+async def test_orders_outside_market_hours_are_refused_by_the_market_open_check(calendar):
+    engine = make_engine(calendar, start=at("10:00", date(2026, 11, 26)))  # Thanksgiving
+    engine.last_prices["AAA"] = 100.0
+    refused = await engine.submit(buy("AAA", 10, "99.00", "105.00"))
+    assert refused.status is SubmitStatus.RISK_REJECTED
+    assert refused.decision.failed.name == "market_open"
+    assert "holiday" in refused.decision.failed.reason
+
+
+async def test_manual_entry_without_a_stop_gets_the_strategy_bracket(calendar):
+    params = CrossoverParams(fast=2, slow=3, atr_period=2)
+    engine = make_engine(calendar, strategy=EmaCrossover(params))
+    for minute, price in enumerate((100, 100.5, 100.2)):
+        await engine.on_minute([bar("AAA", at(f"09:3{minute}"), price, price + 0.5, price - 0.5,
+                                    price)])
+    atr = engine.strategy.indicators("AAA")[2]
+    preview = engine.preview(buy("AAA", 10))
+    assert preview.approved, preview.reason
+    result = await engine.submit(buy("AAA", 10))
+    assert result.ok
+    legs = [o for o in engine.broker.orders() if o.parent_id == result.order.id]
+    stop = next(o.stop_price for o in legs if o.stop_price is not None)
+    assert abs(float(stop) - (100.2 - 2 * atr)) < 0.01
+
+
+async def test_flatten_before_the_close_exits_and_blocks_new_entries(calendar):
+    engine = make_engine(calendar, start=at("15:50"))
+    await engine.on_minute(flat_bars(at("15:50"), AAA=100))
+    await engine.submit(buy("AAA", 10, "99.00", "105.00"))
+    await engine.on_minute(flat_bars(at("15:51"), AAA=100))
+    assert engine.book.qty("AAA") == 10
+    await engine.on_minute(flat_bars(at("15:54"), AAA=100))  # completes at 15:55: flatten time
+    await engine.on_minute(flat_bars(at("15:55"), AAA=100.5))
+    assert engine.book.qty("AAA") == 0
+    assert engine.book.trades[-1].exit_reason == "flatten_before_close"
+    assert all(o.status is not OrderStatus.NEW for o in engine.known_orders.values())
+
+
+async def test_flatten_time_follows_early_closes(calendar):
+    early = date(2026, 11, 27)  # closes 13:00
+    engine = make_engine(calendar, start=at("12:50", early))
+    await engine.on_minute(flat_bars(at("12:50", early), AAA=100))
+    await engine.submit(buy("AAA", 10, "99.00", "105.00"))
+    await engine.on_minute(flat_bars(at("12:51", early), AAA=100))
+    await engine.on_minute(flat_bars(at("12:54", early), AAA=100))
+    await engine.on_minute(flat_bars(at("12:55", early), AAA=100))
+    assert engine.book.qty("AAA") == 0
+    assert engine.book.trades[-1].exit_reason == "flatten_before_close"
+
+
+async def test_strategy_trades_a_crafted_cross_with_its_bracket(calendar):
+    params = CrossoverParams(fast=2, slow=4, atr_period=3)
+    engine = make_engine(calendar, strategy=EmaCrossover(params))
+    prices = [100, 99, 98, 97, 96, 97, 99]  # falls, then turns up: the cross comes on 99
+    for minute, price in enumerate(prices):
+        await engine.on_minute([bar("AAA", at(f"09:{30 + minute}"), price, price + 0.5,
+                                    price - 0.5, price)])
+    entries = [r for r in engine.submitted if not r.intent.reduce_only]
+    assert len(entries) == 1
+    intent = entries[0].intent
+    atr = engine.strategy.indicators("AAA")[2]
+    assert intent.ref_price == Decimal("99.00")
+    assert intent.stop_loss == Decimal(str(round(99 - 2 * atr, 2)))
+    assert intent.take_profit == Decimal(str(round(99 + 4 * atr, 2)))
+    # Next bar: fills at the open; the one after runs through the take-profit.
+    await engine.on_minute([bar("AAA", at("09:37"), 99.5, 100, 99.4, 99.9)])
+    take = float(intent.take_profit)
+    await engine.on_minute([bar("AAA", at("09:38"), 100, take + 1, 99.9, take + 0.5)])
+    trade = engine.book.trades[-1]
+    assert trade.exit_reason == "take_profit"
+    assert trade.entry_price == Decimal("99.50") and trade.exit_price == intent.take_profit
+    assert trade.pnl == (intent.take_profit - Decimal("99.50")) * intent.qty
+
+
+async def test_entries_are_sized_to_one_percent_risk_and_pass_the_check(calendar):
+    params = CrossoverParams(fast=2, slow=4, atr_period=3)
+    engine = make_engine(calendar, strategy=EmaCrossover(params))
+    for minute, price in enumerate([100, 99, 98, 97, 96, 97, 99]):
+        await engine.on_minute([bar("AAA", at(f"09:{30 + minute}"), price, price + 0.05,
+                                    price - 0.05, price)])
+    intent = engine.submitted[-1].intent
+    risk = (intent.ref_price - intent.stop_loss) * intent.qty
+    assert risk <= Decimal("1000")  # 1% of 100,000
+    assert engine.submitted[-1].status is SubmitStatus.SUBMITTED
+
+
+async def test_sync_adopts_the_brokers_positions(calendar):
+    engine = make_engine(calendar)
+    await engine.on_minute(flat_bars(at("09:30"), AAA=100))
+    engine.broker.submit(OrderRequest("outside-1", "AAA", Side.BUY, 7, OrderType.MARKET))
+    engine.broker.set_listener(lambda u: None)  # the engine misses these fills
+    await engine.on_minute(flat_bars(at("09:31"), AAA=100))
+    assert engine.book.qty("AAA") == 0
+    result = await engine.sync("test")
+    assert result.ok and "positions changed" in result.message
+    assert engine.book.qty("AAA") == 7
+
+
+async def test_idle_strategy_places_nothing(calendar):
+    engine = make_engine(calendar, strategy=Idle())
+    for minute in range(5):
+        await engine.on_minute(flat_bars(at(f"09:3{minute}"), AAA=100 + minute))
+    assert engine.submitted == []

@@ -1,0 +1,309 @@
+"""Idempotent orders: one decision is one order at the broker, whatever repeats, races or timeouts."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from datetime import datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from daytrader.broker import BrokerUnavailable
+from daytrader.broker.sim import SimExchange
+from daytrader.clock import MarketCalendar, SimClock
+from daytrader.models import (
+    Bar,
+    CheckResult,
+    OrderIntent,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    RiskDecision,
+    Side,
+)
+from daytrader.orders import OrderManager, SubmitStatus, client_order_id
+
+NY = ZoneInfo("America/New_York")
+NOW = datetime(2026, 11, 24, 10, 0, 12, tzinfo=NY)
+ALPACA_CLIENT_ID_MAX = 128
+
+INTENT = OrderIntent(symbol="AAPL", side=Side.BUY, qty=10, ref_price=Decimal("100.00"),
+                     stop_loss=Decimal("98.00"), take_profit=Decimal("105.00"),
+                     strategy="ema_crossover", ts=NOW)
+
+
+def approve(intent: OrderIntent) -> RiskDecision:
+    return RiskDecision((CheckResult("max_positions", True, "0", "3"),))
+
+
+def refuse(intent: OrderIntent) -> RiskDecision:
+    return RiskDecision((CheckResult("max_positions", False, "3", "3", "3 positions open, limit 3"),))
+
+
+@pytest.fixture(scope="module")
+def calendar() -> MarketCalendar:
+    return MarketCalendar()
+
+
+@pytest.fixture
+def exchange(calendar) -> SimExchange:
+    clock = SimClock(NOW)
+    sim = SimExchange(["AAPL", "MSFT"], calendar, clock, cash=Decimal("100000"))
+    sim.on_bars([Bar("AAPL", NOW.replace(second=0) - timedelta(minutes=1), 100, 100, 100, 100, 1000)])
+    return sim
+
+
+def all_orders(exchange: SimExchange):
+    """Orders the broker accepted, bracket legs aside."""
+    return [o for o in exchange.orders(open_only=False) if o.parent_id is None]
+
+
+class Edge:
+    """The network between the manager and the sim exchange; subclasses break it in one way."""
+
+    def __init__(self, exchange: SimExchange) -> None:
+        self.exchange = exchange
+        self.sends: list[str] = []
+        self.lookups = 0
+
+    def __getattr__(self, name):
+        return getattr(self.exchange, name)
+
+    async def submit_order(self, request: OrderRequest):
+        self.sends.append(request.client_order_id)
+        return await self.exchange.submit_order(request)
+
+    async def get_order_by_client_id(self, client_order_id: str):
+        self.lookups += 1
+        return await self.exchange.get_order_by_client_id(client_order_id)
+
+
+class SlowEdge(Edge):
+    """Every send takes a moment, so concurrent sends truly overlap."""
+
+    async def submit_order(self, request: OrderRequest):
+        self.sends.append(request.client_order_id)
+        await asyncio.sleep(0.01)
+        return await self.exchange.submit_order(request)
+
+
+class AnswerLost(Edge):
+    """The order lands at the exchange, then the connection drops before the answer arrives."""
+
+    async def submit_order(self, request: OrderRequest):
+        self.sends.append(request.client_order_id)
+        await self.exchange.submit_order(request)
+        raise BrokerUnavailable("connection reset by peer")
+
+
+class AnswerNeverComes(Edge):
+    """The order lands at the exchange, then the answer hangs until the manager gives up."""
+
+    async def submit_order(self, request: OrderRequest):
+        self.sends.append(request.client_order_id)
+        await self.exchange.submit_order(request)
+        await asyncio.sleep(60)
+
+
+class FailsOnceBeforeLanding(Edge):
+    """The first send never reaches the exchange; the next one goes through."""
+
+    async def submit_order(self, request: OrderRequest):
+        self.sends.append(request.client_order_id)
+        if len(self.sends) == 1:
+            raise BrokerUnavailable("503 service unavailable")
+        return await self.exchange.submit_order(request)
+
+
+class Down(Edge):
+    """Nothing gets through: sends hang, lookups fail."""
+
+    async def submit_order(self, request: OrderRequest):
+        self.sends.append(request.client_order_id)
+        await asyncio.sleep(60)
+
+    async def get_order_by_client_id(self, client_order_id: str):
+        self.lookups += 1
+        raise BrokerUnavailable("503 service unavailable")
+
+
+# --- client order ids ----------------------------------------------------------------------------
+
+
+def test_same_intent_in_the_same_minute_gets_the_same_id():
+    later_that_minute = replace(INTENT, ts=NOW.replace(second=59), reason="pressed again")
+    assert client_order_id(INTENT) == client_order_id(later_that_minute)
+
+
+def test_same_intent_in_the_next_minute_gets_a_new_id():
+    next_minute = replace(INTENT, ts=NOW.replace(second=0) + timedelta(minutes=1))
+    assert client_order_id(INTENT) != client_order_id(next_minute)
+
+
+@pytest.mark.parametrize("change", [
+    {"qty": 11},
+    {"side": Side.SELL},
+    {"symbol": "MSFT"},
+    {"strategy": "manual"},
+    {"ref_price": Decimal("100.01")},
+    {"order_type": OrderType.LIMIT, "limit_price": Decimal("99.50")},
+], ids=lambda change: "+".join(change))
+def test_a_different_intent_gets_a_different_id(change):
+    assert client_order_id(INTENT) != client_order_id(replace(INTENT, **change))
+
+
+def test_an_intent_without_a_timestamp_cannot_get_an_id():
+    with pytest.raises(ValueError, match="timestamp"):
+        client_order_id(replace(INTENT, ts=None))
+
+
+@settings(max_examples=50, deadline=None)
+@given(strategy=st.text(min_size=1, max_size=300), symbol=st.text(min_size=1, max_size=20))
+def test_the_id_fits_alpacas_128_character_limit(strategy, symbol):
+    cid = client_order_id(replace(INTENT, strategy=strategy, symbol=symbol))
+    assert 0 < len(cid) <= ALPACA_CLIENT_ID_MAX
+
+
+# --- one decision, one order ---------------------------------------------------------------------
+
+
+async def test_submitting_the_same_intent_twice_sends_one_order(exchange):
+    manager = OrderManager(exchange)
+    first = await manager.submit(INTENT, approve)
+    second = await manager.submit(replace(INTENT, ts=NOW.replace(second=40)), approve)
+
+    assert first.status is SubmitStatus.SUBMITTED and first.order.status is OrderStatus.NEW
+    assert second.status is SubmitStatus.DUPLICATE
+    assert second.order == first.order
+    assert second.client_order_id == first.client_order_id
+    assert [o.id for o in all_orders(exchange)] == [first.order.id]
+
+
+async def test_a_hundred_concurrent_identical_intents_send_one_order(exchange):
+    manager = OrderManager(exchange)
+    results = await asyncio.gather(*(manager.submit(INTENT, approve) for _ in range(100)))
+
+    assert len(all_orders(exchange)) == 1
+    statuses = [r.status for r in results]
+    assert statuses.count(SubmitStatus.SUBMITTED) == 1
+    assert statuses.count(SubmitStatus.DUPLICATE) == 99
+    assert {r.order.id for r in results} == {all_orders(exchange)[0].id}
+
+
+async def test_a_hundred_overlapping_sends_of_one_intent_reach_the_broker_once(exchange):
+    edge = SlowEdge(exchange)
+    manager = OrderManager(edge)
+    results = await asyncio.gather(*(manager.submit(INTENT, approve) for _ in range(100)))
+
+    assert len(edge.sends) == 1
+    assert len(all_orders(exchange)) == 1
+    assert sorted(r.status for r in results) == [SubmitStatus.DUPLICATE] * 99 + [SubmitStatus.SUBMITTED]
+    assert {r.order.id for r in results} == {all_orders(exchange)[0].id}
+
+
+async def test_an_intent_without_a_timestamp_is_refused_before_sending(exchange):
+    edge = Edge(exchange)
+    with pytest.raises(ValueError):
+        await OrderManager(edge).submit(replace(INTENT, ts=None), approve)
+    assert edge.sends == []
+
+
+# --- risk ----------------------------------------------------------------------------------------
+
+
+async def test_a_risk_rejected_intent_is_not_sent_and_may_pass_later(exchange):
+    edge = Edge(exchange)
+    manager = OrderManager(edge)
+
+    refused = await manager.submit(INTENT, refuse)
+    assert refused.status is SubmitStatus.RISK_REJECTED and refused.order is None
+    assert refused.message == "refused by max_positions: 3 positions open, limit 3"
+    assert edge.sends == [] and all_orders(exchange) == []
+
+    passed = await manager.submit(INTENT, approve)  # a position closed meanwhile
+    assert passed.status is SubmitStatus.SUBMITTED
+    assert len(edge.sends) == 1 and len(all_orders(exchange)) == 1
+
+
+# --- the broker already has it -------------------------------------------------------------------
+
+
+async def test_broker_duplicate_id_counts_as_the_first_send_having_landed(exchange):
+    cid = client_order_id(INTENT)
+    landed = exchange.submit(OrderRequest(cid, "AAPL", Side.BUY, 10, OrderType.MARKET))
+
+    result = await OrderManager(exchange).submit(INTENT, approve)
+
+    assert result.status is SubmitStatus.SUBMITTED
+    assert result.order == landed
+    assert len(all_orders(exchange)) == 1
+
+
+# --- lost answers and timeouts -------------------------------------------------------------------
+
+
+async def test_lost_answer_is_found_by_client_order_id_and_not_sent_again(exchange):
+    edge = AnswerLost(exchange)
+    result = await OrderManager(edge, timeout=0.05).submit(INTENT, approve)
+
+    assert result.status is SubmitStatus.SUBMITTED
+    assert result.order == all_orders(exchange)[0]
+    assert len(edge.sends) == 1 and edge.lookups == 1
+    assert len(all_orders(exchange)) == 1
+
+
+async def test_timed_out_send_that_landed_is_found_and_not_sent_again(exchange):
+    edge = AnswerNeverComes(exchange)
+    result = await OrderManager(edge, timeout=0.05).submit(INTENT, approve)
+
+    assert result.status is SubmitStatus.SUBMITTED
+    assert result.order.client_order_id == client_order_id(INTENT)
+    assert len(edge.sends) == 1
+    assert len(all_orders(exchange)) == 1
+
+
+async def test_send_that_failed_before_landing_is_retried_once_with_the_same_id(exchange):
+    edge = FailsOnceBeforeLanding(exchange)
+    result = await OrderManager(edge, timeout=0.05).submit(INTENT, approve)
+
+    assert result.status is SubmitStatus.SUBMITTED
+    assert edge.sends == [client_order_id(INTENT)] * 2
+    assert edge.lookups == 1  # looked up before the retry
+    assert len(all_orders(exchange)) == 1
+
+
+async def test_broker_down_gives_unknown_and_the_same_intent_is_never_resent(exchange):
+    edge = Down(exchange)
+    manager = OrderManager(edge, timeout=0.02, attempts=2)
+
+    result = await manager.submit(INTENT, approve)
+    assert result.status is SubmitStatus.UNKNOWN
+    assert result.order is None and not result.ok
+    assert "no answer from the broker" in result.message
+    assert result.error_code == BrokerUnavailable.code
+    assert len(edge.sends) == 2 and edge.lookups == 2
+
+    again = await manager.submit(replace(INTENT, ts=NOW.replace(second=50)), approve)
+    assert again.status is SubmitStatus.DUPLICATE
+    assert again.order is None
+    assert "unknown" in again.message
+    assert len(edge.sends) == 2
+    assert all_orders(exchange) == []
+
+
+# --- broker rejections ---------------------------------------------------------------------------
+
+
+async def test_broker_rejection_carries_its_code_and_message(exchange):
+    too_big = replace(INTENT, qty=5000)  # 500,000 at $100 against 100,000
+    result = await OrderManager(exchange).submit(too_big, approve)
+
+    assert result.status is SubmitStatus.BROKER_REJECTED
+    assert result.order is None
+    assert result.error_code == 40310000
+    assert "insufficient buying power" in result.message
+    assert all_orders(exchange) == []
