@@ -120,6 +120,7 @@ class Engine:
         self.cooldown = StopCooldown(settings.cooldown_after_stops, settings.cooldown_minutes)
         self.enabled = settings.trading_enabled_at_start
         self.known_orders: dict[str, Order] = {}
+        self.open_orders: dict[str, Order] = {}  # the open subset, for checks on every order
         self.account = Account(settings.starting_cash, settings.starting_cash,
                                settings.starting_cash, settings.starting_cash)
         self.start_of_day_equity = settings.starting_cash
@@ -262,7 +263,7 @@ class Engine:
         self.account = account
         self.book.replace_all(account.cash, positions)
         for order in orders:
-            self.known_orders[order.id] = order
+            self._remember(order)
         diff = "" if before == after else f"; positions changed {before} -> {after}"
         self.record("info", "control", f"sync by {source}: {len(positions)} positions, "
                   f"{sum(o.status.is_open for o in orders)} open orders{diff}", source=source)
@@ -324,8 +325,8 @@ class Engine:
         for symbol in self.book.symbols():
             if symbol not in self._exiting:
                 await self._exit(symbol, "flatten_before_close", "engine")
-        for order in list(self.known_orders.values()):
-            if order.status.is_open and order.role is OrderRole.ENTRY:
+        for order in list(self.open_orders.values()):
+            if order.role is OrderRole.ENTRY:
                 await self.cancel_order(order.id, "engine (flatten before close)")
 
     async def _act(self, signal: Signal) -> None:
@@ -396,7 +397,8 @@ class Engine:
             return result
         self._reasons[result.client_order_id] = intent.reason
         self._protection[intent.symbol] = (intent.stop_loss, intent.take_profit)
-        self.known_orders.setdefault(result.order.id, result.order)
+        if result.order.id not in self.known_orders:
+            self._remember(result.order)
         bracket = (f" (stop {intent.stop_loss}, take-profit {intent.take_profit})"
                    if intent.stop_loss else "")
         self.record("info", "order", f"{intent.side.upper()} {intent.qty} {intent.symbol} "
@@ -431,8 +433,7 @@ class Engine:
 
     # -- risk ------------------------------------------------------------------------------------
     def _open_symbols(self) -> frozenset[str]:
-        pending = {o.symbol for o in self.known_orders.values()
-                   if o.role is OrderRole.ENTRY and o.status.is_open}
+        pending = {o.symbol for o in self.open_orders.values() if o.role is OrderRole.ENTRY}
         return frozenset(self.book.symbols()) | pending | self.orders.pending_symbols()
 
     def _account_view(self) -> Account:
@@ -447,22 +448,30 @@ class Engine:
     def _risk_context(self) -> RiskContext:
         now = self.clock.now()
         account = self._account_view()
-        return RiskContext(state=self.state, now=now, market_open=self.calendar.is_open(now),
+        market_open = self.calendar.is_open(now)
+        return RiskContext(state=self.state, now=now, market_open=market_open,
                            equity=account.equity, start_of_day_equity=self.breaker.baseline
                            or self.start_of_day_equity,
                            buying_power=account.buying_power,
                            breaker_tripped=self.breaker.tripped,
                            open_symbols=self._open_symbols(),
                            cooldown_until=self.cooldown.until,
-                           market_state=self.calendar.describe(now))
+                           market_state="" if market_open else self.calendar.describe(now))
 
     def _check(self, intent: OrderIntent) -> RiskDecision:
         return check_order(intent, self._risk_context(), self.limits)
 
     # -- broker events ---------------------------------------------------------------------------
+    def _remember(self, order: Order) -> None:
+        self.known_orders[order.id] = order
+        if order.status.is_open:
+            self.open_orders[order.id] = order
+        else:
+            self.open_orders.pop(order.id, None)
+
     def _on_update(self, update: OrderUpdate) -> None:
         order = update.order
-        self.known_orders[order.id] = order
+        self._remember(order)
         if update.event == "rejected":
             self.record("error", "broker", f"order {order.id} {order.symbol} rejected: "
                       f"{order.reject_reason}")
@@ -495,12 +504,15 @@ class Engine:
         ctx = self._risk_context()
         probe = OrderIntent("", Side.BUY, 0, ref_price=Decimal(0))
         risk = check_order(probe, ctx, self.limits).checks
-        open_orders = [o for o in self.known_orders.values() if o.status.is_open]
-        done = [o for o in self.known_orders.values() if not o.status.is_open]
-        listed = (open_orders + done[::-1])[:orders]
+        listed = list(self.open_orders.values())
+        for order in reversed(self.known_orders.values()):
+            if len(listed) >= orders:
+                break
+            if not order.status.is_open:
+                listed.append(order)
         return EngineSnapshot(
             ts=now, mode=self.settings.mode, state=self.state, market_open=ctx.market_open,
-            market_state=ctx.market_state, account=account,
+            market_state=self.calendar.describe(now), account=account,
             positions=tuple(self.book.positions()), orders=tuple(listed), risk=risk,
             breaker_tripped=self.breaker.tripped,
             daily_loss_pct=daily_loss_pct(account.equity, ctx.start_of_day_equity),

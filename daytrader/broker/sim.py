@@ -82,6 +82,7 @@ class SimExchange:
         self.multiplier = Decimal(buying_power_multiplier)
         self.last_equity = self.book.equity()
         self._orders: dict[str, _Working] = {}
+        self._open: dict[str, _Working] = {}  # the open subset, so checks never scan history
         self._by_client_id: dict[str, str] = {}
         self._working: dict[str, list[str]] = {}  # symbol -> ids of orders that can fill
         self._last: dict[str, float] = {}
@@ -197,6 +198,10 @@ class SimExchange:
 
     def _set(self, w: _Working, **changes) -> None:
         w.order = replace(w.order, **changes)
+        if w.order.status.is_open:
+            self._open[w.order.id] = w
+        else:
+            self._open.pop(w.order.id, None)
 
     def _unwork(self, order: Order) -> None:
         ids = self._working.get(order.symbol)
@@ -220,7 +225,7 @@ class SimExchange:
         """Shares already promised to open orders that would reduce the position (Alpaca's
         "insufficient qty available" counts them the same way)."""
         held = 0
-        for w in self._orders.values():
+        for w in self._open.values():
             o = w.order
             if (o.symbol != symbol or o.side is not side or o.role is OrderRole.ENTRY
                     or not o.status.is_open):
@@ -280,7 +285,7 @@ class SimExchange:
 
     def _pending_entry_cost(self) -> Decimal:
         total = ZERO
-        for w in self._orders.values():
+        for w in self._open.values():
             o = w.order
             if o.role is OrderRole.ENTRY and o.status is OrderStatus.NEW:
                 price = o.limit_price or o.stop_price or Decimal(str(self._last.get(o.symbol, 0)))
@@ -309,6 +314,7 @@ class SimExchange:
         w = _Working(order, limit=float(order.limit_price) if order.limit_price else None,
                      stop=float(order.stop_price) if order.stop_price else None)
         self._orders[order.id] = w
+        self._open[order.id] = w
         self._by_client_id[order.client_order_id] = order.id
         if status is OrderStatus.NEW:
             self._working.setdefault(order.symbol, []).append(order.id)
@@ -351,7 +357,8 @@ class SimExchange:
         return self._orders[order_id].order if order_id else None
 
     def orders(self, open_only: bool = True) -> list[Order]:
-        return [w.order for w in self._orders.values() if not open_only or w.order.status.is_open]
+        source = self._open if open_only else self._orders
+        return [w.order for w in source.values()]
 
     async def list_orders(self, open_only: bool = True) -> list[Order]:
         return self.orders(open_only)
@@ -377,7 +384,7 @@ class SimExchange:
 
     async def cancel_all(self) -> list[str]:
         canceled = []
-        for w in list(self._orders.values()):
+        for w in list(self._open.values()):
             if w.order.status.is_open:  # a parent's cancel may already have taken its legs
                 self._cancel(w, self.clock.now())
                 canceled.append(w.order.id)
