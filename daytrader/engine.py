@@ -20,10 +20,13 @@ from daytrader.broker import Broker, BrokerError
 from daytrader.broker.sim import SimExchange
 from daytrader.clock import EXCHANGE_TZ, Clock, MarketCalendar, SimClock
 from daytrader.config import Settings
+from daytrader.metrics import Metrics
+from daytrader.metrics import compute as compute_metrics
 from daytrader.models import (
     Account,
     Bar,
     CheckResult,
+    Health,
     LogEvent,
     Order,
     OrderIntent,
@@ -99,9 +102,14 @@ class EngineSnapshot:
     breaker_tripped: bool
     daily_loss_pct: float
     max_daily_loss_pct: float
-    trades: tuple[Trade, ...]
+    trades: tuple[Trade, ...]  # every round trip of the run
     equity_curve: tuple[tuple[datetime, float], ...]
     events: tuple[LogEvent, ...]
+    event_seq: int  # the seq of the newest event, even when `events` holds only a tail
+    metrics: Metrics  # today's: realized, trades, win rate, profit factor, drawdown
+    health: tuple[Health, ...]
+    symbols: tuple[str, ...]
+    last_prices: dict[str, float] = field(default_factory=dict)
     rejections_by_check: dict[str, int] = field(default_factory=dict)
 
 
@@ -125,6 +133,7 @@ class Engine:
                                settings.starting_cash, settings.starting_cash)
         self.start_of_day_equity = settings.starting_cash
         self.day: date | None = None
+        self._day_starts = (0, 0)  # where today begins in book.trades and equity_curve
         self.last_prices: dict[str, float] = {}
         self.equity_curve: list[tuple[datetime, float]] = []
         self.events: deque[LogEvent] = deque(maxlen=1000)
@@ -135,6 +144,11 @@ class Engine:
         self._protection: dict[str, tuple[Decimal | None, Decimal | None]] = {}
         self._exiting: set[str] = set()
         self.listeners: list[Callable[[LogEvent], None]] = []  # e.g. the headless live log
+        self.event_seq = 0
+        # Components report here (the store, the data stream); the broker and data are filled in
+        # from what the engine sees.
+        self.health: dict[str, Health] = {}
+        self.last_bar_wall: datetime | None = None
         broker.set_listener(self._on_update)
 
     # -- state -----------------------------------------------------------------------------------
@@ -145,7 +159,8 @@ class Engine:
         return TradingState.HALTED if self.breaker.tripped else TradingState.ENABLED
 
     def record(self, level: str, kind: str, message: str, ts: datetime | None = None, **data) -> None:
-        event = LogEvent(ts or self.clock.now(), level, kind, message, data)
+        self.event_seq += 1
+        event = LogEvent(ts or self.clock.now(), level, kind, message, data, self.event_seq)
         self.events.append(event)
         log.log(logging.getLevelName(level.upper()), "[%s] %s", kind, message)
         for listener in self.listeners:
@@ -289,6 +304,7 @@ class Engine:
         session = self.calendar.session_at(bar_ts)
         if session is not None and session.date != self.day:
             self._start_day(session.date)
+        self.last_bar_wall = datetime.now(EXCHANGE_TZ)
         self.broker.on_bars(bars)
         for bar in bars:
             self.last_prices[bar.symbol] = bar.close
@@ -314,6 +330,7 @@ class Engine:
 
     def _start_day(self, day: date) -> None:
         self.day = day
+        self._day_starts = (len(self.book.trades), len(self.equity_curve))
         self.account = self._account_view()
         self.start_of_day_equity = self.book.equity()
         if self.breaker.start_day(day, self.start_of_day_equity):
@@ -517,9 +534,25 @@ class Engine:
             breaker_tripped=self.breaker.tripped,
             daily_loss_pct=daily_loss_pct(account.equity, ctx.start_of_day_equity),
             max_daily_loss_pct=self.limits.max_daily_loss_pct,
-            trades=tuple(self.book.trades), equity_curve=tuple(self.equity_curve[-1000:]),
-            events=tuple(list(self.events)[-events:]),
+            trades=tuple(self.book.trades),
+            equity_curve=tuple(self.equity_curve[max(self._day_starts[1], len(self.equity_curve) - 1000):]),
+            events=tuple(list(self.events)[-events:]) if events else (),
+            event_seq=self.event_seq,
+            metrics=compute_metrics(self.book.trades[self._day_starts[0]:],
+                                    self.equity_curve[self._day_starts[1]:]),
+            health=self._health(),
+            symbols=self.settings.symbols,
+            last_prices=dict(self.last_prices),
             rejections_by_check=dict(self.rejections_by_check))
+
+    def _health(self) -> tuple[Health, ...]:
+        broker = Health("broker", True, self.broker.name)
+        if self.last_bar_wall is None:
+            data = Health("data", False, "no bars yet")
+        else:
+            data = Health("data", True, f"last bar {self.clock.now():%H:%M}", self.last_bar_wall)
+        items = {"broker": broker, "data": data, **self.health}
+        return tuple(items.values())
 
     # -- running ---------------------------------------------------------------------------------
     async def run(self, minutes: AsyncIterable[list[Bar]]) -> None:

@@ -5,71 +5,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
 import signal
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from pathlib import Path
+from datetime import datetime
 from typing import TextIO
 
 from daytrader import __version__, metrics
-from daytrader.clock import EXCHANGE_TZ, MarketCalendar
+from daytrader.clock import EXCHANGE_TZ
 from daytrader.config import Settings
-from daytrader.data.feed import SimFeed, paced, synthetic_feed
-from daytrader.data.replay import bars_by_minute, load_bars
-from daytrader.engine import Engine, build_engine
 from daytrader.models import LogEvent
+from daytrader.runtime import RunOptions, UsageError, build_runtime
 
-log = logging.getLogger(__name__)
+__all__ = ["HeadlessRun", "RunOptions", "UsageError", "format_event", "run_headless"]
 
 # Kinds worth a line in the live log; the rest stays in the engine's event list.
 _LIVE_KINDS = {"order", "fill", "trade", "reject", "breaker", "control", "broker", "engine", "data"}
-
-
-@dataclass(frozen=True, slots=True)
-class RunOptions:
-    replay: Path | None = None
-    speed: float | None = None  # None: the SIM_SPEED setting; 0: as fast as possible
-    until: str | None = None  # "HH:MM" (exchange time, first day), ISO datetime, or "close"
-    duration: str | None = None  # market time: "90m", "6h", "3d"
-    json_summary: bool = False
-    quiet: bool = False
-
-
-class UsageError(ValueError):
-    """A command-line value that cannot be used; the message says which and why."""
-
-
-def parse_duration(text: str) -> timedelta:
-    units = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
-    text = text.strip().lower()
-    try:
-        value = float(text[:-1]) if text[-1] in units else float(text)
-    except (ValueError, IndexError):
-        raise UsageError(f"--duration: expected e.g. 90m, 6h or 2d, got {text!r}") from None
-    if value <= 0:
-        raise UsageError(f"--duration: must be positive, got {text!r}")
-    return timedelta(**{units.get(text[-1], "minutes"): value})
-
-
-def parse_until(text: str, start: datetime, calendar: MarketCalendar) -> datetime:
-    """`--until`: "close" (of the first session), "HH:MM" on the first day, or an ISO time."""
-    text = text.strip()
-    first = calendar.session_at(start) or calendar.next_session(start)
-    if text.lower() == "close":
-        return first.close
-    try:
-        if len(text) <= 5 and ":" in text:
-            hour, minute = (int(x) for x in text.split(":"))
-            return datetime.combine(first.date, datetime.min.time(), EXCHANGE_TZ).replace(
-                hour=hour, minute=minute)
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise UsageError(f"--until: expected close, HH:MM or an ISO date-time, got {text!r}") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=EXCHANGE_TZ)
 
 
 def format_event(event: LogEvent) -> str:
@@ -78,105 +30,68 @@ def format_event(event: LogEvent) -> str:
 
 
 class HeadlessRun:
-    """One headless run: builds the feed and engine, runs them, and reports."""
+    """One headless run: the runtime's engine and feed, a live log, and a summary."""
 
     def __init__(self, settings: Settings, options: RunOptions, out: TextIO = sys.stdout,
                  err: TextIO = sys.stderr, now: Callable[[], datetime] | None = None) -> None:
         self.settings = settings
         self.options = options
         self.out, self.err = out, err
-        self.calendar = MarketCalendar()
-        self.now = now or (lambda: datetime.now(EXCHANGE_TZ))
-        self.rejected_bars: dict[str, int] = {}
-        self.bars_processed = 0
-        self.source = ""
-        self.feed = self._feed()
-        self.engine: Engine = build_engine(settings, self.calendar, start=self.feed.start)
-        self.engine.bad_bars.update(self.rejected_bars)
+        self.runtime = build_runtime(settings, options, now)
+        self.engine = self.runtime.engine
         if not options.quiet:
             live = self.err if options.json_summary else self.out
             self.engine.listeners.append(
                 lambda e: print(format_event(e), file=live, flush=True) if e.kind in _LIVE_KINDS
                 else None)
 
-    def _feed(self) -> SimFeed:
-        if self.options.replay is not None:
-            data = load_bars(self.options.replay, self.settings.symbols)
-            self.rejected_bars = dict(data.rejected)
-            self.source = str(self.options.replay)
-            if not data.bars:
-                raise UsageError(f"{self.options.replay}: no valid bars for "
-                                 f"{', '.join(self.settings.symbols)}")
-            missing = set(self.settings.symbols) - set(data.symbols)
-            if missing:
-                log.warning("%s has no bars for %s", self.options.replay, ", ".join(sorted(missing)))
-            return SimFeed(data.bars[0].ts, [], bars_by_minute(data.bars))
-        self.source = f"synthetic (seed {self.settings.sim_seed})"
-        return synthetic_feed(self.settings.symbols, self.calendar, self.now(),
-                              self.settings.sim_seed)
-
-    def _until(self) -> datetime | None:
-        ends = []
-        if self.options.until:
-            ends.append(parse_until(self.options.until, self.feed.start, self.calendar))
-        if self.options.duration:
-            ends.append(self.feed.start + parse_duration(self.options.duration))
-        return min(ends) if ends else None
-
     async def run(self) -> dict:
-        until = self._until()
-        speed = self.settings.sim_speed if self.options.speed is None else self.options.speed
-        engine = self.engine
-        engine.warm_up(self.feed.warmup)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, stop.set)
-        self._banner(speed, until)
+        self._banner()
         started = time.perf_counter()
         try:
-            async for minute in paced(self.feed.minutes, speed, until=until):
-                await engine.on_minute(minute)
-                self.bars_processed += len(minute)
-                if stop.is_set():
-                    engine.record("info", "engine", "stopping on signal")
-                    break
+            await self.runtime.run(stop)
         finally:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.remove_signal_handler(sig)
         return self.summary(time.perf_counter() - started)
 
-    def _banner(self, speed: float, until: datetime | None) -> None:
+    def _banner(self) -> None:
         if self.options.quiet:
             return
+        rt = self.runtime
         target = self.err if self.options.json_summary else self.out
-        pace = "max speed" if speed == 0 else f"{speed:g}x"
+        until = rt.until()
+        pace = "max speed" if rt.speed == 0 else f"{rt.speed:g}x"
         stop = f" until {until:%Y-%m-%d %H:%M %Z}" if until else " (Ctrl+C to stop)"
-        print(f"DayTrader {__version__} headless SIM: {self.source}, "
-              f"{', '.join(self.settings.symbols)}, from {self.feed.start:%a %Y-%m-%d %H:%M %Z}, "
+        print(f"DayTrader {__version__} headless SIM: {rt.source}, "
+              f"{', '.join(self.settings.symbols)}, from {rt.feed.start:%a %Y-%m-%d %H:%M %Z}, "
               f"{pace}{stop}", file=target, flush=True)
-        if self.rejected_bars:
-            counts = ", ".join(f"{k}: {v}" for k, v in sorted(self.rejected_bars.items()))
+        if rt.rejected_bars:
+            counts = ", ".join(f"{k}: {v}" for k, v in sorted(rt.rejected_bars.items()))
             print(f"bad bars rejected: {counts}", file=target, flush=True)
 
     def summary(self, elapsed: float) -> dict:
-        engine = self.engine
+        engine, rt = self.engine, self.runtime
         snap = engine.snapshot(events=0, orders=0)
         curve = [v for _, v in engine.equity_curve]
         m = metrics.compute(engine.book.trades, engine.equity_curve)
         return {
             "version": __version__,
             "mode": self.settings.mode,
-            "source": self.source,
+            "source": rt.source,
             "seed": self.settings.sim_seed,
             "symbols": list(self.settings.symbols),
-            "start": self.feed.start.isoformat(),
+            "start": rt.feed.start.isoformat(),
             "end": snap.ts.isoformat(),
-            "bars": self.bars_processed,
+            "bars": rt.bars_processed,
             "elapsed_seconds": round(elapsed, 3),
-            "bars_per_second": round(self.bars_processed / elapsed) if elapsed > 0 else None,
+            "bars_per_second": round(rt.bars_processed / elapsed) if elapsed > 0 else None,
             "trading_state": snap.state.value,
             "equity": {
                 "start": str(self.settings.starting_cash),

@@ -277,3 +277,14 @@ class LogEvent:
     kind: str  # "order", "fill", "reject", "breaker", "control", "broker", "data", "engine"
     message: str
     data: dict = field(default_factory=dict, compare=False)
+    seq: int = 0  # 1, 2, 3, ... per engine: readers ask for what is newer than what they saw
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    """How one component is doing: the console's status bar and the API's /health read it."""
+
+    name: str  # "broker", "data", "store"
+    ok: bool
+    detail: str
+    last_seen: datetime | None = None  # wall time of the component's last message

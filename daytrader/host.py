@@ -1,0 +1,120 @@
+"""Runs the engine on its own asyncio loop in a thread, with thread-safe doors in and out.
+
+The console (and the control API) live on other loops. They read `latest`, an immutable
+snapshot republished a few times a second, and send commands that are queued onto the engine's
+loop. The halt flag is the one thing set directly from the caller's thread, so `disable` and the
+first step of the emergency stop take effect before anything is drawn or sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import threading
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from daytrader.engine import EmergencyReport, Engine, EngineSnapshot
+from daytrader.runtime import Runtime
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class EngineHost:
+    def __init__(self, runtime: Runtime, publish_interval: float = 0.1) -> None:
+        self.runtime = runtime
+        self.engine: Engine = runtime.engine
+        self.publish_interval = publish_interval
+        self.error: BaseException | None = None  # what killed the engine, shown by the console
+        self.feed_done = False
+        self._latest: EngineSnapshot = self.engine.snapshot()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._main, name="engine", daemon=True)
+
+    # -- life ------------------------------------------------------------------------------------
+    def start(self) -> EngineHost:
+        self._thread.start()
+        self._ready.wait(10)
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        if self._loop is not None and self._stop is not None and self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._stop.set)
+            self._thread.join(timeout)
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def _main(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        try:
+            loop.run_until_complete(self._serve())
+        finally:
+            loop.close()
+
+    async def _serve(self) -> None:
+        self._stop = asyncio.Event()
+        publisher = asyncio.create_task(self._publish_forever())
+        self._ready.set()
+        try:
+            await self.runtime.run(self._stop)
+            self.feed_done = True
+            self.engine.record("info", "data", "feed ended: no more bars; controls stay available")
+            await self._stop.wait()
+        except Exception as exc:  # the console shows it; trading must not go on blind
+            self.error = exc
+            self.engine.enabled = False
+            log.exception("engine stopped by an error")
+            self.engine.record("error", "engine", f"ENGINE ERROR: {exc!r}; trading disabled")
+            await self._stop.wait()
+        finally:
+            publisher.cancel()
+            self.publish()
+
+    async def _publish_forever(self) -> None:
+        while True:
+            self.publish()
+            await asyncio.sleep(self.publish_interval)
+
+    def publish(self) -> EngineSnapshot:
+        self._latest = self.engine.snapshot()
+        return self._latest
+
+    # -- doors in ----------------------------------------------------------------------------------
+    @property
+    def latest(self) -> EngineSnapshot:
+        return self._latest
+
+    def run(self, coro_factory: Callable[[], Awaitable[T]]) -> concurrent.futures.Future[T]:
+        """Runs a coroutine on the engine's loop; the snapshot is republished after it."""
+        assert self._loop is not None, "the host is not started"
+
+        async def wrapped() -> T:
+            try:
+                return await coro_factory()
+            finally:
+                self.publish()
+
+        return asyncio.run_coroutine_threadsafe(wrapped(), self._loop)
+
+    def call(self, fn: Callable[..., T], *args: Any) -> concurrent.futures.Future[T]:
+        """Runs a plain engine method on the engine's loop."""
+
+        async def as_coro() -> T:
+            return fn(*args)
+
+        return self.run(as_coro)
+
+    def disable(self, source: str = "console") -> concurrent.futures.Future:
+        self.engine.enabled = False  # at once, from this thread: nothing new is opened after this
+        return self.call(self.engine.disable, source)
+
+    def emergency_stop(self, source: str = "console") -> concurrent.futures.Future[EmergencyReport]:
+        self.engine.enabled = False
+        return self.run(lambda: self.engine.emergency_stop(source))

@@ -1,0 +1,78 @@
+"""The engine on its own thread and loop: snapshots out, commands in, failures shown."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+
+from daytrader.clock import EXCHANGE_TZ
+from daytrader.config import Settings
+from daytrader.host import EngineHost
+from daytrader.models import TradingState
+from daytrader.runtime import RunOptions, build_runtime
+
+
+def wait_for(predicate, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def sim_host(duration: str = "390m", speed: float = 0) -> EngineHost:
+    settings = Settings(symbols=("AAPL", "MSFT", "NVDA"))
+    now = datetime(2026, 11, 24, 12, 0, tzinfo=EXCHANGE_TZ)
+    runtime = build_runtime(settings, RunOptions(speed=speed, duration=duration), lambda: now)
+    return EngineHost(runtime, publish_interval=0.02)
+
+
+def test_snapshots_follow_the_engine_and_controls_stay_after_the_feed_ends():
+    host = sim_host("120m").start()
+    try:
+        wait_for(lambda: host.feed_done)
+        wait_for(lambda: host.latest.event_seq == host.engine.event_seq)
+        assert host.latest.equity_curve, "the snapshot shows the day's equity curve"
+        assert host.running
+        assert host.call(host.engine.enable, "test").result(5).ok
+    finally:
+        host.stop()
+    assert not host.running
+
+
+def test_disable_takes_effect_in_the_callers_thread_before_the_engine_runs_it():
+    host = sim_host("390m", speed=60).start()  # one bar a second: the engine is mostly idle
+    try:
+        future = host.disable("test")
+        assert host.engine.state is TradingState.DISABLED  # before the queued call has run
+        assert future.result(5).ok
+        wait_for(lambda: host.latest.state is TradingState.DISABLED)
+    finally:
+        host.stop()
+
+
+def test_emergency_stop_through_the_host_ends_flat():
+    host = sim_host("60m", speed=120).start()
+    try:
+        wait_for(lambda: host.latest.positions, timeout=30)
+        report = host.emergency_stop("test").result(30)
+        assert report.flat, report.message
+        assert host.latest.positions == () and host.latest.state is TradingState.DISABLED
+    finally:
+        host.stop()
+
+
+def test_an_engine_crash_is_recorded_and_disables_trading():
+    host = sim_host("390m", speed=0)
+
+    async def broken(bars):
+        raise RuntimeError("boom")
+
+    host.engine.on_minute = broken
+    host.start()
+    try:
+        wait_for(lambda: host.error is not None)
+        assert host.engine.state is TradingState.DISABLED
+        wait_for(lambda: any("ENGINE ERROR" in e.message for e in host.latest.events))
+        assert host.running, "the host stays up so the console can show the error"
+    finally:
+        host.stop()
