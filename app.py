@@ -1,14 +1,421 @@
-"""DayTrader: a terminal console for intraday trading of US stocks. `python app.py --help`."""
+"""DayTrader: a terminal console for intraday trading of US stocks. `python app.py --help`.
+
+The Textual app composes the panes in widgets/, starts the engine in an EngineHost (its own thread
+and asyncio loop), picks up the engine's latest snapshot a few times a second and sends commands
+through the host. Styling lives in styles.tcss.
+"""
 
 from __future__ import annotations
 
 import sys
 
+if __name__ == "__main__" and {"-h", "--help", "--version"} & set(sys.argv[1:]):
+    from daytrader.cli import main as _cli_main  # answers without loading the console
+
+    sys.exit(_cli_main())
+
+import concurrent.futures  # noqa: E402
+import time
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from decimal import Decimal
+from functools import partial
+from typing import Any, TypeVar
+
+from textual import on, work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Grid, Horizontal, Vertical
+from textual.css.query import NoMatches
+from textual.message import Message
+from textual.screen import ModalScreen, Screen
+from textual.widget import Widget
+from textual.widgets import Footer
+from textual.worker import Worker, WorkerState
+
 from daytrader.cli import main as cli_main
+from daytrader.clock import EXCHANGE_TZ
+from daytrader.config import Settings
+from daytrader.engine import CommandResult, EmergencyReport, EngineSnapshot
+from daytrader.host import EngineHost
+from daytrader.models import OrderIntent, RiskDecision
+from daytrader.runtime import RunOptions, build_runtime
+from widgets.account import AccountPane
+from widgets.confirm import ConfirmModal
+from widgets.emergency import EmergencyModal
+from widgets.error_modal import ErrorModal
+from widgets.event_log import EventLog
+from widgets.help import HelpScreen
+from widgets.order_form import OrderForm
+from widgets.orders import OrdersTable
+from widgets.pnl import PnlPane
+from widgets.positions import PositionsTable
+from widgets.quit_warning import QuitWarning
+from widgets.reset_breaker import ResetBreakerModal
+from widgets.risk import RiskPane
+from widgets.status_bar import StatusBar
+
+SOURCE = "console"
+W = TypeVar("W", bound=Widget)
+POLL_INTERVAL = 0.2  # seconds between snapshot pick-ups: 5 a second
+# Behind a modal the panes are dimmed and re-compositing them is costly: once a second is enough.
+MODAL_POLL_INTERVAL = 1.0
+# Keys that act on the main screen; a modal on top (order form, confirmations) disables them.
+MAIN_SCREEN_ACTIONS = {"enable", "disable", "close_position", "cancel_order", "new_order", "sync",
+                       "reset_breaker", "help", "search_log"}
+
+NAVIGATION_KEYS = (
+    ("tab / shift+tab", "next / previous pane (positions, orders, log search, log)"),
+    ("up / down", "previous / next row of the focused table"),
+    ("pageup / pagedown", "a page of rows up / down"),
+    ("home / end", "first / last row"),
+    ("a", "orders pane: show open orders / all orders"),
+    ("l", "event log: show all levels / warnings and errors / errors only"),
+    ("ctrl+p", "command palette: every key above as a command"),
+)
+FORM_KEYS = (
+    ("tab / shift+tab", "next / previous field"),
+    ("enter / ctrl+s", "submit (only when every field is valid)"),
+    ("esc", "cancel: nothing is sent"),
+    ("f / esc", "emergency modal: flatten everything / keep positions"),
+    ("y / n", "confirmations: yes / no"),
+)
+
+
+class DayTraderApp(App[int]):
+    """The console. `host_factory` builds the engine host (tests and benchmarks pass their own)."""
+
+    CSS_PATH = "styles.tcss"
+    TITLE = "DayTrader"
+    AUTO_FOCUS = "#positions"
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (158, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (40, "-tall")]
+    BINDINGS = [
+        Binding("exclamation_mark", "emergency_stop", "STOP", key_display="!", priority=True,
+                tooltip="emergency stop: disables trading at once, then asks to flatten "
+                        "(f cancels all orders and closes all positions)"),
+        Binding("e", "enable", "Enable", tooltip="enable trading"),
+        Binding("d", "disable", "Disable", tooltip="disable trading: no new orders"),
+        Binding("c", "close_position", "Close", tooltip="close the selected position (confirm)"),
+        Binding("x", "cancel_order", "Cancel", tooltip="cancel the selected open order"),
+        Binding("n", "new_order", "Order", tooltip="new order form with a live risk preview"),
+        Binding("s", "sync", "Sync", tooltip="sync account, positions and orders from the broker"),
+        Binding("r", "reset_breaker", "Reset", tooltip="reset the circuit breaker (type RESET)"),
+        Binding("slash", "search_log", "Search", key_display="/", show=False,
+                tooltip="search the event log"),
+        Binding("question_mark", "help", "Help", key_display="?", tooltip="this list of keys"),
+        Binding("q", "quit", "Quit", tooltip="quit (warns when positions are open)"),
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True, tooltip="like q"),
+    ]
+
+    class EngineStarted(Message):
+        def __init__(self, host: EngineHost) -> None:
+            super().__init__()
+            self.host = host
+
+    class CommandDone(Message):
+        def __init__(self, name: str, result: Any) -> None:
+            super().__init__()
+            self.name = name
+            self.result = result
+
+    class TradingDisabled(Message):
+        def __init__(self, source: str) -> None:
+            super().__init__()
+            self.source = source
+
+    class OrdersCanceled(Message):
+        def __init__(self, count: int) -> None:
+            super().__init__()
+            self.count = count
+
+    class PositionsClosed(Message):
+        def __init__(self, closes_sent: int, flat: bool) -> None:
+            super().__init__()
+            self.closes_sent = closes_sent
+            self.flat = flat
+
+    def __init__(self, settings: Settings | None = None, options: RunOptions | None = None, *,
+                 host_factory: Callable[[], EngineHost] | None = None,
+                 wall_clock: Callable[[], datetime] | None = None,
+                 poll_interval: float = POLL_INTERVAL, publish_interval: float = 0.1) -> None:
+        super().__init__()
+        self.settings = settings or Settings()
+        self.options = options or RunOptions()
+        self._host_factory = host_factory or self._default_host
+        self.wall_clock = wall_clock or (lambda: datetime.now(EXCHANGE_TZ))
+        self.poll_interval = poll_interval
+        self.publish_interval = publish_interval
+        self.host: EngineHost | None = None
+        self.snapshot: EngineSnapshot | None = None
+        self.polls = 0  # snapshots applied to the panes
+        self._pending_disable = False
+        self._crash_shown = False
+        self._applied_at = 0.0
+        self._closing = False
+
+    def _default_host(self) -> EngineHost:
+        return EngineHost(build_runtime(self.settings, self.options), self.publish_interval)
+
+    # -- layout ----------------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield StatusBar(id="status-bar")
+        with Vertical(id="body"):
+            with Grid(id="summary"):
+                yield AccountPane(id="account")
+                yield RiskPane(id="risk")
+                yield PnlPane(id="pnl")
+            with Horizontal(id="tables"):
+                yield PositionsTable(id="positions")
+                yield OrdersTable(id="orders")
+            yield EventLog(id="event-log")
+        yield Footer(compact=True, show_command_palette=False)
+
+    def on_mount(self) -> None:
+        self.main_screen = self.screen
+        # After the first frame: building the runtime (calendar, journal) takes a while and should
+        # not hold up the first picture.
+        self.call_after_refresh(self.start_engine)
+
+    def pane(self, kind: type[W]) -> W:
+        """A pane of the main screen, even while a modal is on top."""
+        return self.main_screen.query_one(kind)
+
+    def on_unmount(self) -> None:
+        self._closing = True
+        if self.host is not None:
+            self.host.stop()
+
+    # -- the engine --------------------------------------------------------------------------------
+    @work(thread=True, exclusive=True, exit_on_error=False, group="engine", name="engine start")
+    def start_engine(self) -> None:
+        host = self._host_factory()
+        host.start()
+        if self._closing:
+            host.stop()
+            return
+        self.post_message(self.EngineStarted(host))
+
+    @on(EngineStarted)
+    def _engine_started(self, message: EngineStarted) -> None:
+        self.host = message.host
+        if self._pending_disable:
+            self.host.disable(f"{SOURCE} (emergency stop before start)")
+        self.poll_engine()
+        self.set_interval(self.poll_interval, self.poll_engine, name="snapshot poll")
+
+    def poll_engine(self, force: bool = False) -> None:
+        """Applies the engine's latest snapshot to every pane; each pane changes only what differs."""
+        host = self.host
+        if host is None:
+            return
+        if host.error is not None and not self._crash_shown:
+            self._crash_shown = True
+            self.push_screen(ErrorModal("The engine stopped", f"{host.error!r}\n\nTrading is "
+                                        "DISABLED. Positions and their protective orders stay at "
+                                        "the broker. Restart the console to trade again."))
+        snapshot = host.latest
+        if snapshot is self.snapshot:
+            return
+        now = time.monotonic()
+        if (not force and isinstance(self.screen, ModalScreen)
+                and now - self._applied_at < MODAL_POLL_INTERVAL):
+            return  # the panes are dimmed behind a modal: redraw them once a second only
+        self._applied_at = now
+        try:
+            panes = (self.pane(StatusBar), self.pane(AccountPane), self.pane(RiskPane),
+                     self.pane(PositionsTable), self.pane(OrdersTable), self.pane(PnlPane),
+                     self.pane(EventLog))
+        except NoMatches:  # shutting down: the panes are gone
+            return
+        self.snapshot = snapshot
+        status, *others = panes
+        with self.batch_update():
+            status.show(snapshot, self.wall_clock(), host.error)
+            for pane in others:
+                pane.show(snapshot)
+        self.polls += 1
+
+    @on(Worker.StateChanged)
+    def _worker_failed(self, event: Worker.StateChanged) -> None:
+        """The one place a failed worker turns into a visible error, with trading disabled."""
+        if event.state is not WorkerState.ERROR:
+            return
+        error = event.worker.error
+        if self.host is not None:
+            self.host.disable(f"{SOURCE} (after an error)")
+        self.pane(StatusBar).show_error(repr(error))
+        title = ("The engine could not start" if event.worker.group == "engine"
+                 else f"{event.worker.name} failed")
+        self.push_screen(ErrorModal(title, f"{error!r}\n\nTrading is DISABLED."))
+
+    @work(thread=True, exit_on_error=False, group="commands", name="engine command")
+    def await_command(self, name: str, future: concurrent.futures.Future, timeout: float) -> None:
+        self.post_message(self.CommandDone(name, future.result(timeout)))
+
+    def _command(self, name: str, send: Callable[[EngineHost], concurrent.futures.Future],
+                 timeout: float = 30.0) -> bool:
+        if self.host is None:
+            self.notify("The engine is still starting.", severity="warning")
+            return False
+        self.await_command(name, send(self.host), timeout)
+        return True
+
+    @on(CommandDone)
+    def _command_done(self, message: CommandDone) -> None:
+        result = message.result
+        if isinstance(result, EmergencyReport):
+            self.post_message(self.OrdersCanceled(result.canceled))
+            self.post_message(self.PositionsClosed(result.close_orders, result.flat))
+            self.notify(result.message, title="Emergency stop",
+                        severity="information" if result.flat else "error", timeout=15)
+        elif isinstance(result, CommandResult) or hasattr(result, "ok"):
+            self.notify(result.message, title=message.name,
+                        severity="information" if result.ok else "warning")
+        self.poll_engine()
+
+    def _preview(self, intent: OrderIntent) -> RiskDecision:
+        assert self.host is not None
+        return self.host.call(self.host.engine.preview, intent).result(timeout=5)
+
+    # -- keys --------------------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return not (action in MAIN_SCREEN_ACTIONS and isinstance(self.screen, ModalScreen))
+
+    def action_enable(self) -> None:
+        self._command("enable", lambda h: h.call(h.engine.enable, SOURCE))
+
+    def action_disable(self) -> None:
+        if self._command("disable", lambda h: h.disable(SOURCE)):
+            self.post_message(self.TradingDisabled(SOURCE))
+
+    def action_emergency_stop(self) -> None:
+        if isinstance(self.screen, EmergencyModal):
+            return
+        if self.host is None:
+            self._pending_disable = True
+            self.notify("Trading will be disabled as soon as the engine starts.",
+                        title="Emergency stop", severity="error")
+            return
+        # The halt flag is set before this returns; the modal is the feedback, the log has the rest.
+        self.host.disable(f"{SOURCE} (emergency stop)")
+        self.post_message(self.TradingDisabled(f"{SOURCE} (emergency stop)"))
+        snapshot = self.host.latest
+        open_orders = sum(o.status.is_open for o in snapshot.orders)
+        self.push_screen(EmergencyModal(len(snapshot.positions), open_orders),
+                         callback=self._after_emergency_modal)
+
+    def _after_emergency_modal(self, flatten: bool | None) -> None:
+        if flatten:
+            self._command("emergency stop", lambda h: h.emergency_stop(SOURCE), timeout=180.0)
+        else:
+            self.notify("Trading stays disabled; positions and orders kept.", title="Emergency stop")
+
+    def action_close_position(self) -> None:
+        symbol = self.pane(PositionsTable).selected_symbol
+        position = next((p for p in self.snapshot.positions if p.symbol == symbol), None) \
+            if self.snapshot is not None and symbol else None
+        if position is None:
+            self.notify("No position selected: move to the positions pane (tab) and pick a row.",
+                        severity="warning")
+            return
+        side = "sell" if position.qty > 0 else "buy"
+        body = (f"{side.capitalize()} {abs(position.qty)} {position.symbol} at market, after "
+                "canceling its stop-loss and take-profit orders.")
+        self.push_screen(ConfirmModal(f"Close {position.symbol}?", body, "Close (y)",
+                                      id="close-confirm"),
+                         callback=partial(self._after_close_confirm, position.symbol))
+
+    def _after_close_confirm(self, symbol: str, confirmed: bool | None) -> None:
+        if confirmed:
+            self._command(f"close {symbol}",
+                          lambda h: h.run(lambda: h.engine.close_position(symbol, SOURCE)))
+
+    def action_cancel_order(self) -> None:
+        order = self.pane(OrdersTable).selected_order
+        if order is None or not order.status.is_open:
+            self.notify("No open order selected: move to the orders pane (tab) and pick a row.",
+                        severity="warning")
+            return
+        self._command(f"cancel {order.id}",
+                      lambda h: h.run(lambda: h.engine.cancel_order(order.id, SOURCE)))
+
+    def action_new_order(self) -> None:
+        if self.host is None or self.snapshot is None:
+            self.notify("The engine is still starting.", severity="warning")
+            return
+        symbol = self.pane(PositionsTable).selected_symbol or ""
+        self.push_screen(
+            OrderForm(self.snapshot.symbols,
+                      buying_power=lambda: self.snapshot.account.buying_power
+                      if self.snapshot else Decimal(0),
+                      last_prices=lambda: self.snapshot.last_prices if self.snapshot else {},
+                      preview=self._preview, symbol=symbol),
+            callback=self._after_order_form)
+
+    def _after_order_form(self, intent: OrderIntent | None) -> None:
+        if intent is not None:
+            self._command(f"order {intent.side} {intent.qty} {intent.symbol}",
+                          lambda h: h.run(lambda: h.engine.submit(intent, SOURCE)))
+
+    def action_sync(self) -> None:
+        self._command("sync", lambda h: h.run(lambda: h.engine.sync(SOURCE)))
+
+    def action_reset_breaker(self) -> None:
+        if self.snapshot is None or not self.snapshot.breaker_tripped:
+            self.notify("The circuit breaker is not tripped.", title="Reset breaker")
+            return
+        self.push_screen(ResetBreakerModal(self.snapshot.daily_loss_pct,
+                                           self.snapshot.max_daily_loss_pct),
+                         callback=self._after_reset_confirm)
+
+    def _after_reset_confirm(self, confirmed: bool | None) -> None:
+        if confirmed:
+            self._command("reset breaker", lambda h: h.call(h.engine.reset_breaker, SOURCE))
+
+    def action_search_log(self) -> None:
+        self.pane(EventLog).action_search()
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen(self.help_sections()))
+
+    async def action_quit(self) -> None:
+        snapshot = self.snapshot
+        if snapshot is not None and snapshot.positions and not isinstance(self.screen, QuitWarning):
+            open_orders = sum(o.status.is_open for o in snapshot.orders)
+            self.push_screen(QuitWarning(snapshot.positions, open_orders),
+                             callback=self._after_quit_warning)
+            return
+        self.exit(0)
+
+    def _after_quit_warning(self, confirmed: bool | None) -> None:
+        if confirmed:
+            self.exit(0)
+
+    # -- what the help screen and the command palette list -----------------------------------------
+    def help_sections(self) -> list[tuple[str, list[tuple[str, str]]]]:
+        trading = [(b.key_display or b.key, b.tooltip or b.description)
+                   for b in self.BINDINGS if isinstance(b, Binding)]
+        return [("Trading and app", trading), ("Moving around", list(NAVIGATION_KEYS)),
+                ("In forms and modals", list(FORM_KEYS))]
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        for b in self.BINDINGS:
+            if isinstance(b, Binding) and b.key != "ctrl+c":
+                yield SystemCommand(f"{b.description} ({b.key_display or b.key})",
+                                    b.tooltip or b.description,
+                                    partial(self.call_later, self.run_action, b.action))
+        yield from super().get_system_commands(screen)
+
+
+def run_console(settings: Settings, options: RunOptions) -> int:
+    app = DayTraderApp(settings, options)
+    app.run()
+    return app.return_code or 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    return cli_main(argv)
+    return cli_main(argv, run_console)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import logging
 import sys
 import textwrap
@@ -19,22 +20,40 @@ EPILOG = """\
 modes:
   sim       (default) in-process exchange on synthetic bars from the open of the most
             recent trading session, at 60x (one minute bar a second); or on --replay FILE
-  paper     Alpaca paper trading (ALPACA_API_KEY / ALPACA_SECRET_KEY)   [not built yet]
-  live      Alpaca live trading, behind a typed confirmation           [not built yet]
-  backtest  the same engine over history as fast as possible; for now use
-            --headless --replay FILE --speed max
+  paper     Alpaca paper trading (ALPACA_API_KEY / ALPACA_SECRET_KEY in .env); positions and
+            open orders already on the account are adopted and managed
+  live      Alpaca live trading: only with --mode live on the command line, live keys and a
+            typed confirmation; refused while the production checklist is not met, unless
+            --override-checklist (journaled)
+  backtest  the same engine over history as fast as possible:
+            python app.py backtest --data FILE (see python app.py backtest --help)
 
 examples:
   python app.py                                   sim, synthetic bars, live log
   python app.py --headless --speed max --until close --json
   python app.py --headless --replay bars.csv --speed max --json
   python app.py --headless --duration 2h --symbols AAPL,MSFT
+  python app.py backtest --data bars.parquet --param fast=8 --capital 50000
 
 settings are read from .env and the environment (see .env.example):
 """ + textwrap.fill(", ".join(ENV_NAMES), 78, initial_indent="  ", subsequent_indent="  ") + """
 
 exit codes: 0 done, 1 runtime error, 2 bad settings, arguments or data file
 """
+
+
+# Sub-commands: name -> (module, one-line help). Each module has `configure(parser)` to add its
+# arguments and `run(args, settings) -> int` (an exit code). Add a command by adding a line.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "backtest": ("daytrader.backtest_cli", "run the engine over history at full speed, or sweep "
+                 "parameters"),
+    "checklist": ("daytrader.checklist", "the production checklist from the journal (live's "
+                  "gate)"),
+    "ctl": ("daytrader.ctl", "control a running DayTrader through its API: status, positions, "
+            "orders, enable, disable, emergency-stop, close SYMBOL, cancel ID, sync"),
+    "store": ("daytrader.store.cli", "the journal: status, replay-to-supabase, export --format "
+              "parquet"),
+}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -60,10 +79,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--json", action="store_true",
                    help="print a machine-readable summary on stdout at the end (live log on stderr)")
     p.add_argument("--quiet", action="store_true", help="no live log, only the summary")
+    p.add_argument("--override-checklist", action="store_true",
+                   help="live mode: start although the production checklist is not met "
+                        "(journaled; the typed confirmation is still asked)")
+    p.add_argument("--no-api", action="store_true",
+                   help="do not serve the control API (default: a Unix socket in DATA_DIR/run; "
+                        "TCP when API_PORT is set)")
     p.add_argument("--env-file", type=Path, default=Path(".env"), metavar="PATH",
                    help="settings file (default .env)")
     p.add_argument("--log-level", choices=("DEBUG", "INFO", "WARNING", "ERROR"),
                    help="Python log level on stderr (default LOG_LEVEL, WARNING)")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND",
+                           help="optional; without one the console (or --headless) runs")
+    for name, (module, summary) in COMMANDS.items():
+        parser = sub.add_parser(name, help=summary, description=summary)
+        importlib.import_module(module).configure(parser)
     return p.parse_args(argv)
 
 
@@ -99,12 +129,26 @@ def main(argv: list[str] | None = None,
         return 2
     logging.basicConfig(level=args.log_level or settings.log_level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if settings.mode != "sim":
-        print(f"error: {settings.mode} mode is not available yet in this version; "
-              "run sim (the default), optionally with --replay FILE --speed max", file=sys.stderr)
+    if args.command:
+        try:
+            return importlib.import_module(COMMANDS[args.command][0]).run(args, settings)
+        except (SettingsError, UsageError, ReplayError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    from daytrader.broker import BrokerAuthError
+    from daytrader.live import LiveRefused, ask_terminal, live_gate
+
+    try:
+        live_note = live_gate(settings, args.mode, args.override_checklist, ask_terminal)
+    except LiveRefused as exc:
+        print(f"error: live trading refused: {exc}", file=sys.stderr)
+        return 2
+    if settings.mode in ("paper", "live") and args.replay is not None:
+        print(f"error: --replay runs in sim mode, not {settings.mode}", file=sys.stderr)
         return 2
     options = RunOptions(replay=args.replay, speed=speed, until=args.until,
-                         duration=args.duration, json_summary=args.json, quiet=args.quiet)
+                         duration=args.duration, json_summary=args.json, quiet=args.quiet,
+                         live_note=live_note, journal=True, api=not args.no_api)
     try:
         if not args.headless:
             if run_console is not None:
@@ -113,6 +157,9 @@ def main(argv: list[str] | None = None,
         asyncio.run(run_headless(settings, options))
     except (ReplayError, UsageError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except BrokerAuthError as exc:
+        print(f"error: bad setting: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 0

@@ -81,6 +81,26 @@ class Settings:
     supabase_url: str = ""
     supabase_key: Secret = field(default_factory=lambda: Secret(""))
     supabase_service_key: Secret = field(default_factory=lambda: Secret(""))
+    # Alpaca endpoints (empty: alpaca-py's paper or live hosts) and data feed.
+    alpaca_base_url: str = ""  # trading REST without /v2, e.g. http://127.0.0.1:8080
+    alpaca_data_url: str = ""  # market data REST without /v2
+    alpaca_stream_url: str = ""  # trade_updates WebSocket, e.g. ws://127.0.0.1:8080/stream
+    alpaca_data_stream_url: str = ""  # market data WebSocket, e.g. ws://127.0.0.1:8080/v2/iex
+    alpaca_feed: str = "iex"
+    alpaca_timeout: float = 10.0  # seconds for any one Alpaca request or stream authentication
+    # Live money: the most equity the engine sizes against in live mode (0: not set, which the
+    # production checklist refuses).
+    live_max_capital: Decimal = Decimal("0")
+    alert_webhook_url: str = ""  # Slack/Discord-style incoming webhook for alerts
+    alert_unhealthy_seconds: float = 60.0  # a component unhealthy this long raises an alert
+    # Control API: a Unix socket in DATA_DIR/run (owner only); TCP only when API_PORT is set,
+    # and then with API_TOKEN required on every request.
+    api_socket_enabled: bool = True
+    api_port: int = 0
+    api_host: str = "127.0.0.1"
+    api_token: Secret = field(default_factory=lambda: Secret(""))
+    api_allow_remote: bool = False
+    data_stale_minutes: float = 3.0  # no bar this long while the market is open: entries pause
 
     def with_overrides(self, **changes: Any) -> Settings:
         return validate(replace(self, **changes))
@@ -164,6 +184,21 @@ _ENV: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "SUPABASE_URL": ("supabase_url", lambda n, r: r.strip()),
     "SUPABASE_KEY": ("supabase_key", lambda n, r: Secret(r.strip())),
     "SUPABASE_SERVICE_KEY": ("supabase_service_key", lambda n, r: Secret(r.strip())),
+    "ALPACA_BASE_URL": ("alpaca_base_url", lambda n, r: r.strip().rstrip("/")),
+    "ALPACA_DATA_URL": ("alpaca_data_url", lambda n, r: r.strip().rstrip("/")),
+    "ALPACA_STREAM_URL": ("alpaca_stream_url", lambda n, r: r.strip()),
+    "ALPACA_DATA_STREAM_URL": ("alpaca_data_stream_url", lambda n, r: r.strip()),
+    "ALPACA_FEED": ("alpaca_feed", lambda n, r: r.strip().lower()),
+    "ALPACA_TIMEOUT": ("alpaca_timeout", _float),
+    "LIVE_MAX_CAPITAL": ("live_max_capital", _decimal),
+    "ALERT_WEBHOOK_URL": ("alert_webhook_url", lambda n, r: r.strip()),
+    "ALERT_UNHEALTHY_SECONDS": ("alert_unhealthy_seconds", _float),
+    "API_SOCKET": ("api_socket_enabled", _bool),
+    "API_PORT": ("api_port", _int),
+    "API_HOST": ("api_host", lambda n, r: r.strip()),
+    "API_TOKEN": ("api_token", lambda n, r: Secret(r.strip())),
+    "API_ALLOW_REMOTE": ("api_allow_remote", _bool),
+    "DATA_STALE_MINUTES": ("data_stale_minutes", _float),
 }
 ENV_NAMES = tuple(_ENV)
 _FIELD_TO_ENV = {field_name: env for env, (field_name, _) in _ENV.items()}
@@ -214,12 +249,48 @@ def validate(s: Settings) -> Settings:
              f"must be between 1 and 4, got {s.sim_buying_power_multiplier}")
     _require(s.log_level in ("DEBUG", "INFO", "WARNING", "ERROR"), "log_level",
              f"must be DEBUG, INFO, WARNING or ERROR, got {s.log_level!r}")
+    _require(s.live_max_capital >= 0, "live_max_capital",
+             f"must not be negative, got {s.live_max_capital}")
+    _require(0 <= s.api_port <= 65535, "api_port", f"must be a TCP port (0 = off), got {s.api_port}")
+    _require(s.alert_unhealthy_seconds > 0, "alert_unhealthy_seconds",
+             f"must be positive, got {s.alert_unhealthy_seconds}")
+    if s.api_port:
+        _require(bool(s.api_token), "api_token", "required when API_PORT is set (the TCP API "
+                 "always needs a bearer token)")
+    if s.alert_webhook_url:
+        _require(s.alert_webhook_url.startswith(("http://", "https://")), "alert_webhook_url",
+                 "must start with http:// or https://")
     if s.supabase_url:
         _require(s.supabase_url.startswith(("http://", "https://")), "supabase_url",
                  "must start with http:// or https://")
+    for name in ("alpaca_base_url", "alpaca_data_url"):
+        value = getattr(s, name)
+        _require(not value or value.startswith(("http://", "https://")), name,
+                 f"must start with http:// or https://, got {value!r}")
+        _require(not value.endswith("/v2"), name, "give the host without /v2 (alpaca-py adds it)")
+    for name in ("alpaca_stream_url", "alpaca_data_stream_url"):
+        value = getattr(s, name)
+        _require(not value or value.startswith(("ws://", "wss://")), name,
+                 f"must start with ws:// or wss://, got {value!r}")
+    _require(s.alpaca_feed in ("iex", "sip"), "alpaca_feed",
+             f"must be iex (free) or sip (paid plan), got {s.alpaca_feed!r}")
+    _require(0 < s.alpaca_timeout <= 120, "alpaca_timeout",
+             f"must be between 0 and 120 seconds, got {s.alpaca_timeout}")
+    _require(0 < s.data_stale_minutes <= 60, "data_stale_minutes",
+             f"must be between 0 and 60 minutes, got {s.data_stale_minutes}")
+    if s.mode == "live":
+        for name in ("alpaca_base_url", "alpaca_data_url", "alpaca_stream_url",
+                     "alpaca_data_stream_url"):
+            value = getattr(s, name)
+            local = any(h in value for h in ("//127.0.0.1", "//localhost", "//[::1]"))
+            _require(not value or local or value.startswith(("https://", "wss://")), name,
+                     "live mode needs an encrypted endpoint (https:// or wss://)")
     if s.mode in ("paper", "live"):
         _require(bool(s.alpaca_api_key), "alpaca_api_key", f"required in {s.mode} mode")
         _require(bool(s.alpaca_secret_key), "alpaca_secret_key", f"required in {s.mode} mode")
+    if s.mode == "live":
+        _require(not s.alpaca_api_key.reveal().startswith("PK"), "alpaca_api_key",
+                 "looks like a paper key (PK...); live mode needs live keys")
     return s
 
 

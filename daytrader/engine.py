@@ -26,6 +26,7 @@ from daytrader.models import (
     Account,
     Bar,
     CheckResult,
+    Fill,
     Health,
     LogEvent,
     Order,
@@ -52,11 +53,14 @@ from daytrader.risk import (
     check_order,
     daily_loss_pct,
 )
+from daytrader.store.journal import NullJournal
 from daytrader.strategy import Strategy
 from daytrader.strategy.ema_crossover import CrossoverParams, EmaCrossover, size_entry
 
 log = logging.getLogger(__name__)
 MINUTE = timedelta(minutes=1)
+# Components whose trouble pauses new entries (closing is never paused).
+PAUSE_ENTRIES_ON = ("data", "trade_stream")
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +144,7 @@ class Engine:
         self.rejections_by_check: Counter[str] = Counter()
         self.bad_bars: Counter[str] = Counter()
         self.submitted: list[SubmitResult] = []
+        self.fills: list[Fill] = []
         self._reasons: dict[str, str] = {}  # client order id -> why it was sent
         self._protection: dict[str, tuple[Decimal | None, Decimal | None]] = {}
         self._exiting: set[str] = set()
@@ -149,6 +154,12 @@ class Engine:
         # from what the engine sees.
         self.health: dict[str, Health] = {}
         self.last_bar_wall: datetime | None = None
+        # Wall time for health ages (the sim clock is the data's); tests freeze it.
+        self.wall_clock: Callable[[], datetime] = lambda: datetime.now(EXCHANGE_TZ)
+        # The journal (daytrader/store) is set by the runtime; the default writes nothing.
+        self.journal: NullJournal = NullJournal()
+        self.orders.before_send = lambda cid, intent, decision: self.journal.intent(
+            cid, intent, decision)
         broker.set_listener(self._on_update)
 
     # -- state -----------------------------------------------------------------------------------
@@ -162,7 +173,10 @@ class Engine:
         self.event_seq += 1
         event = LogEvent(ts or self.clock.now(), level, kind, message, data, self.event_seq)
         self.events.append(event)
-        log.log(logging.getLevelName(level.upper()), "[%s] %s", kind, message)
+        # Refusals and fills are routine: the Python log shows only what needs a person.
+        log.log(logging.ERROR if level == "error" else logging.INFO, "[%s] %s", kind, message)
+        if "source" in data:  # a control action: who, what, when
+            self.journal.control(event.ts, str(data["source"]), data.get("action", kind), message)
         for listener in self.listeners:
             listener(event)
 
@@ -170,13 +184,15 @@ class Engine:
     def enable(self, source: str = "console") -> CommandResult:
         self.enabled = True
         note = " (circuit breaker still tripped: entries stay halted)" if self.breaker.tripped else ""
-        self.record("info", "control", f"trading enabled by {source}{note}", source=source)
+        self.record("info", "control", f"trading enabled by {source}{note}", source=source,
+                    action="enable")
         return CommandResult(True, f"trading enabled{note}")
 
     def disable(self, source: str = "console") -> CommandResult:
         # Synchronous on purpose: it takes effect before anything else is drawn or sent.
         self.enabled = False
-        self.record("warning", "control", f"trading disabled by {source}", source=source)
+        self.record("warning", "control", f"trading disabled by {source}", source=source,
+                    action="disable")
         return CommandResult(True, "trading disabled")
 
     def reset_breaker(self, source: str = "console") -> CommandResult:
@@ -184,8 +200,10 @@ class Engine:
             return CommandResult(False, "circuit breaker is not tripped")
         equity = self.book.equity()
         self.breaker.reset(equity)
+        self.journal.breaker(self.clock.now(), "reset", source, "circuit breaker reset",
+                             equity=equity, baseline=equity)
         self.record("warning", "breaker", f"circuit breaker reset by {source}; daily loss is now "
-                  f"measured from equity {equity}", source=source)
+                  f"measured from equity {equity}", source=source, action="reset_breaker")
         return CommandResult(True, "circuit breaker reset")
 
     async def emergency_stop(self, source: str = "console",
@@ -195,7 +213,7 @@ class Engine:
         self.enabled = False
         disabled_ms = (time.perf_counter() - t0) * 1000
         self.record("error", "control", f"EMERGENCY STOP by {source}: trading disabled",
-                  source=source)
+                  source=source, action="emergency_stop")
         errors: list[str] = []
         canceled: list[str] = []
         closes: list[Order] = []
@@ -265,11 +283,20 @@ class Engine:
         return check_order(self._prepare_manual(intent), self._risk_context(), self.limits)
 
     async def sync(self, source: str = "console") -> CommandResult:
-        """Adopts the broker's account, positions and orders: the broker says what exists."""
+        """Adopts the broker's account, positions and orders: the broker says what exists.
+
+        Orders are read before and after the positions; when a fill landed in between, it is read
+        again, so the orders' filled quantities match the positions and a stream event that
+        arrives later is neither lost nor counted twice (see `_on_update`)."""
         try:
+            for _ in range(5):
+                first = await self.broker.list_orders(open_only=False)
+                positions = await self.broker.list_positions()
+                orders = await self.broker.list_orders(open_only=False)
+                if {o.id: o.filled_qty for o in first} == {o.id: o.filled_qty for o in orders}:
+                    break
             account = await self.broker.get_account()
-            positions = await self.broker.list_positions()
-            orders = await self.broker.list_orders(open_only=False)
+            open_now = await self.broker.list_orders(open_only=True)
         except BrokerError as exc:
             self.record("error", "broker", f"sync failed: {exc}")
             return CommandResult(False, f"sync failed: {exc}")
@@ -278,11 +305,48 @@ class Engine:
         self.account = account
         self.book.replace_all(account.cash, positions)
         for order in orders:
+            self.known_orders[order.id] = order  # the broker's word, even over a newer event
             self._remember(order)
+            self.orders.adopt(order)
+        still_open = {o.id for o in open_now}
+        for order in open_now:
+            if order.id not in self.known_orders:  # older than the listed window
+                self._remember(order)
+                self.orders.adopt(order)
+        for order_id in [i for i in self.open_orders if i not in still_open]:
+            self.open_orders.pop(order_id, None)
+        for result in await self.orders.resolve_unknown():
+            if result.order is not None:
+                self._reasons[result.client_order_id] = result.intent.reason
+                if result.order.id not in self.known_orders:
+                    self._remember(result.order)
+            self.record("info" if result.order else "warning", "order",
+                        f"{result.intent.side} {result.intent.qty} {result.intent.symbol}: "
+                        f"unknown outcome resolved: {result.status.value} {result.message}")
+        for p in positions:  # protective legs at the broker keep protecting after a restart
+            legs = [o for o in self.open_orders.values() if o.symbol == p.symbol]
+            stop = next((o.stop_price for o in legs if o.role is OrderRole.STOP_LOSS), None)
+            take = next((o.limit_price for o in legs if o.role is OrderRole.TAKE_PROFIT), None)
+            if stop is not None or take is not None:
+                self.book.set_protection(p.symbol, stop, take)
         diff = "" if before == after else f"; positions changed {before} -> {after}"
         self.record("info", "control", f"sync by {source}: {len(positions)} positions, "
-                  f"{sum(o.status.is_open for o in orders)} open orders{diff}", source=source)
+                  f"{len(self.open_orders)} open orders{diff}", source=source)
         return CommandResult(True, f"synced: {len(positions)} positions{diff}")
+
+    def report_health(self, health: Health) -> None:
+        """A component (broker stream, data stream) says how it is; a change is logged."""
+        old = self.health.get(health.name)
+        self.health[health.name] = health
+        changed = old is None or (old.ok, old.detail) != (health.ok, health.detail)
+        if changed and (not health.ok or (old is not None and not old.ok)):
+            self.record("info" if health.ok else "warning", "data" if health.name == "data"
+                        else "broker", f"{health.name}: {health.detail}")
+
+    def entries_paused(self) -> str:
+        """Why new entries wait (stale data or a trade stream that is down), or ""."""
+        bad = [h for name in PAUSE_ENTRIES_ON if (h := self.health.get(name)) and not h.ok]
+        return "; ".join(f"{h.name}: {h.detail}" for h in bad)
 
     # -- the data path ---------------------------------------------------------------------------
     def warm_up(self, bars: Iterable[Bar]) -> int:
@@ -294,6 +358,18 @@ class Engine:
         return count
 
     async def on_minute(self, bars: list[Bar]) -> None:
+        """Trades one minute, then journals its equity point (the journal's "minute done")."""
+        if not bars:
+            return
+        await self._trade_minute(bars)
+        now = bars[0].ts + MINUTE
+        session = self.calendar.session_at(bars[0].ts)
+        kind = "eod" if session is not None and now >= session.close else "minute"
+        self.journal.equity(now, kind, to_money(self.book.equity_estimate()), to_money(self.book.cash),
+                            self.state.value)
+        self.journal.flush()
+
+    async def _trade_minute(self, bars: list[Bar]) -> None:
         """One minute of bars (same timestamp): match, mark, breaker, flatten, strategy."""
         if not bars:
             return
@@ -304,7 +380,7 @@ class Engine:
         session = self.calendar.session_at(bar_ts)
         if session is not None and session.date != self.day:
             self._start_day(session.date)
-        self.last_bar_wall = datetime.now(EXCHANGE_TZ)
+        self.last_bar_wall = self.wall_clock()
         self.broker.on_bars(bars)
         for bar in bars:
             self.last_prices[bar.symbol] = bar.close
@@ -313,6 +389,8 @@ class Engine:
         self.equity_curve.append((now, equity))
         trip = self.breaker.update(equity, now)
         if trip is not None:
+            self.journal.breaker(now, "trip", "engine", trip.message, trip.loss_pct, trip.equity,
+                                 trip.baseline)
             self.record("error", "breaker", trip.message + "; entries halted, closes still allowed",
                       loss_pct=trip.loss_pct)
         if session is None:
@@ -333,7 +411,11 @@ class Engine:
         self._day_starts = (len(self.book.trades), len(self.equity_curve))
         self.account = self._account_view()
         self.start_of_day_equity = self.book.equity()
+        self.journal.equity(self.clock.now(), "sod", self.start_of_day_equity,
+                            to_money(self.book.cash), self.state.value)
         if self.breaker.start_day(day, self.start_of_day_equity):
+            self.journal.breaker(self.clock.now(), "day_reset", "engine",
+                                 f"circuit breaker reset for the new trading day {day}")
             self.record("info", "breaker", f"circuit breaker reset for the new trading day {day}")
         self.record("info", "engine", f"trading day {day}: start-of-day equity "
                   f"{self.start_of_day_equity}")
@@ -395,6 +477,13 @@ class Engine:
 
     async def _send(self, intent: OrderIntent) -> SubmitResult:
         result = await self.orders.submit(intent, self._check)
+        if result.status is SubmitStatus.RISK_REJECTED and result.decision is not None:
+            self.journal.risk_rejected(self.clock.now(), result.client_order_id, intent,
+                                       result.decision)
+        elif result.status is not SubmitStatus.DUPLICATE:
+            self.journal.submit_result(self.clock.now(), result.client_order_id,
+                                       result.status.value, result.order.id if result.order else None,
+                                       result.error)
         self.submitted.append(result)
         if result.status is SubmitStatus.RISK_REJECTED:
             failed = result.decision.failed if result.decision else None
@@ -476,7 +565,12 @@ class Engine:
                            market_state="" if market_open else self.calendar.describe(now))
 
     def _check(self, intent: OrderIntent) -> RiskDecision:
-        return check_order(intent, self._risk_context(), self.limits)
+        decision = check_order(intent, self._risk_context(), self.limits)
+        paused = "" if intent.reduce_only else self.entries_paused()
+        if paused:
+            return RiskDecision((CheckResult("data_fresh", False, "paused", "fresh",
+                                             f"entries paused: {paused}"),) + decision.checks)
+        return decision
 
     # -- broker events ---------------------------------------------------------------------------
     def _remember(self, order: Order) -> None:
@@ -487,19 +581,28 @@ class Engine:
             self.open_orders.pop(order.id, None)
 
     def _on_update(self, update: OrderUpdate) -> None:
+        self.journal.order_update(self.clock.now(), update)  # as soon as it is learned
         order = update.order
+        prev = self.known_orders.get(order.id)
+        if prev is not None and (order.filled_qty < prev.filled_qty or (
+                not prev.status.is_open and order.status.is_open)):
+            return  # older than what sync already adopted from the broker
         self._remember(order)
         if update.event == "rejected":
             self.record("error", "broker", f"order {order.id} {order.symbol} rejected: "
                       f"{order.reject_reason}")
         if update.fill is None:
             return
+        if prev is not None and order.filled_qty <= prev.filled_qty:
+            return  # this fill is in the positions sync adopted already
         fill = update.fill
+        self.fills.append(fill)
         reason = self._reasons.get(fill.client_order_id) or self._reasons.pop(
             f"close:{fill.symbol}", "")
         if fill.role is OrderRole.ENTRY:
             reason = ""
         trade = self.book.apply_fill(fill, reason)
+        self.journal.position(fill.ts, fill.symbol, self.book.position(fill.symbol))
         if fill.role is OrderRole.ENTRY:
             stop, take = self._protection.get(fill.symbol, (None, None))
             self.book.set_protection(fill.symbol, stop, take)

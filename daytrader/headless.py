@@ -56,6 +56,7 @@ class HeadlessRun:
         try:
             await self.runtime.run(stop)
         finally:
+            self.runtime.close("interrupted" if stop.is_set() else "finished")
             for sig in (signal.SIGINT, signal.SIGTERM):
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.remove_signal_handler(sig)
@@ -69,9 +70,11 @@ class HeadlessRun:
         until = rt.until()
         pace = "max speed" if rt.speed == 0 else f"{rt.speed:g}x"
         stop = f" until {until:%Y-%m-%d %H:%M %Z}" if until else " (Ctrl+C to stop)"
-        print(f"DayTrader {__version__} headless SIM: {rt.source}, "
+        print(f"DayTrader {__version__} headless {self.settings.mode.upper()}: {rt.source}, "
               f"{', '.join(self.settings.symbols)}, from {rt.feed.start:%a %Y-%m-%d %H:%M %Z}, "
               f"{pace}{stop}", file=target, flush=True)
+        if rt.store is not None and rt.store.recovered is not None:
+            print(rt.store.recovered.summary(), file=target, flush=True)
         if rt.rejected_bars:
             counts = ", ".join(f"{k}: {v}" for k, v in sorted(rt.rejected_bars.items()))
             print(f"bad bars rejected: {counts}", file=target, flush=True)

@@ -63,10 +63,7 @@ class EngineHost:
         publisher = asyncio.create_task(self._publish_forever())
         self._ready.set()
         try:
-            await self.runtime.run(self._stop)
-            self.feed_done = True
-            self.engine.record("info", "data", "feed ended: no more bars; controls stay available")
-            await self._stop.wait()
+            await self.runtime.run(self._stop, on_feed_end=self._feed_ended, linger=True)
         except Exception as exc:  # the console shows it; trading must not go on blind
             self.error = exc
             self.engine.enabled = False
@@ -76,6 +73,11 @@ class EngineHost:
         finally:
             publisher.cancel()
             self.publish()
+            self.runtime.close("error" if self.error else "stopped")
+
+    def _feed_ended(self) -> None:
+        self.feed_done = True
+        self.engine.record("info", "data", "feed ended: no more bars; controls stay available")
 
     async def _publish_forever(self) -> None:
         while True:

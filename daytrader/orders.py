@@ -12,7 +12,7 @@ import asyncio
 import hashlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC
 from enum import StrEnum
 
@@ -42,6 +42,7 @@ class SubmitStatus(StrEnum):
     RISK_REJECTED = "risk_rejected"
     BROKER_REJECTED = "broker_rejected"
     UNKNOWN = "unknown"  # the broker could not be reached and the order could not be found
+    NOT_SENT = "not_sent"  # approved, but it could not be journaled first, so it was not sent
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +78,10 @@ class OrderManager:
         self.attempts = attempts
         self.results: dict[str, SubmitResult] = {}
         self.intents: dict[str, OrderIntent] = {}
+        self.prefix = CLIENT_ID_PREFIX
+        # Called with (client order id, intent, decision) after approval and before the send
+        # (the journal's write-ahead); if it raises, the order is not sent.
+        self.before_send: Callable[[str, OrderIntent, RiskDecision], None] | None = None
         self._inflight: dict[str, asyncio.Future[SubmitResult]] = {}
 
     def pending_symbols(self) -> set[str]:
@@ -86,7 +91,7 @@ class OrderManager:
 
     async def submit(self, intent: OrderIntent,
                      check: Callable[[OrderIntent], RiskDecision]) -> SubmitResult:
-        cid = client_order_id(intent)
+        cid = client_order_id(intent, self.prefix)
         if cid in self.results:
             first = self.results[cid]
             return SubmitResult(SubmitStatus.DUPLICATE, cid, intent, first.decision, first.order,
@@ -101,6 +106,13 @@ class OrderManager:
         if not decision.approved:
             result = SubmitResult(SubmitStatus.RISK_REJECTED, cid, intent, decision)
             return result  # not remembered: the same intent may pass once conditions change
+        if self.before_send is not None:
+            try:
+                self.before_send(cid, intent, decision)
+            except Exception as exc:
+                log.error("%s not sent: %s", cid, exc)
+                return SubmitResult(SubmitStatus.NOT_SENT, cid, intent, decision,
+                                    error=f"not sent: {exc}")
         future: asyncio.Future[SubmitResult] = asyncio.get_running_loop().create_future()
         self._inflight[cid] = future
         self.intents[cid] = intent
@@ -147,6 +159,42 @@ class OrderManager:
         assert last_error is not None
         return SubmitResult(SubmitStatus.UNKNOWN, cid, intent, decision, error=str(last_error),
                             error_code=last_error.code)
+
+    def adopt(self, order: Order) -> None:
+        """An order the broker has (found at start-up or by a sync): its client order id counts
+        as sent, so the same intent is never submitted again, even after a restart."""
+        cid = order.client_order_id
+        known = self.results.get(cid)
+        if cid in self._inflight or (known is not None and known.order is not None):
+            return
+        intent = self.intents.get(cid) or OrderIntent(
+            order.symbol, order.side, order.qty, order.order_type, order.limit_price,
+            order.stop_price, reason="found at the broker", strategy="broker",
+            ts=order.submitted_at)
+        self.results[cid] = SubmitResult(SubmitStatus.SUBMITTED, cid, intent,
+                                         known.decision if known else None, order)
+
+    async def resolve_unknown(self) -> list[SubmitResult]:
+        """Sends whose outcome was unknown, looked up again by client order id: found means
+        submitted; a definite "not found" means it never reached the broker (NOT_SENT; the intent
+        is over and is not sent again). A lookup that fails leaves it unknown."""
+        resolved = []
+        for cid, result in list(self.results.items()):
+            if result.status is not SubmitStatus.UNKNOWN or cid in self._inflight:
+                continue
+            try:
+                order = await asyncio.wait_for(self.broker.get_order_by_client_id(cid),
+                                               self.timeout)
+            except (BrokerError, TimeoutError):
+                continue
+            if order is not None:
+                new = replace(result, status=SubmitStatus.SUBMITTED, order=order, error="")
+            else:
+                new = replace(result, status=SubmitStatus.NOT_SENT,
+                              error=f"never reached the broker ({result.error})")
+            self.results[cid] = new
+            resolved.append(new)
+        return resolved
 
     async def _lookup(self, cid: str) -> Order | None:
         try:

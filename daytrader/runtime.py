@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -18,6 +18,9 @@ from daytrader.config import Settings
 from daytrader.data.feed import SimFeed, paced, synthetic_feed
 from daytrader.data.replay import bars_by_minute, load_bars
 from daytrader.engine import Engine, build_engine
+from daytrader.models import Bar
+from daytrader.store import Store
+from daytrader.store import attach as attach_store
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +37,11 @@ class RunOptions:
     duration: str | None = None  # market time: "90m", "6h", "3d"
     json_summary: bool = False
     quiet: bool = False
+    journal: bool = True  # journal to DATA_DIR/journal.sqlite (and Supabase when configured)
+    live_note: str = ""  # paper/live: journaled at start (e.g. a live checklist override)
+    # Serve the control API (Unix socket / TCP per settings) while running; the command line
+    # turns it on, tests that build runtimes directly do not bind sockets.
+    api: bool = False
 
 
 def parse_duration(text: str) -> timedelta:
@@ -75,6 +83,16 @@ class Runtime:
     source: str
     rejected_bars: dict[str, int] = field(default_factory=dict)
     bars_processed: int = 0
+    store: Store | None = None  # the journal (and replicator) of this run
+    # Paper/live: connect and reconcile before the first minute; disconnect after the last.
+    prepare: Callable[[], Awaitable[None]] | None = None
+    shutdown: Callable[[], Awaitable[None]] | None = None
+
+    def close(self, reason: str = "stopped") -> None:
+        """Ends the run's journal session cleanly (a run that is killed resumes next start)."""
+        if self.store is not None:
+            self.store.close(reason)
+            self.store = None
 
     @property
     def speed(self) -> float:
@@ -89,24 +107,122 @@ class Runtime:
         return min(ends) if ends else None
 
     async def run(self, stop: asyncio.Event | None = None,
-                  on_minute: Callable[[], None] | None = None) -> None:
-        """Warms up, then feeds the engine minute by minute until the feed ends or `stop`."""
-        self.engine.warm_up(self.feed.warmup)
-        async for minute in paced(self.feed.minutes, self.speed, until=self.until()):
-            await self.engine.on_minute(minute)
-            self.bars_processed += len(minute)
-            if on_minute is not None:
-                on_minute()
-            if stop is not None and stop.is_set():
-                self.engine.record("info", "engine", "stopped")
-                break
+                  on_minute: Callable[[], None] | None = None,
+                  on_feed_end: Callable[[], None] | None = None, linger: bool = False) -> None:
+        """Warms up, then feeds the engine minute by minute until the feed ends or `stop`.
+        With `linger`, controls (and the API) stay up after the feed ends, until `stop`."""
+        api = alerter = None
+        try:
+            if self.settings.alert_webhook_url:
+                from daytrader.alerts import Alerter
+
+                alerter = Alerter(self.engine, self.settings.alert_webhook_url,
+                                  unhealthy_after=self.settings.alert_unhealthy_seconds).start()
+            if self.options.api:
+                from daytrader.api import ApiServer
+
+                api = await ApiServer(self.engine, self.settings).start()
+            if self.prepare is not None:
+                await self.prepare()
+            self.engine.warm_up(self.feed.warmup)
+            minutes = self.feed.minutes
+            if hasattr(minutes, "__aiter__"):  # a live stream: bars come when they come
+                source = _until_stopped(minutes, stop, self.until())
+            else:
+                source = paced(minutes, self.speed, until=self.until())
+            async for minute in source:
+                await self.engine.on_minute(minute)
+                self.bars_processed += len(minute)
+                if on_minute is not None:
+                    on_minute()
+                if stop is not None and stop.is_set():
+                    self.engine.record("info", "engine", "stopped")
+                    break
+            if on_feed_end is not None:
+                on_feed_end()
+            if linger and stop is not None:
+                await stop.wait()
+        finally:
+            if self.shutdown is not None:
+                await self.shutdown()
+            if api is not None:
+                await api.stop()
+            if alerter is not None:
+                await alerter.stop()
+
+
+async def _until_stopped(minutes: AsyncIterator[list[Bar]], stop: asyncio.Event | None,
+                         until: datetime | None) -> AsyncIterator[list[Bar]]:
+    """A live feed's minutes until `stop` is set (without waiting for the next bar) or `until`."""
+    stopped = asyncio.ensure_future(stop.wait() if stop is not None else asyncio.Future())
+    try:
+        while True:
+            following = asyncio.ensure_future(anext(minutes))
+            done, _ = await asyncio.wait({following, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            if following not in done:
+                following.cancel()
+                return
+            try:
+                bars = following.result()
+            except StopAsyncIteration:
+                return
+            if until is not None and bars and bars[0].ts >= until:
+                return
+            yield bars
+    finally:
+        stopped.cancel()
+
+
+def build_alpaca_runtime(settings: Settings, options: RunOptions,
+                         calendar: MarketCalendar) -> Runtime:
+    """Paper or live: Alpaca for orders, fills and bars, on the wall clock. Before the first
+    minute it checks the keys, starts trade_updates, reconciles with the account (positions and
+    open orders appear and are managed) and warms the strategy up on history."""
+    from daytrader.broker.alpaca import AlpacaBroker, AlpacaConfig
+    from daytrader.clock import WallClock
+    from daytrader.data.alpaca import AlpacaData, AlpacaDataConfig
+
+    clock = WallClock()
+    broker = AlpacaBroker(AlpacaConfig.from_settings(settings))
+    engine = Engine(settings, broker, calendar, clock)
+    data = AlpacaData(AlpacaDataConfig.from_settings(settings), on_health=engine.report_health)
+    broker.set_health_reporter(engine.report_health)
+    broker.set_gap_handler(lambda: engine.sync("trade stream reconnect"))
+    start = clock.now()
+    source = f"alpaca {settings.mode} ({settings.alpaca_feed})"
+    store, warmup = None, []
+    if options.journal:  # the journal sees an empty sim-style feed; the live one comes after
+        store, journaled = attach_store(engine, settings, source, SimFeed(start, [], iter(())))
+        warmup = list(journaled.warmup)
+    feed = SimFeed(start, warmup, data.minutes(settings.symbols, calendar, clock))  # type: ignore[arg-type]
+
+    async def prepare() -> None:
+        await broker.start()  # bad keys stop here, naming the key settings
+        if options.live_note:
+            engine.record("warning", "control", options.live_note, source="cli",
+                          action="live_start")
+        await engine.sync("start-up")
+        previous = calendar.previous_session(start.date())
+        feed.warmup.extend(await data.history(settings.symbols, previous.open, start))
+        engine.record("info", "engine", f"{settings.mode}: warmed up on {len(feed.warmup)} bars "
+                      f"from {previous.date}; waiting for live bars")
+
+    async def shutdown() -> None:
+        await data.stop()
+        await broker.stop()
+
+    return Runtime(settings, options, calendar, feed, engine, source, store=store,
+                   prepare=prepare, shutdown=shutdown)
 
 
 def build_runtime(settings: Settings, options: RunOptions,
                   now: Callable[[], datetime] | None = None,
                   calendar: MarketCalendar | None = None) -> Runtime:
-    """The engine and feed for sim mode: synthetic bars, or a replay file when given."""
+    """The engine and feed for sim mode: synthetic bars, or a replay file when given.
+    Paper and live get Alpaca's (`build_alpaca_runtime`)."""
     calendar = calendar or MarketCalendar()
+    if settings.mode in ("paper", "live"):
+        return build_alpaca_runtime(settings, options, calendar)
     rejected: dict[str, int] = {}
     if options.replay is not None:
         data = load_bars(options.replay, settings.symbols)
@@ -124,4 +240,7 @@ def build_runtime(settings: Settings, options: RunOptions,
         source = f"synthetic (seed {settings.sim_seed})"
     engine = build_engine(settings, calendar, start=feed.start)
     engine.bad_bars.update(rejected)
-    return Runtime(settings, options, calendar, feed, engine, source, rejected)
+    store = None
+    if options.journal:
+        store, feed = attach_store(engine, settings, f"{source} from {feed.start.isoformat()}", feed)
+    return Runtime(settings, options, calendar, feed, engine, source, rejected, store=store)

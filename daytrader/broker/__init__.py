@@ -64,6 +64,18 @@ class BrokerUnavailable(BrokerError):
     status, code = 503, 50300000
 
 
+class RateLimited(BrokerUnavailable):
+    """HTTP 429: the request was not processed; safe to send again after a pause."""
+
+    status, code = 429, 42910000
+
+
+class BrokerAuthError(BrokerError):
+    """The broker refused the API keys (401/403 without an order-related code)."""
+
+    status, code = 401, 40110000
+
+
 UpdateListener = Callable[[OrderUpdate], None]
 
 

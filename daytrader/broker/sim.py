@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
@@ -342,6 +342,50 @@ class SimExchange:
             legs[0].sibling, legs[1].sibling = legs[1].order.id, legs[0].order.id
         self._emit("new", parent.order)
         return parent.order
+
+    def restore(self, fills: Sequence[Fill], orders: Sequence[Order],
+                last_prices: dict[str, float]) -> None:
+        """Rebuilds the exchange after a restart from what the journal recorded: the fills
+        (cash and positions), every order's latest state (open ones work again, bracket legs
+        keep their one-cancels-other pairing) and the last prices. New ids continue after the
+        restored ones, so no id is reused."""
+        for fill in fills:
+            self.book.apply_fill(fill)
+        for symbol, price in last_prices.items():
+            self._last[symbol] = price
+            self.book.mark(symbol, price)
+        legs: dict[str, list[_Working]] = {}
+        for order in orders:
+            w = _Working(order, limit=float(order.limit_price) if order.limit_price else None,
+                         stop=float(order.stop_price) if order.stop_price else None)
+            self._orders[order.id] = w
+            self._by_client_id[order.client_order_id] = order.id
+            if order.parent_id is not None:
+                legs.setdefault(order.parent_id, []).append(w)
+        for parent_id, children in legs.items():
+            parent = self._orders.get(parent_id)
+            if parent is not None:
+                parent.children = [c.order.id for c in children]
+            open_legs = [c for c in children if c.order.status.is_open]
+            if len(open_legs) == 2:
+                open_legs[0].sibling, open_legs[1].sibling = (open_legs[1].order.id,
+                                                              open_legs[0].order.id)
+            parent_done = parent is None or parent.order.status is OrderStatus.FILLED
+            for leg in open_legs:
+                if leg.order.status is OrderStatus.HELD and parent_done:
+                    leg.order = replace(leg.order, status=OrderStatus.NEW)
+        for w in self._orders.values():
+            if w.order.status.is_open:
+                self._open[w.order.id] = w
+                if w.order.status is OrderStatus.NEW:
+                    self._working.setdefault(w.order.symbol, []).append(w.order.id)
+
+        def after(ids: Iterable[str]) -> int:
+            numbers = [int(i.rsplit("-", 1)[1]) for i in ids if i.rsplit("-", 1)[-1].isdigit()]
+            return max(numbers, default=0) + 1
+
+        self._ids = itertools.count(after(o.id for o in orders))
+        self._fill_ids = itertools.count(after(f.id for f in fills))
 
     def _get(self, order_id: str) -> _Working:
         w = self._orders.get(order_id)

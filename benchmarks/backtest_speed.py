@@ -1,0 +1,215 @@
+"""Backtest speed: the full engine, the vectorized sweep, a bare loop, backtesting.py, backtrader.
+
+    pip install -e ".[bench]" && python benchmarks/backtest_speed.py [--days 60] [--symbols 10]
+
+All run the same strategy (EMA(9)/EMA(21) crossover, long only, stop 2xATR(14), take-profit
+4xATR(14)) over the same seeded minute bars (10 symbols x 60 days x 390 = 234,000 by default),
+in one process, one after the other, and the figures are printed side by side with ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import polars as pl  # noqa: E402
+
+from daytrader.backtest import Screener, prepare_frame, run_backtest, screen  # noqa: E402
+from daytrader.clock import MarketCalendar  # noqa: E402
+from daytrader.config import Settings  # noqa: E402
+from daytrader.data.replay import load_bars  # noqa: E402
+from daytrader.data.synthetic import synthetic_frame  # noqa: E402
+
+SYMBOLS = ("AAPL", "MSFT", "NVDA", "AMZN", "TSLA", "META", "GOOGL", "AMD", "SPY", "QQQ")
+
+
+def bare_loop(frame: pl.DataFrame) -> int:
+    """The reference: the strategy in a plain per-bar loop, with entries, stops, targets and
+    cross exits, but no risk checks, orders, exchange or records."""
+    trades = 0
+    for symbol_frame in frame.partition_by("symbol", maintain_order=True):
+        o, h, low, c = (symbol_frame[k].to_list() for k in ("open", "high", "low", "close"))
+        af, aslow = 2 / 10, 2 / 22
+        fast = slow = c[0]
+        atr = h[0] - low[0]
+        prev_close = c[0]
+        above = None
+        pos_stop = pos_take = None
+        pending = False
+        for i in range(len(c)):
+            if pending:
+                pending = False
+            if pos_stop is not None and (low[i] <= pos_stop or h[i] >= pos_take):
+                pos_stop = pos_take = None
+                trades += 1
+            fast += af * (c[i] - fast)
+            slow += aslow * (c[i] - slow)
+            tr = max(h[i], prev_close) - min(low[i], prev_close)
+            atr += (tr - atr) / 14
+            prev_close = c[i]
+            now = fast > slow
+            if above is not None and now != above:
+                if now and pos_stop is None:
+                    pos_stop, pos_take = c[i] - 2 * atr, c[i] + 4 * atr
+                    pending = True
+                elif not now and pos_stop is not None:
+                    pos_stop = pos_take = None
+                    trades += 1
+            above = now
+        del o
+    return trades
+
+
+def run_backtesting_py(frame: pl.DataFrame) -> int:
+    import warnings
+
+    import pandas as pd
+    from backtesting import Backtest, Strategy
+
+    def ema(values, n):
+        return pd.Series(values).ewm(span=n, adjust=False).mean().to_numpy()
+
+    def atr(high, low, close, n):
+        prev = pd.Series(close).shift(1)
+        tr = pd.concat([pd.Series(high) - pd.Series(low), (pd.Series(high) - prev).abs(),
+                        (pd.Series(low) - prev).abs()], axis=1).max(axis=1)
+        return tr.ewm(alpha=1 / n, adjust=False).mean().to_numpy()
+
+    class Cross(Strategy):
+        def init(self):
+            self.fast = self.I(ema, self.data.Close, 9)
+            self.slow = self.I(ema, self.data.Close, 21)
+            self.atr = self.I(atr, self.data.High, self.data.Low, self.data.Close, 14)
+
+        def next(self):
+            f0, f1, s0, s1 = self.fast[-1], self.fast[-2], self.slow[-1], self.slow[-2]
+            price = self.data.Close[-1]
+            if not self.position and f1 <= s1 and f0 > s0:
+                self.buy(size=0.2, sl=price - 2 * self.atr[-1], tp=price + 4 * self.atr[-1])
+            elif self.position and f1 >= s1 and f0 < s0:
+                self.position.close()
+
+    trades = 0
+    for symbol_frame in frame.partition_by("symbol", maintain_order=True):
+        df = symbol_frame.select(
+            pl.col("timestamp").dt.replace_time_zone(None), pl.col("open").alias("Open"),
+            pl.col("high").alias("High"), pl.col("low").alias("Low"),
+            pl.col("close").alias("Close"), pl.col("volume").alias("Volume"),
+        ).to_pandas().set_index("timestamp")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            stats = Backtest(df, Cross, cash=100_000, commission=0.0,
+                             finalize_trades=True).run()
+        trades += int(stats["# Trades"])
+    return trades
+
+
+def run_backtrader(frame: pl.DataFrame) -> int:
+    import backtrader as bt
+
+    class Cross(bt.Strategy):
+        def __init__(self):
+            self.signals = {}
+            for d in self.datas:
+                fast, slow = bt.ind.EMA(d.close, period=9), bt.ind.EMA(d.close, period=21)
+                self.signals[d] = (bt.ind.CrossOver(fast, slow), bt.ind.ATR(d, period=14))
+            self.trades = 0
+
+        def notify_trade(self, trade):
+            if trade.isclosed:
+                self.trades += 1
+
+        def next(self):
+            for d, (cross, atr) in self.signals.items():
+                pos = self.getposition(d).size
+                if not pos and cross[0] > 0:
+                    price = d.close[0]
+                    self.buy_bracket(data=d, size=10, exectype=bt.Order.Market,
+                                     stopprice=price - 2 * atr[0], limitprice=price + 4 * atr[0])
+                elif pos and cross[0] < 0:
+                    self.close(data=d)
+
+    cerebro = bt.Cerebro(runonce=True, preload=True, stdstats=False)
+    for symbol_frame in frame.partition_by("symbol", maintain_order=True):
+        df = symbol_frame.select(
+            pl.col("timestamp").dt.replace_time_zone(None), "open", "high", "low", "close",
+            "volume").to_pandas().set_index("timestamp")
+        cerebro.adddata(bt.feeds.PandasData(dataname=df, timeframe=bt.TimeFrame.Minutes))
+    cerebro.addstrategy(Cross)
+    cerebro.broker.setcash(10_000_000)
+    (strategy,) = cerebro.run()
+    return strategy.trades
+
+
+def timed(label: str, fn, bars: int, results: dict) -> None:
+    print(f"  running {label}...", file=sys.stderr, flush=True)
+    started = time.perf_counter()
+    trades = fn()
+    elapsed = time.perf_counter() - started
+    results[label] = (bars / elapsed, elapsed, trades)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--days", type=int, default=60)
+    p.add_argument("--symbols", type=int, default=10)
+    p.add_argument("--combos", type=int, default=100, help="combinations in the timed sweep")
+    p.add_argument("--skip-others", action="store_true", help="skip backtrader/backtesting.py")
+    args = p.parse_args()
+    logging.disable(logging.WARNING)
+    calendar = MarketCalendar()
+    sessions = [(s.open, s.close)
+                for s in list(calendar.sessions_from(date(2026, 1, 2)))[: args.days]]
+    symbols = SYMBOLS[: args.symbols]
+    frame = synthetic_frame(symbols, sessions, 5)
+    path = ROOT / "benchmarks" / ".bench_bars.parquet"
+    frame.write_parquet(path)
+    bars = load_bars(path).bars
+    path.unlink()
+    n = len(bars)
+    print(f"{n:,} bars: {len(symbols)} symbols x {len(sessions)} days x 390 minutes (seed 5)\n")
+    results: dict[str, tuple[float, float, int]] = {}
+    settings = Settings(symbols=symbols)
+    timed("full engine (risk, orders, sim exchange)",
+          lambda: len(run_backtest(bars, settings, calendar=calendar).trades), n, results)
+    prepared = prepare_frame(frame, calendar, 5)
+    screener = Screener(prepared)
+    screener.trades(9, 21, 14, 2.0, 4.0)  # indicator columns computed once, as in a sweep
+    timed("vectorized screen, one combination",
+          lambda: len(screener.trades(9, 21, 14, 2.0, 4.0)), n, results)
+    timed("bare per-bar Python loop (reference)", lambda: bare_loop(frame), n, results)
+    if not args.skip_others:
+        timed("backtesting.py", lambda: run_backtesting_py(frame), n, results)
+        timed("backtrader (runonce)", lambda: run_backtrader(frame), n, results)
+
+    width = max(len(k) for k in results)
+    bt_py = results.get("backtesting.py", (None,))[0]
+    bare = results["bare per-bar Python loop (reference)"][0]
+    print(f"{'':<{width}}  {'bars/s':>12}  {'seconds':>8}  {'trades':>7}  {'vs backtesting.py':>18}"
+          f"  {'vs bare loop':>12}")
+    for label, (rate, elapsed, trades) in results.items():
+        vs_bt = f"{rate / bt_py:.2f}x" if bt_py else "-"
+        print(f"{label:<{width}}  {rate:>12,.0f}  {elapsed:>8.2f}  {trades:>7}  {vs_bt:>18}  "
+              f"{rate / bare:>11.2f}x")
+
+    from daytrader.backtest import combinations, parse_sweep
+
+    grid = parse_sweep(["fast=5:14", "slow=20:38:2"])
+    combos = combinations(grid, settings)[: args.combos]
+    started = time.perf_counter()
+    screened = screen(prepared, combos, workers=2)
+    wall = time.perf_counter() - started
+    per = sum(r.elapsed for r in screened) / len(screened)
+    print(f"\nsweep: {len(combos)} combinations on 2 processes in {wall:.1f}s wall "
+          f"({n / per:,.0f} bars/s per combination, {n * len(combos) / wall:,.0f} bar-combinations/s)")
+
+
+if __name__ == "__main__":
+    main()

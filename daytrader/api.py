@@ -1,0 +1,361 @@
+"""The control API: the seed's REST endpoints, served from the engine's own event loop.
+
+Every endpoint calls the same engine commands the console uses, on the loop the engine runs on,
+so the API never races the engine. By default it listens on a Unix socket readable only by its
+owner; on TCP it requires a bearer token and refuses non-loopback addresses unless told.
+Errors are JSON `{"error": ...}` with a 4xx for bad input; never a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import ipaddress
+import logging
+import os
+import socket
+from dataclasses import asdict, is_dataclass
+from datetime import datetime
+from decimal import Decimal
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from daytrader import __version__
+from daytrader.clock import EXCHANGE_TZ
+from daytrader.config import Settings
+from daytrader.engine import Engine
+from daytrader.models import OrderIntent, OrderType, Side
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.status, self.message, self.extra = status, message, extra
+
+
+def plain(value: Any) -> Any:
+    """Records as JSON: money as strings (exact), times in ISO 8601, enums by value."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return {k: plain(v) for k, v in asdict(value).items()}
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    return value
+
+
+def _positive_int(name: str, value: Any) -> int:
+    try:
+        number = Decimal(str(value))
+    except Exception:
+        raise ApiError(400, f"{name} must be a whole number, got {value!r}") from None
+    if number != number.to_integral_value() or number <= 0:
+        raise ApiError(400, f"{name} must be a positive whole number of shares, got {value}")
+    return int(number)
+
+
+def _price(name: str, value: Any) -> Decimal | None:
+    if value in (None, ""):
+        return None
+    try:
+        price = Decimal(str(value))
+    except Exception:
+        raise ApiError(400, f"{name} must be a price, got {value!r}") from None
+    if not price.is_finite() or price <= 0:
+        raise ApiError(400, f"{name} must be a positive price, got {value}")
+    return price
+
+
+def intent_from(params: dict[str, Any], settings: Settings) -> OrderIntent:
+    """An order intent from query parameters or a JSON body; every field checked."""
+    symbol = str(params.get("symbol") or "").strip().upper()
+    if not symbol:
+        raise ApiError(400, "symbol is required")
+    if symbol not in settings.symbols:
+        raise ApiError(400, f"unknown symbol {symbol}; this engine trades "
+                            f"{', '.join(settings.symbols)}")
+    side_text = str(params.get("side") or "").strip().lower()
+    if side_text not in ("buy", "sell"):
+        raise ApiError(400, f"side must be buy or sell, got {params.get('side')!r}")
+    qty = _positive_int("qty", params.get("qty"))
+    type_text = str(params.get("type") or params.get("order_type") or "market").lower()
+    try:
+        order_type = OrderType(type_text)
+    except ValueError:
+        raise ApiError(400, f"type must be market, limit or stop, got {type_text!r}") from None
+    limit = _price("limit_price", params.get("limit_price"))
+    stop = _price("stop_price", params.get("stop_price"))
+    if order_type is OrderType.MARKET and (limit or stop):
+        raise ApiError(400, "a market order takes no limit_price or stop_price")
+    if order_type is OrderType.LIMIT and limit is None:
+        raise ApiError(400, "a limit order needs limit_price")
+    if order_type is OrderType.STOP and stop is None:
+        raise ApiError(400, "a stop order needs stop_price")
+    return OrderIntent(symbol, Side(side_text), qty, order_type, limit_price=limit,
+                       stop_price=stop, stop_loss=_price("stop_loss", params.get("stop_loss")),
+                       take_profit=_price("take_profit", params.get("take_profit")),
+                       reason=str(params.get("reason") or "api"))
+
+
+def create_app(engine: Engine, *, token: str | None = None) -> FastAPI:
+    """The API over `engine`. With `token`, every request needs `Authorization: Bearer token`."""
+    app = FastAPI(title="DayTrader control API", version=__version__,
+                  description="The seed's endpoints over the running engine: the same commands "
+                              "as the console's keys.")
+    settings = engine.settings
+
+    @app.middleware("http")
+    async def require_token(request: Request, call_next):
+        if token is not None:
+            given = request.headers.get("authorization", "")
+            if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+                return JSONResponse({"error": "missing or wrong bearer token"}, status_code=401,
+                                    headers={"WWW-Authenticate": "Bearer"})
+        return await call_next(request)
+
+    @app.exception_handler(ApiError)
+    async def api_error(_: Request, exc: ApiError):
+        return JSONResponse({"error": exc.message, **plain(exc.extra)}, status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError):
+        problems = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}"
+                             for e in exc.errors())
+        return JSONResponse({"error": f"bad request: {problems}"}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException):
+        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def crash(_: Request, exc: Exception):
+        log.exception("control API error")
+        return JSONResponse({"error": f"internal error: {type(exc).__name__}"}, status_code=500)
+
+    @app.get("/")
+    async def info() -> dict:
+        return {"service": "daytrader", "version": __version__, "mode": settings.mode,
+                "state": engine.state.value, "symbols": list(settings.symbols), "docs": "/docs"}
+
+    @app.get("/health")
+    async def health():
+        now = datetime.now(EXCHANGE_TZ)
+        snap = engine.snapshot(events=0, orders=0)
+        items = [{"name": h.name, "ok": h.ok, "detail": h.detail,
+                  "age_seconds": None if h.last_seen is None
+                  else round((now - h.last_seen).total_seconds(), 3)} for h in snap.health]
+        ok = all(i["ok"] for i in items)
+        body = {"status": "ok" if ok else "degraded", "trading": snap.state.value,
+                "components": items}
+        return JSONResponse(body, status_code=200 if ok else 503)
+
+    @app.get("/account")
+    async def account() -> dict:
+        snap = engine.snapshot(events=0, orders=0)
+        a = snap.account
+        return {**plain(a), "day_pnl": str(a.day_pnl), "day_pnl_pct": round(a.day_pnl_pct, 4),
+                "state": snap.state.value, "breaker_tripped": snap.breaker_tripped,
+                "daily_loss_pct": round(snap.daily_loss_pct, 4)}
+
+    @app.get("/metrics")
+    async def metrics_() -> dict:
+        snap = engine.snapshot(events=0, orders=0)
+        return {"today": snap.metrics.as_dict(), "rejections_by_check": snap.rejections_by_check,
+                "breaker_trips": len(engine.breaker.trips), "trades_total": len(snap.trades),
+                "risk": plain(snap.risk)}
+
+    @app.get("/positions")
+    async def positions() -> list:
+        return [{**plain(p), "unrealized_pnl": str(p.unrealized_pnl),
+                 "unrealized_pct": round(p.unrealized_pct, 4)}
+                for p in engine.book.positions()]
+
+    @app.get("/orders")
+    async def orders(status: str = "open") -> list:
+        if status not in ("open", "all"):
+            raise ApiError(400, f"status must be open or all, got {status!r}")
+        source = engine.open_orders if status == "open" else engine.known_orders
+        return [plain(o) for o in source.values()]
+
+    @app.post("/orders/submit")
+    async def submit(request: Request) -> dict:
+        params: dict[str, Any] = dict(request.query_params)
+        body = await request.body()
+        if body.strip():
+            try:
+                payload = await request.json()
+            except ValueError as exc:
+                raise ApiError(400, f"malformed JSON body: {exc}") from None
+            if not isinstance(payload, dict):
+                raise ApiError(400, "the JSON body must be an object")
+            params.update(payload)
+        intent = intent_from(params, settings)
+        result = await engine.submit(intent, source="api")
+        body_out = {"status": result.status.value, "client_order_id": result.client_order_id,
+                    "message": result.message, "order": plain(result.order),
+                    "checks": plain(result.decision.checks) if result.decision else []}
+        if result.status.value == "risk_rejected":
+            failed = result.decision.failed if result.decision else None
+            raise ApiError(422, result.message, rejected_by="risk",
+                           failed_check=failed.name if failed else None,
+                           checks=body_out["checks"])
+        if result.status.value == "broker_rejected":
+            raise ApiError(422, result.message, rejected_by="broker", code=result.error_code)
+        if result.status.value == "unknown":
+            raise ApiError(504, result.message, client_order_id=result.client_order_id)
+        return body_out
+
+    @app.post("/orders/{order_id}/cancel")
+    async def cancel(order_id: str) -> dict:
+        order = engine.known_orders.get(order_id)
+        if order is None:
+            raise ApiError(404, f"order {order_id} not found")
+        if not order.status.is_open:
+            raise ApiError(409, f"order {order_id} is not cancelable: it is {order.status.value}")
+        result = await engine.cancel_order(order_id, source="api")
+        if not result.ok:
+            raise ApiError(502, result.message)
+        return {"ok": True, "message": result.message}
+
+    @app.post("/positions/{symbol}/close")
+    async def close(symbol: str) -> dict:
+        symbol = symbol.upper()
+        if engine.book.qty(symbol) == 0:
+            raise ApiError(404, f"no position in {symbol}")
+        result = await engine.close_position(symbol, source="api")
+        if not result.ok:
+            raise ApiError(422, result.message)
+        return {"ok": True, "message": result.message}
+
+    @app.post("/trading/enable")
+    async def enable() -> dict:
+        return plain(engine.enable("api")) | {"state": engine.state.value}
+
+    @app.post("/trading/disable")
+    async def disable() -> dict:
+        return plain(engine.disable("api")) | {"state": engine.state.value}
+
+    @app.post("/emergency/stop")
+    async def emergency() -> dict:
+        report = await engine.emergency_stop("api")
+        return plain(report) | {"message": report.message, "state": engine.state.value}
+
+    @app.post("/sync")
+    async def sync() -> dict:
+        return plain(await engine.sync("api"))
+
+    return app
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def socket_path(settings: Settings) -> Path:
+    return settings.data_dir / "run" / "daytrader.sock"
+
+
+def unix_socket(path: Path) -> socket.socket:
+    """A listening Unix socket only its owner can use: in a 0700 folder, itself 0600."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.chmod(path.parent, 0o700)
+    if path.exists():
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            probe.connect(str(path))
+        except OSError:
+            path.unlink()  # left by a process that died: nobody listens on it
+        else:
+            probe.close()
+            raise OSError(f"{path} is in use: another DayTrader is running with this DATA_DIR")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.bind(str(path))
+    os.chmod(path, 0o600)
+    sock.listen(64)
+    return sock
+
+
+class ApiServer:
+    """uvicorn on the current event loop (the engine's), on a Unix socket and/or TCP."""
+
+    def __init__(self, engine: Engine, settings: Settings) -> None:
+        self.engine, self.settings = engine, settings
+        self.sockets: list[socket.socket] = []
+        self.addresses: list[str] = []
+        self._server = None
+        self._task: asyncio.Task | None = None
+
+    def _bind(self) -> None:
+        s = self.settings
+        if s.api_socket_enabled:
+            path = socket_path(s)
+            self.sockets.append(unix_socket(path))
+            self.addresses.append(f"unix:{path}")
+        if s.api_port:
+            if not is_loopback(s.api_host) and not s.api_allow_remote:
+                raise OSError(f"API_HOST {s.api_host} is not a loopback address; set "
+                              "API_ALLOW_REMOTE=true to serve it (a token is still required)")
+            if not s.api_token:
+                raise OSError("API_PORT is set but API_TOKEN is empty: the TCP API needs a token")
+            family = socket.AF_INET6 if ":" in s.api_host else socket.AF_INET
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((s.api_host, s.api_port))
+            sock.listen(64)
+            self.sockets.append(sock)
+            self.addresses.append(f"http://{s.api_host}:{sock.getsockname()[1]}")
+
+    async def start(self) -> ApiServer:
+        import uvicorn
+
+        self._bind()
+        if not self.sockets:
+            return self
+        token = self.settings.api_token.reveal() if self.settings.api_port else None
+        unix_only = not self.settings.api_port
+        app = create_app(self.engine, token=None if unix_only else token)
+        config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
+        server = uvicorn.Server(config)
+        server.install_signal_handlers = lambda: None  # the host owns signals
+        self._server = server
+        self._task = asyncio.create_task(server.serve(sockets=self.sockets), name="control-api")
+        for _ in range(200):
+            if server.started or self._task.done():
+                break
+            await asyncio.sleep(0.01)
+        if self._task.done():
+            self._task.result()
+        self.engine.record("info", "engine", f"control API on {', '.join(self.addresses)}")
+        return self
+
+    async def stop(self) -> None:
+        if self._server is not None and self._task is not None:
+            self._server.should_exit = True
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(self._task, 5)
+        for sock in self.sockets:
+            with contextlib.suppress(OSError):
+                sock.close()
+        if self.settings.api_socket_enabled:
+            with contextlib.suppress(OSError):
+                socket_path(self.settings).unlink()

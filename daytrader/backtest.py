@@ -1,0 +1,374 @@
+"""Backtests: the live engine (strategy, risk, orders, sim exchange) over history, and a
+vectorized screen of the same strategy for parameter sweeps.
+
+`run_backtest` drives the very `Engine.on_minute` that trades sim and paper, so what it reports
+is what the engine would have done. `screen` is a fast approximation for sweeps: indicators in
+polars, then one step per signal (not per bar) with numpy; it trades each symbol on its own, so
+it ignores what couples symbols in the engine (max positions, shared buying power, equity-based
+sizing, the circuit breaker and the stop-loss cooldown). Where those do not bind, both give the
+same trades; `tests/test_backtest.py` checks it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+import numpy as np
+import polars as pl
+
+from daytrader import metrics
+from daytrader.clock import EXCHANGE_TZ, MarketCalendar
+from daytrader.config import Settings, SettingsError, env_name
+from daytrader.engine import build_engine
+from daytrader.metrics import Execution, Metrics
+from daytrader.models import Bar, Fill, OrderRole, OrderStatus, Trade, to_price
+
+# --param names -> Settings fields
+PARAMS = {
+    "fast": "ema_fast", "slow": "ema_slow", "atr": "atr_period",
+    "stop": "stop_atr_mult", "take": "take_profit_atr_mult",
+    "risk": "risk_per_trade_pct", "max_positions": "max_positions",
+    "max_loss": "max_daily_loss_pct", "flatten": "flatten_minutes_before_close",
+}
+
+
+def apply_params(settings: Settings, params: dict[str, str]) -> Settings:
+    """Settings with `--param name=value` changes, validated like the .env file."""
+    from daytrader.config import settings_from_mapping  # the same parsers as the .env path
+
+    unknown = sorted(set(params) - set(PARAMS))
+    if unknown:
+        raise SettingsError(f"--param: unknown parameter {', '.join(unknown)}; known: "
+                            f"{', '.join(PARAMS)}")
+    changes = {env_name(PARAMS[k]): v for k, v in params.items()}
+    parsed = settings_from_mapping(changes)
+    return settings.with_overrides(**{PARAMS[k]: getattr(parsed, PARAMS[k]) for k in params})
+
+
+@dataclass(frozen=True, slots=True)
+class BacktestResult:
+    settings: Settings
+    trades: tuple[Trade, ...]
+    equity_curve: tuple[tuple[datetime, float], ...]
+    metrics: Metrics
+    bars: int
+    elapsed: float
+    bad_bars: dict[str, int] = field(default_factory=dict)
+    final_equity: Decimal = Decimal(0)
+
+    @property
+    def bars_per_second(self) -> float:
+        return self.bars / self.elapsed if self.elapsed > 0 else math.inf
+
+
+def minutes_of(bars: Sequence[Bar]) -> list[list[Bar]]:
+    out: list[list[Bar]] = []
+    last = None
+    for bar in bars:
+        if bar.ts != last:
+            out.append([])
+            last = bar.ts
+        out[-1].append(bar)
+    return out
+
+
+def run_backtest(bars: Sequence[Bar], settings: Settings, *,
+                 calendar: MarketCalendar | None = None,
+                 progress: Callable[[int, int], None] | None = None,
+                 bad_bars: dict[str, int] | None = None) -> BacktestResult:
+    """The engine over `bars` (sorted by time) with the sim exchange, as fast as it goes."""
+    if not bars:
+        raise ValueError("no bars to backtest")
+    settings = replace(settings, trading_enabled_at_start=True, sim_speed=0.0)
+    engine = build_engine(settings, calendar or MarketCalendar(), start=bars[0].ts)
+    engine.bad_bars.update(bad_bars or {})
+    minutes = minutes_of(bars)
+    started = time.perf_counter()
+
+    async def drive() -> None:
+        step = max(1, len(minutes) // 100)
+        for index, minute in enumerate(minutes):
+            await engine.on_minute(minute)
+            if progress is not None and index % step == 0:
+                progress(index, len(minutes))
+        if progress is not None:
+            progress(len(minutes), len(minutes))
+
+    asyncio.run(drive())
+    elapsed = time.perf_counter() - started
+    executions = list(_executions(engine.fills, engine.orders.intents, engine.known_orders))
+    sent = [r for r in engine.submitted if r.order is not None and r.status.value == "submitted"]
+    filled = sum(1 for r in sent if engine.known_orders[r.order.id].status is OrderStatus.FILLED)
+    m = metrics.compute(engine.book.trades, engine.equity_curve,
+                        starting_equity=float(settings.starting_cash), executions=executions,
+                        orders_sent=len(sent), orders_filled=filled,
+                        rejections_by_check=engine.rejections_by_check,
+                        breaker_trips=len(engine.breaker.trips))
+    return BacktestResult(settings, tuple(engine.book.trades), tuple(engine.equity_curve), m,
+                          len(bars), elapsed, dict(engine.bad_bars), engine.book.equity())
+
+
+def _executions(fills: Iterable[Fill], intents: dict, orders: dict) -> Iterable[Execution]:
+    """Each fill against its decision price: the signal price of entries and exits, the stop
+    price of a stop-loss leg. Take-profit legs are limit orders: no slippage by definition."""
+    for fill in fills:
+        if fill.role is OrderRole.STOP_LOSS:
+            price = orders[fill.order_id].stop_price
+        elif fill.role is OrderRole.TAKE_PROFIT:
+            continue
+        else:
+            intent = intents.get(fill.client_order_id)
+            price = intent.ref_price if intent is not None else None
+        if price:
+            yield Execution(fill.side.sign, price, fill.price)
+
+
+# -- the vectorized screen ---------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class ScreenTrade:
+    symbol: str
+    entry_time: datetime
+    entry_price: Decimal
+    exit_time: datetime
+    exit_price: Decimal
+    reason: str
+    r_multiple: float  # P&L per share over the stop distance: comparable across symbols
+
+
+@dataclass(frozen=True, slots=True)
+class ScreenResult:
+    params: dict[str, float]
+    trades: int
+    win_rate: float
+    profit_factor: float | None
+    total_r: float  # sum of R multiples: what risking 1R per trade would have made
+    expectancy_r: float
+    elapsed: float
+    bars: int
+
+    @property
+    def score(self) -> float:
+        return self.total_r
+
+
+def prepare_frame(bars: Sequence[Bar] | pl.DataFrame, calendar: MarketCalendar,
+                  flatten_minutes: int) -> pl.DataFrame:
+    """Bars as a frame sorted by symbol then time, with each bar's minute index within the
+    symbol and whether decisions on it fall in the flatten window before the close."""
+    frame = bars if isinstance(bars, pl.DataFrame) else pl.DataFrame(
+        {"timestamp": [b.ts for b in bars], "symbol": [b.symbol for b in bars],
+         "open": [b.open for b in bars], "high": [b.high for b in bars],
+         "low": [b.low for b in bars], "close": [b.close for b in bars]},
+        schema_overrides={c: pl.Float64 for c in ("open", "high", "low", "close")}, strict=False)
+    frame = frame.sort(["symbol", "timestamp"], maintain_order=True)
+    days = frame["timestamp"].dt.convert_time_zone(str(EXCHANGE_TZ)).dt.date().unique().to_list()
+    sessions = [s for s in (calendar.session(day) for day in days) if s is not None]
+    tz = str(EXCHANGE_TZ)
+    hours = pl.DataFrame(
+        {"day": [s.date for s in sessions], "session_open": [s.open for s in sessions],
+         "flatten_at": [s.close - timedelta(minutes=flatten_minutes) for s in sessions],
+         "session_close": [s.close for s in sessions]},
+        schema={"day": pl.Date, "session_open": pl.Datetime("us", tz),
+                "flatten_at": pl.Datetime("us", tz), "session_close": pl.Datetime("us", tz)})
+    ts = pl.col("timestamp").dt.convert_time_zone(tz)
+    # The engine decides only on regular-session bars; the others never reach the strategy.
+    return (frame.with_columns(ts.alias("timestamp"), ts.dt.date().alias("day"))
+            .join(hours, on="day", how="inner", maintain_order="left")
+            .filter((pl.col("timestamp") >= pl.col("session_open"))
+                    & (pl.col("timestamp") < pl.col("session_close")))
+            .with_columns(((pl.col("timestamp") + pl.duration(minutes=1)) >= pl.col("flatten_at"))
+                          .alias("in_flatten")))
+
+
+class Screener:
+    """Caches indicator columns per period, so a sweep computes each EMA once."""
+
+    def __init__(self, frame: pl.DataFrame) -> None:
+        from daytrader.indicators import atr_expr, ema_expr
+
+        self.frame = frame
+        self._ema_expr, self._atr_expr = ema_expr, atr_expr
+        self._cache: dict[tuple[str, int], np.ndarray] = {}
+        self.symbols = frame["symbol"].to_numpy()
+        self.open = frame["open"].to_numpy()
+        self.high = frame["high"].to_numpy()
+        self.low = frame["low"].to_numpy()
+        self.close = frame["close"].to_numpy()
+        self.flatten = frame["in_flatten"].to_numpy()
+        self.times = frame["timestamp"].to_list()
+        bounds = np.flatnonzero(self.symbols[1:] != self.symbols[:-1]) + 1
+        self.starts = np.concatenate(([0], bounds))
+        self.ends = np.concatenate((bounds, [len(self.symbols)]))
+
+    def column(self, kind: str, period: int) -> np.ndarray:
+        key = (kind, period)
+        if key not in self._cache:
+            if kind == "ema":
+                expr = self._ema_expr(pl.col("close"), period)
+            else:
+                expr = self._atr_expr(pl.col("high"), pl.col("low"), pl.col("close"), period)
+            self._cache[key] = (self.frame.select(expr.over("symbol").alias("x"))["x"]
+                                .fill_null(np.nan).to_numpy())
+        return self._cache[key]
+
+    def trades(self, fast: int, slow: int, atr_period: int, stop_mult: float,
+               take_mult: float) -> list[ScreenTrade]:
+        above = self.column("ema", fast) > self.column("ema", slow)
+        ready = ~np.isnan(self.column("ema", slow))
+        atr = self.column("atr", atr_period)
+        out: list[ScreenTrade] = []
+        for start, end in zip(self.starts, self.ends, strict=True):
+            out.extend(self._symbol_trades(int(start), int(end), above, ready, atr,
+                                           stop_mult, take_mult))
+        return out
+
+    def _symbol_trades(self, start: int, end: int, above: np.ndarray, ready: np.ndarray,
+                       atr: np.ndarray, stop_mult: float, take_mult: float) -> list[ScreenTrade]:
+        # A cross needs two ready bars; decisions happen at a bar's close, fills at the next open.
+        prev_ready = np.zeros(end - start, dtype=bool)
+        prev_ready[1:] = ready[start:end - 1] & ready[start + 1:end]
+        seg_above = above[start:end]
+        cross_up = np.zeros(end - start, dtype=bool)
+        cross_down = np.zeros(end - start, dtype=bool)
+        cross_up[1:] = seg_above[1:] & ~seg_above[:-1]
+        cross_down[1:] = ~seg_above[1:] & seg_above[:-1]
+        cross_up &= prev_ready
+        cross_down &= prev_ready
+        entries = np.flatnonzero(cross_up & ~self.flatten[start:end]) + start
+        downs = np.flatnonzero(cross_down) + start
+        flats = np.flatnonzero(self.flatten[start:end]) + start
+        trades: list[ScreenTrade] = []
+        free_from = start
+        for i in entries:
+            if i < free_from or i + 1 >= end or not atr[i] > 0:
+                continue
+            ref = to_price(self.close[i])
+            stop = to_price(self.close[i] - stop_mult * atr[i])
+            take = to_price(self.close[i] + take_mult * atr[i])
+            if not stop < ref < take:
+                continue
+            exit_at, price, reason = self._exit(i + 1, end, float(stop), float(take), downs, flats)
+            if reason == "end_of_data":
+                break  # still open when the data ends: not a round trip
+            entry_price = to_price(self.open[i + 1])
+            exit_price = to_price(price)
+            trades.append(ScreenTrade(
+                str(self.symbols[i]), self.times[i + 1], entry_price, self.times[exit_at],
+                exit_price, reason, float((exit_price - entry_price) / (ref - stop))))
+            # Flat again from the bar the exit filled in: its close may already cross up.
+            free_from = exit_at
+        return trades
+
+    def _exit(self, fill: int, end: int, stop: float, take: float, downs: np.ndarray,
+              flats: np.ndarray) -> tuple[int, float, str]:
+        """Where a long entered at the open of bar `fill` leaves: the bracket (stop first when a
+        bar reaches both, unless it opened beyond the target), a cross down or the flatten
+        window (market exit at the next bar's open), whichever comes first."""
+        signal_exits = []
+        k = np.searchsorted(downs, fill)
+        if k < len(downs):
+            signal_exits.append((int(downs[k]), "ema_cross_down"))
+        k = np.searchsorted(flats, fill)
+        if k < len(flats):
+            signal_exits.append((int(flats[k]), "flatten_before_close"))
+        decision, reason = min(signal_exits) if signal_exits else (end - 1, "end_of_data")
+        last = min(decision, end - 1)
+        lows, highs = self.low[fill:last + 1], self.high[fill:last + 1]
+        hit = np.flatnonzero((lows <= stop) | (highs >= take))
+        if len(hit):
+            j = int(hit[0]) + fill
+            if j > fill and self.open[j] <= stop:
+                return j, self.open[j], "stop_loss"
+            if j > fill and self.open[j] >= take:
+                return j, self.open[j], "take_profit"
+            if self.low[j] <= stop:
+                return j, stop, "stop_loss"
+            return j, take, "take_profit"
+        if reason == "end_of_data" or decision + 1 >= end:
+            return last, self.close[last], reason
+        return decision + 1, self.open[decision + 1], reason
+
+
+def summarize(trades: Sequence[ScreenTrade], params: dict[str, float], elapsed: float,
+              bars: int) -> ScreenResult:
+    r = [t.r_multiple for t in trades]
+    wins = [x for x in r if x > 0]
+    losses = [-x for x in r if x <= 0]
+    return ScreenResult(params, len(r), len(wins) / len(r) * 100 if r else 0.0,
+                        sum(wins) / sum(losses) if sum(losses) > 0 else None,
+                        sum(r), sum(r) / len(r) if r else 0.0, elapsed, bars)
+
+
+def parse_sweep(specs: Sequence[str]) -> dict[str, list[float]]:
+    """`fast=5:15` (step 1), `slow=20:40:5`, `stop=1.5,2,2.5` -> values per parameter."""
+    grid: dict[str, list[float]] = {}
+    for spec in specs:
+        name, _, values = spec.partition("=")
+        name = name.strip()
+        if name not in ("fast", "slow", "atr", "stop", "take") or not values:
+            raise SettingsError(f"--sweep: expected fast|slow|atr|stop|take=FROM:TO[:STEP] or "
+                                f"a,b,c, got {spec!r}")
+        try:
+            if ":" in values:
+                parts = [float(x) for x in values.split(":")]
+                lo, hi = parts[0], parts[1]
+                step = parts[2] if len(parts) > 2 else 1.0
+                if step <= 0 or hi < lo:
+                    raise ValueError
+                grid[name] = [round(lo + i * step, 10) for i in range(int((hi - lo) / step + 1e-9) + 1)]
+            else:
+                grid[name] = [float(x) for x in values.split(",")]
+        except ValueError:
+            raise SettingsError(f"--sweep: bad range in {spec!r}") from None
+    return grid
+
+
+def combinations(grid: dict[str, list[float]], base: Settings) -> list[dict[str, float]]:
+    defaults = {"fast": base.ema_fast, "slow": base.ema_slow, "atr": base.atr_period,
+                "stop": base.stop_atr_mult, "take": base.take_profit_atr_mult}
+    combos: list[dict[str, float]] = [{}]
+    for name in defaults:
+        values = grid.get(name, [defaults[name]])
+        combos = [{**c, name: v} for c in combos for v in values]
+    return [c for c in combos if c["fast"] < c["slow"] and c["fast"] >= 1 and c["atr"] >= 1]
+
+
+def _screen_chunk(args: tuple[pl.DataFrame, list[dict[str, float]]]) -> list[ScreenResult]:
+    frame, combos = args
+    screener = Screener(frame)
+    out = []
+    for combo in combos:
+        started = time.perf_counter()
+        trades = screener.trades(int(combo["fast"]), int(combo["slow"]), int(combo["atr"]),
+                                 combo["stop"], combo["take"])
+        out.append(summarize(trades, combo, time.perf_counter() - started, len(frame)))
+    return out
+
+
+def screen(frame: pl.DataFrame, combos: list[dict[str, float]], workers: int = 2
+           ) -> list[ScreenResult]:
+    """Every combination through the vectorized strategy, on `workers` processes."""
+    if workers <= 1 or len(combos) < 4:
+        return _screen_chunk((frame, combos))
+    import multiprocessing
+
+    chunks = [combos[i::workers] for i in range(workers)]
+    # spawn, not fork: forking a process whose polars thread pool is running can deadlock.
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(workers) as pool:
+        parts = pool.map(_screen_chunk, [(frame, chunk) for chunk in chunks])
+    return [r for part in parts for r in part]
+
+
+def split_days(frame: pl.DataFrame, oos_fraction: float) -> tuple[pl.DataFrame, pl.DataFrame, date]:
+    """In-sample first, out-of-sample last: the last `oos_fraction` of the trading days."""
+    days = sorted(frame["day"].unique().to_list())
+    cut = days[max(1, min(len(days) - 1, round(len(days) * (1 - oos_fraction))))]
+    return frame.filter(pl.col("day") < cut), frame.filter(pl.col("day") >= cut), cut

@@ -1,0 +1,314 @@
+"""`python app.py backtest`: one full-engine run with a report, or a parameter sweep."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import TextIO
+
+import polars as pl
+
+from daytrader.backtest import (
+    BacktestResult,
+    apply_params,
+    combinations,
+    parse_sweep,
+    prepare_frame,
+    run_backtest,
+    screen,
+    split_days,
+)
+from daytrader.clock import EXCHANGE_TZ, MarketCalendar
+from daytrader.config import Settings, SettingsError, parse_symbols
+from daytrader.data.replay import load_bars
+from daytrader.models import Bar
+from daytrader.runtime import UsageError
+
+OVERFIT_WARNING = (
+    "Overfitting warning: the best of many combinations on the same data looks better than it "
+    "will trade. Trust a combination only if it also holds out of sample (--oos 0.3) and its "
+    "neighbours score alike.")
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", type=Path, metavar="FILE",
+                   help="minute bars, CSV or Parquet (timestamp, symbol, open, high, low, close, "
+                        "volume)")
+    p.add_argument("--symbols", dest="backtest_symbols", metavar="A,B",
+                   help="only these symbols (default: every symbol in the file)")
+    p.add_argument("--source", choices=("file", "alpaca"), default="file",
+                   help="where bars come from (default file, with --data)")
+    p.add_argument("--from", dest="start", type=date.fromisoformat, metavar="YYYY-MM-DD",
+                   help="first day (inclusive)")
+    p.add_argument("--to", dest="end", type=date.fromisoformat, metavar="YYYY-MM-DD",
+                   help="last day (inclusive)")
+    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="strategy or risk parameter: fast, slow, atr, stop, take, risk, "
+                        "max_positions, max_loss, flatten (repeatable)")
+    p.add_argument("--capital", type=Decimal, help="starting equity (default STARTING_CASH)")
+    p.add_argument("--slippage-bps", type=float, help="per taker fill (default SIM_SLIPPAGE_BPS)")
+    p.add_argument("--commission", type=Decimal, metavar="PER_SHARE",
+                   help="per share (default SIM_COMMISSION_PER_SHARE)")
+    p.add_argument("--sweep", action="append", default=[], metavar="NAME=FROM:TO[:STEP]",
+                   help="sweep a parameter (fast, slow, atr, stop, take), e.g. fast=5:15 "
+                        "slow=20:40:5; screens every combination vectorized, then confirms the "
+                        "best with the full engine")
+    p.add_argument("--top", type=int, default=3, help="combinations confirmed with the engine")
+    p.add_argument("--oos", type=float, default=0.0, metavar="FRACTION",
+                   help="hold out the last FRACTION of days as out-of-sample (e.g. 0.3)")
+    p.add_argument("--workers", type=int, default=2, help="processes for the sweep (default 2)")
+    p.add_argument("--out", type=Path, metavar="DIR",
+                   help="where trades.parquet / trades.csv go (default DATA_DIR/backtests/<time>)")
+    p.add_argument("--no-plot", action="store_true", help="no terminal charts")
+    p.add_argument("--json", dest="backtest_json", action="store_true",
+                   help="print the report as JSON on stdout")
+
+
+def _settings(args: argparse.Namespace, base: Settings) -> Settings:
+    params = {}
+    for item in args.param:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise SettingsError(f"--param: expected NAME=VALUE, got {item!r}")
+        params[name.strip()] = value.strip()
+    settings = apply_params(base, params)
+    changes: dict = {"mode": "backtest"}
+    if args.capital is not None:
+        changes["starting_cash"] = args.capital
+    if args.slippage_bps is not None:
+        changes["sim_slippage_bps"] = args.slippage_bps
+    if args.commission is not None:
+        changes["sim_commission_per_share"] = args.commission
+    return settings.with_overrides(**changes)
+
+
+def _load(args: argparse.Namespace, settings: Settings, err: TextIO
+          ) -> tuple[list[Bar], dict[str, int], tuple[str, ...]]:
+    if args.source == "alpaca":
+        from daytrader.data.alpaca import cached_history  # needs keys; caches as Parquet
+
+        if args.start is None or args.end is None:
+            raise UsageError("--source alpaca needs --from and --to")
+        path = cached_history(settings, settings.symbols, args.start, args.end,
+                              progress=lambda msg: print(msg, file=err, flush=True))
+    elif args.data is None:
+        raise UsageError("backtest needs --data FILE (or --source alpaca)")
+    else:
+        path = args.data
+    symbols = None
+    if args.backtest_symbols:
+        symbols = parse_symbols("--symbols", args.backtest_symbols)
+    elif args.source == "alpaca":
+        symbols = settings.symbols
+    data = load_bars(path, symbols)
+    bars = [b for b in data.bars
+            if (args.start is None or b.ts.date() >= args.start)
+            and (args.end is None or b.ts.date() <= args.end)]
+    if not bars:
+        raise UsageError(f"{path}: no bars in the chosen dates and symbols")
+    return bars, dict(data.rejected), data.symbols
+
+
+class Progress:
+    """A one-line progress bar on stderr (a line every 10% when stderr is not a terminal)."""
+
+    def __init__(self, err: TextIO, label: str) -> None:
+        self.err, self.label, self.tty = err, label, err.isatty()
+        self.last = -1
+
+    def __call__(self, done: int, total: int) -> None:
+        pct = done * 100 // max(1, total)
+        if self.tty:
+            bar = "#" * (pct // 4)
+            print(f"\r{self.label} [{bar:<25}] {pct:3d}%", end="", file=self.err, flush=True)
+            if done >= total:
+                print(file=self.err)
+        elif pct // 10 != self.last // 10 or done >= total:
+            print(f"{self.label} {pct}%", file=self.err, flush=True)
+        self.last = pct
+
+
+def _metrics_rows(result: BacktestResult) -> list[tuple[str, str]]:
+    m = result.metrics
+    def fmt(x, spec=".2f"):
+        return "n/a" if x is None else format(x, spec)
+    return [
+        ("bars", f"{result.bars:,}"), ("bars/s", f"{result.bars_per_second:,.0f}"),
+        ("start equity", f"{result.settings.starting_cash:,.2f}"),
+        ("end equity", f"{result.final_equity:,.2f}"),
+        ("trades", str(m.trades)), ("win rate", f"{m.win_rate:.1f}%"),
+        ("profit factor", fmt(m.profit_factor)), ("expectancy", f"{m.expectancy:,.2f}"),
+        ("average win / loss", f"{m.avg_win:,.2f} / {m.avg_loss:,.2f}"),
+        ("max drawdown", f"{m.max_drawdown:,.2f} ({m.max_drawdown_pct:.2f}%)"),
+        ("Sharpe / Sortino (daily)", f"{fmt(m.sharpe)} / {fmt(m.sortino)}"),
+        ("exposure", f"{m.exposure_pct:.1f}%"),
+        ("average holding", "n/a" if m.avg_hold is None
+         else f"{m.avg_hold.total_seconds() / 60:.1f} min"),
+        ("slippage vs signal", f"{fmt(m.slippage_bps)} bps"),
+        ("fill rate", f"{fmt(m.fill_rate, '.1f')}%"),
+        ("risk rejections", ", ".join(f"{k} {v}" for k, v in sorted(m.rejections_by_check.items()))
+         or "none"),
+        ("breaker trips", str(m.breaker_trips)),
+        ("bad bars rejected", ", ".join(f"{k} {v}" for k, v in sorted(result.bad_bars.items()))
+         or "none"),
+    ]
+
+
+def _plot(result: BacktestResult, out: TextIO) -> None:
+    import plotext as plt
+
+    curve = result.equity_curve
+    if len(curve) < 2:
+        return
+    step = max(1, len(curve) // 2000)
+    values = [v for _, v in curve[::step]]
+    peak, drawdown = float("-inf"), []
+    for v in values:
+        peak = max(peak, v)
+        drawdown.append((v - peak) / peak * 100)
+    x = list(range(len(values)))
+    width = min(100, plt.terminal_width() or 100)
+    for title, series in (("Equity", values), ("Drawdown %", drawdown)):
+        plt.clear_figure()
+        plt.theme("clear")  # the terminal's own colours: readable in 16 colours and NO_COLOR
+        plt.plot(x, series, marker="braille")
+        plt.title(title)
+        plt.plotsize(width, 14)
+        chart = plt.build()
+        if os.environ.get("NO_COLOR") or not out.isatty():
+            chart = plt.uncolorize(chart)
+        print(chart, file=out)
+
+
+def trades_frame(result: BacktestResult) -> pl.DataFrame:
+    tz = str(EXCHANGE_TZ)
+    rows = [{
+        "symbol": t.symbol, "side": t.side.value, "qty": t.qty,
+        "entry_time": t.entry_time, "entry_price": float(t.entry_price),
+        "exit_time": t.exit_time, "exit_price": float(t.exit_price),
+        "stop_loss": None if t.stop_loss is None else float(t.stop_loss),
+        "take_profit": None if t.take_profit is None else float(t.take_profit),
+        "pnl": float(t.pnl), "commission": float(t.commission), "reason": t.exit_reason,
+    } for t in result.trades]
+    schema = {"symbol": pl.Utf8, "side": pl.Utf8, "qty": pl.Int64,
+              "entry_time": pl.Datetime("us", tz), "entry_price": pl.Float64,
+              "exit_time": pl.Datetime("us", tz), "exit_price": pl.Float64,
+              "stop_loss": pl.Float64, "take_profit": pl.Float64, "pnl": pl.Float64,
+              "commission": pl.Float64, "reason": pl.Utf8}
+    return pl.DataFrame(rows, schema=schema)
+
+
+def write_trades(result: BacktestResult, folder: Path) -> tuple[Path, Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    frame = trades_frame(result)
+    parquet, csv = folder / "trades.parquet", folder / "trades.csv"
+    frame.write_parquet(parquet)
+    frame.write_csv(csv)
+    return parquet, csv
+
+
+def run(args: argparse.Namespace, base: Settings, out: TextIO = sys.stdout,
+        err: TextIO = sys.stderr) -> int:
+    settings = _settings(args, base)
+    bars, rejected, symbols = _load(args, settings, err)
+    settings = settings.with_overrides(symbols=symbols)
+    calendar = MarketCalendar()
+    if args.sweep:
+        return _sweep(args, settings, bars, rejected, calendar, out, err)
+    result = run_backtest(bars, settings, calendar=calendar, bad_bars=rejected,
+                          progress=None if args.backtest_json else Progress(err, "backtest"))
+    folder = args.out or settings.data_dir / "backtests" / datetime.now(EXCHANGE_TZ).strftime(
+        "%Y%m%d-%H%M%S")
+    parquet, csv = write_trades(result, folder)
+    if args.backtest_json:
+        report = {"metrics": result.metrics.as_dict(), "bars": result.bars,
+                  "bars_per_second": round(result.bars_per_second),
+                  "final_equity": str(result.final_equity), "bad_bars": result.bad_bars,
+                  "trades_parquet": str(parquet), "trades_csv": str(csv)}
+        print(json.dumps(report, indent=2), file=out)
+        return 0
+    width = max(len(k) for k, _ in _metrics_rows(result))
+    print(f"\nBacktest of {', '.join(symbols)}: {bars[0].ts:%Y-%m-%d} to {bars[-1].ts:%Y-%m-%d}",
+          file=out)
+    for key, value in _metrics_rows(result):
+        print(f"  {key:<{width}}  {value}", file=out)
+    if not args.no_plot:
+        _plot(result, out)
+    print(f"trades: {parquet}  {csv}", file=out)
+    return 0
+
+
+def _sweep(args, settings: Settings, bars: list[Bar], rejected: dict[str, int],
+           calendar: MarketCalendar, out: TextIO, err: TextIO) -> int:
+    import time
+
+    grid = parse_sweep(args.sweep)
+    combos = combinations(grid, settings)
+    if not combos:
+        raise UsageError("--sweep: no valid combination (fast must stay below slow)")
+    frame = prepare_frame(bars, calendar, settings.flatten_minutes_before_close)
+    in_sample, out_sample, cut = (split_days(frame, args.oos) if args.oos > 0
+                                  else (frame, None, None))
+    print(f"screening {len(combos)} combinations over {len(in_sample):,} bars "
+          f"on {args.workers} process(es)...", file=err, flush=True)
+    started = time.perf_counter()
+    results = sorted(screen(in_sample, combos, args.workers), key=lambda r: r.score, reverse=True)
+    wall = time.perf_counter() - started
+    per_combo = sum(r.elapsed for r in results) / len(results)
+    best = results[: max(1, args.top)]
+    rows = []
+    for r in best:
+        params = {k: (int(v) if k in ("fast", "slow", "atr") else v) for k, v in r.params.items()}
+        s = apply_params(settings, {k: str(v) for k, v in params.items()})
+        in_bars = [b for b in bars if cut is None or b.ts.date() < cut]
+        engine_in = run_backtest(in_bars, s, calendar=calendar, bad_bars=rejected)
+        engine_out = None
+        if cut is not None:
+            engine_out = run_backtest([b for b in bars if b.ts.date() >= cut], s,
+                                      calendar=calendar)
+        rows.append((params, r, engine_in, engine_out))
+    report = {
+        "combinations": len(combos), "bars_screened": len(in_sample),
+        "screen_seconds": round(wall, 3),
+        "screen_bars_per_second_per_combination": round(len(in_sample) / per_combo),
+        "out_of_sample_from": None if cut is None else cut.isoformat(),
+        "best": [{
+            "params": p,
+            "screen": {"trades": r.trades, "win_rate_pct": round(r.win_rate, 2),
+                       "profit_factor": None if r.profit_factor is None else round(r.profit_factor, 3),
+                       "total_r": round(r.total_r, 2)},
+            "engine": ei.metrics.as_dict() | {"final_equity": str(ei.final_equity)},
+            "out_of_sample": None if eo is None else
+            eo.metrics.as_dict() | {"final_equity": str(eo.final_equity)},
+        } for p, r, ei, eo in rows],
+        "warning": OVERFIT_WARNING,
+    }
+    if args.backtest_json:
+        print(json.dumps(report, indent=2, default=str), file=out)
+        return 0
+    print(f"\nSweep: {len(combos)} combinations screened in {wall:.1f}s "
+          f"({report['screen_bars_per_second_per_combination']:,} bars/s per combination)",
+          file=out)
+    head = (f"{'params':<40} | {'screen: trades  win%   PF  total R':<34} | "
+            f"{'engine: trades  win%   PF      net P&L':<40}"
+            + (" | out-of-sample net P&L" if cut else ""))
+    print(head, file=out)
+    print("-" * len(head), file=out)
+    for params, r, ei, eo in rows:
+        p = " ".join(f"{k}={v}" for k, v in params.items())
+        pf = "n/a" if r.profit_factor is None else f"{r.profit_factor:.2f}"
+        epf = "n/a" if ei.metrics.profit_factor is None else f"{ei.metrics.profit_factor:.2f}"
+        line = (f"{p:<40} | {r.trades:>14} {r.win_rate:5.1f} {pf:>5} {r.total_r:8.1f} | "
+                f"{ei.metrics.trades:>14} {ei.metrics.win_rate:5.1f} {epf:>5} "
+                f"{ei.metrics.realized:>12,.2f}")
+        if eo is not None:
+            line += f" | {eo.metrics.realized:>12,.2f} ({eo.metrics.trades} trades)"
+        print(line, file=out)
+    print(f"\n{OVERFIT_WARNING}", file=out)
+    return 0
+

@@ -1,0 +1,131 @@
+"""`python app.py ctl ...`: talks to a running DayTrader over its control API and prints it.
+
+It finds the instance through the settings: the Unix socket in DATA_DIR/run when it exists,
+otherwise TCP on API_HOST:API_PORT with API_TOKEN. `--json` prints the API's answers as they are.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, TextIO
+
+import httpx
+
+from daytrader.api import socket_path
+from daytrader.config import Settings
+
+ACTIONS = {
+    # name: (method, path template, needs an argument)
+    "status": ("GET", "/account", False),
+    "health": ("GET", "/health", False),
+    "positions": ("GET", "/positions", False),
+    "orders": ("GET", "/orders?status=all", False),
+    "enable": ("POST", "/trading/enable", False),
+    "disable": ("POST", "/trading/disable", False),
+    "emergency-stop": ("POST", "/emergency/stop", False),
+    "close": ("POST", "/positions/{arg}/close", True),
+    "cancel": ("POST", "/orders/{arg}/cancel", True),
+    "sync": ("POST", "/sync", False),
+}
+
+
+class CtlError(Exception):
+    pass
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", choices=list(ACTIONS), help="what to ask the running instance")
+    p.add_argument("arg", nargs="?", help="SYMBOL for close, ORDER_ID for cancel")
+    p.add_argument("--json", dest="ctl_json", action="store_true", help="print raw JSON")
+    p.add_argument("--timeout", type=float, default=30.0,
+                   help="seconds to wait for an answer (emergency-stop waits for fills)")
+
+
+def client(settings: Settings, timeout: float) -> httpx.Client:
+    path = socket_path(settings)
+    headers = {}
+    if settings.api_token:
+        headers["Authorization"] = f"Bearer {settings.api_token.reveal()}"
+    if settings.api_socket_enabled and path.exists():
+        return httpx.Client(transport=httpx.HTTPTransport(uds=str(path)), base_url="http://daytrader",
+                            headers=headers, timeout=timeout)
+    if settings.api_port:
+        return httpx.Client(base_url=f"http://{settings.api_host}:{settings.api_port}",
+                            headers=headers, timeout=timeout)
+    raise CtlError(f"no running DayTrader found: {path} does not exist and API_PORT is not set "
+                   "(start one with `python app.py` or `python app.py --headless`)")
+
+
+def request(settings: Settings, action: str, arg: str | None, timeout: float) -> tuple[int, Any]:
+    method, template, needs_arg = ACTIONS[action]
+    if needs_arg and not arg:
+        raise CtlError(f"ctl {action} needs {'a SYMBOL' if action == 'close' else 'an ORDER_ID'}")
+    with client(settings, timeout) as http:
+        try:
+            response = http.request(method, template.format(arg=arg))
+        except httpx.TransportError as exc:
+            raise CtlError(f"cannot reach DayTrader: {exc}") from None
+    try:
+        return response.status_code, response.json()
+    except ValueError:
+        return response.status_code, {"error": response.text}
+
+
+def _money(x: Any) -> str:
+    return f"{float(x):,.2f}"
+
+
+def render(action: str, status: int, body: Any, out: TextIO) -> None:
+    if status >= 400:
+        print(f"error ({status}): {body.get('error', body)}", file=out)
+        if body.get("failed_check"):
+            print(f"  failed check: {body['failed_check']}", file=out)
+        return
+    if action == "status":
+        print(f"trading {body['state']}{' (circuit breaker tripped)' if body['breaker_tripped'] else ''}"
+              f"  equity {_money(body['equity'])}  cash {_money(body['cash'])}  buying power "
+              f"{_money(body['buying_power'])}  day P&L {_money(body['day_pnl'])} "
+              f"({body['day_pnl_pct']:+.2f}%)  daily loss {body['daily_loss_pct']:.2f}%", file=out)
+    elif action == "health":
+        print(f"{body['status']}  trading {body['trading']}", file=out)
+        for c in body["components"]:
+            age = "" if c["age_seconds"] is None else f" ({c['age_seconds']:.0f}s ago)"
+            print(f"  {'ok  ' if c['ok'] else 'FAIL'} {c['name']:<8} {c['detail']}{age}", file=out)
+    elif action == "positions":
+        if not body:
+            print("no positions", file=out)
+        for p in body:
+            print(f"{p['symbol']:<6} {p['qty']:>7} @ {p['avg_entry_price']:>10}  last "
+                  f"{p['last_price']:>10}  P&L {_money(p['unrealized_pnl']):>10} "
+                  f"({p['unrealized_pct']:+.2f}%)  stop {p['stop_loss']}  tp {p['take_profit']}",
+                  file=out)
+    elif action == "orders":
+        if not body:
+            print("no orders", file=out)
+        for o in body:
+            price = o["limit_price"] or o["stop_price"] or ""
+            print(f"{o['submitted_at'][11:19]} {o['id']:<12} {o['symbol']:<6} {o['side']:<4} "
+                  f"{o['qty']:>6} {o['order_type']:<6} {price:>9} {o['status']:<16} "
+                  f"{o['role']}", file=out)
+    else:
+        print(body.get("message") or json.dumps(body), file=out)
+
+
+def run(args: argparse.Namespace, settings: Settings, out: TextIO = sys.stdout,
+        err: TextIO = sys.stderr) -> int:
+    try:
+        status, body = request(settings, args.action, args.arg, args.timeout)
+    except CtlError as exc:
+        print(f"error: {exc}", file=err)
+        return 2
+    if args.ctl_json:
+        print(json.dumps(body, indent=2), file=out)
+    else:
+        render(args.action, status, body, out)
+    if status >= 400:
+        return 1
+    if args.action == "emergency-stop" and not body.get("flat", False):
+        return 1
+    return 0

@@ -1,0 +1,99 @@
+"""Puts the store under an engine: opens the journal, resumes a crashed session, starts the
+replicator when Supabase is configured, and reports the store's health to the engine."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from daytrader import __version__
+from daytrader.config import Settings
+from daytrader.models import Bar, Health
+from daytrader.store import recovery
+from daytrader.store.journal import JOURNAL_FILE, Journal
+from daytrader.store.replicator import ReplicationStatus, Replicator, make_client
+
+log = logging.getLogger(__name__)
+MINUTE = timedelta(minutes=1)
+
+
+@dataclass
+class Store:
+    journal: Journal
+    replicator: Replicator | None
+    recovered: recovery.Recovered | None
+
+    def close(self, reason: str = "stopped", drain_timeout: float = 5.0) -> None:
+        """Stops the session cleanly: commits, marks it stopped, gives replication a moment."""
+        self.journal.close(reason)
+        if self.replicator is not None:
+            self.replicator.stop(drain_timeout)
+
+
+def journal_path(settings: Settings):
+    return settings.data_dir / JOURNAL_FILE
+
+
+def replicator_for(settings: Settings, path, **kwargs) -> Replicator | None:
+    if not settings.supabase_url:
+        return None
+    key = settings.supabase_service_key or settings.supabase_key
+    client = make_client(settings.supabase_url, key.reveal())
+    return Replicator(path, client, **kwargs)
+
+
+def attach(engine, settings: Settings, source: str, feed):
+    """Journals `engine` from now on. Returns (store, feed): when a crashed session is resumed,
+    the feed skips the minutes that session already finished (they only warm the strategy up)."""
+    journal = Journal(journal_path(settings))
+    resume = recovery.find_resumable(journal.conn, settings.mode, source, settings.symbols)
+    recovered = None
+    if resume:
+        recovered = recovery.load(journal.conn, resume)
+        feed, last_prices = _skip_done(feed, recovered)
+        recovery.apply(engine, recovered, last_prices)
+    info = journal.start_session(settings.mode, __version__, source, settings.symbols,
+                                 resume=resume)
+    recovery.STARTED_HERE.add(info.session_id)
+    if settings.mode in ("sim", "backtest"):
+        # Each sim session is its own account: its client order ids carry the account's tag.
+        engine.orders.prefix = f"dt{info.session_id[:6]}"
+    engine.journal = journal
+    replicator = replicator_for(settings, journal.path)
+    if settings.supabase_url and not settings.supabase_service_key:
+        log.warning("SUPABASE_SERVICE_KEY is not set: replicating with SUPABASE_KEY, which RLS "
+                    "should refuse")
+
+    def report(status: ReplicationStatus) -> None:
+        engine.health["store"] = status.health()
+
+    engine.health["store"] = Health("store", True, f"journal {journal.path}" + (
+        "; Supabase starting" if replicator else "; Supabase not configured"))
+    if replicator is not None:
+        replicator.on_status = report
+        replicator.start()
+    if recovered is not None:
+        engine.record("warning", "engine", recovered.summary())
+    return Store(journal, replicator, recovered), feed
+
+
+def _skip_done(feed, rec: recovery.Recovered):
+    """The minutes the crashed session finished become warm-up; returns the new feed and the
+    last price of each symbol in them."""
+    from daytrader.data.feed import SimFeed
+
+    if rec.last_minute is None:
+        return feed, {}
+    skipped: list[Bar] = []
+    minutes = iter(feed.minutes)
+    first_left: list[list[Bar]] = []
+    for bars in minutes:
+        if bars and bars[0].ts + MINUTE > rec.last_minute:
+            first_left.append(bars)
+            break
+        skipped.extend(bars)
+    last_prices = {bar.symbol: bar.close for bar in skipped}
+    return SimFeed(feed.start, [*feed.warmup, *skipped],
+                   itertools.chain(first_left, minutes)), last_prices

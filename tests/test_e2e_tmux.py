@@ -1,0 +1,95 @@
+"""End to end: `python app.py` in a real terminal (tmux), keys sent, the screen read back, and the
+terminal restored after quitting."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+
+
+class Tmux:
+    def __init__(self, tmp_path: Path) -> None:
+        self.session = f"dt-{uuid.uuid4().hex[:8]}"
+        self.socket = str(tmp_path / "tmux.sock")
+
+    def __call__(self, *args: str) -> str:
+        return subprocess.run(["tmux", "-S", self.socket, *args], check=True, capture_output=True,
+                              text=True, timeout=10).stdout
+
+    def screen(self) -> str:
+        return self("capture-pane", "-p", "-t", self.session)
+
+    def wait_for(self, marker: str, timeout: float = 20.0) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            screen = self.screen()
+            if marker in screen:
+                return screen
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{marker!r} never appeared; the screen was:\n{screen}")
+            time.sleep(0.1)
+
+    def wait_gone(self, marker: str, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while marker in self.screen():
+            assert time.monotonic() < deadline, f"{marker!r} stayed on the screen"
+            time.sleep(0.1)
+
+    def keys(self, *keys: str) -> None:
+        self("send-keys", "-t", self.session, *keys)
+
+
+@pytest.fixture
+def tmux(tmp_path):
+    t = Tmux(tmp_path)
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "TERM": "xterm-256color",
+           "HOME": str(tmp_path), "LANG": "C.UTF-8", "PS1": "$ "}
+    env_args = [arg for k, v in env.items() for arg in ("-e", f"{k}={v}")]
+    t("-f", "/dev/null", "new-session", "-d", "-s", t.session, "-x", "100", "-y", "32",
+      *env_args, "bash", "--norc", "--noprofile")
+    t("set-option", "-s", "escape-time", "10")
+    yield t
+    subprocess.run(["tmux", "-S", t.socket, "kill-server"], capture_output=True, timeout=10)
+
+
+def test_python_app_py_starts_takes_keys_and_restores_the_terminal(tmux, tmp_path):
+    # The console as a user starts it, from an empty directory (its journal goes there).
+    tmux.keys(f"cd {tmp_path} && {sys.executable} {ROOT / 'app.py'}; echo EXIT=[$?]", "Enter")
+    first = tmux.wait_for("ENABLED", timeout=30)
+    assert "SIM" in first and "Positions" in first and "Orders" in first
+    assert tmux("display-message", "-p", "-t", tmux.session, "#{alternate_on}").strip() == "1"
+    tmux.keys("d")
+    tmux.wait_for("DISABLED")
+    tmux.keys("?")
+    tmux.wait_for("DayTrader keys")
+    tmux.keys("Escape")
+    tmux.wait_gone("DayTrader keys")  # a key right after Esc would read as alt+key
+    tmux.keys("e")
+    tmux.wait_for("ENABLED")
+    tmux.keys("q")
+    done = re.compile(r"EXIT=\[\d+\]")
+    deadline = time.monotonic() + 20
+    while not done.search(screen := tmux.screen()):
+        assert time.monotonic() < deadline, f"the app did not exit:\n{screen}"
+        if "Quit anyway?" in screen:  # positions are open: the warning asks first
+            assert "stay there" in screen
+            tmux.keys("y")
+            time.sleep(0.3)
+        time.sleep(0.1)
+    assert "EXIT=[0]" in screen
+    assert "Traceback" not in screen
+    # The terminal is back: main screen, cursor shown, no mouse reporting left on.
+    state = tmux("display-message", "-p", "-t", tmux.session,
+                 "#{alternate_on} #{cursor_flag} #{mouse_any_flag} #{mouse_sgr_flag}").split()
+    assert state == ["0", "1", "0", "0"], state

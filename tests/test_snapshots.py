@@ -1,0 +1,54 @@
+"""Screenshots of the console (pytest-textual-snapshot) on a seeded sim with a frozen clock: the
+main screen, help, the order form and the emergency-stop modal at 80x24 and 160x48.
+`pytest --snapshot-update` rewrites them after a deliberate change; look at them first."""
+
+from __future__ import annotations
+
+import pytest
+from textual.widgets import Input, Select
+from ui_factory import caught_up, make_app, settled, until
+
+from daytrader.models import TradingState
+from widgets.emergency import EmergencyModal
+from widgets.help import HelpScreen
+from widgets.order_form import OrderForm
+
+SIZES = [(80, 24), (160, 48)]
+
+
+async def main_screen(pilot) -> None:
+    await settled(pilot)
+
+
+async def help_screen(pilot) -> None:
+    await settled(pilot)
+    await pilot.press("question_mark")
+    await until(pilot, lambda: isinstance(pilot.app.screen, HelpScreen), what="help")
+
+
+async def order_form(pilot) -> None:
+    await settled(pilot)
+    await pilot.press("n")
+    await until(pilot, lambda: isinstance(pilot.app.screen, OrderForm), what="the form")
+    form = pilot.app.screen
+    await pilot.press(*"10")  # into qty: the symbol is the selected position's
+    form.query_one("#order-type", Select).value = "limit"
+    form.query_one("#order-price", Input).value = "180.5"
+    await until(pilot, lambda: "Risk checks" in str(form.query_one("#order-preview").content),
+                what="the preview")
+
+
+async def emergency_modal(pilot) -> None:
+    await settled(pilot)
+    await pilot.press("exclamation_mark")
+    app = pilot.app
+    await until(pilot, lambda: isinstance(app.screen, EmergencyModal), what="the modal")
+    await until(pilot, lambda: app.host.latest.state is TradingState.DISABLED, what="disabled")
+    await caught_up(pilot)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("scene", [main_screen, help_screen, order_form, emergency_modal],
+                         ids=lambda f: f.__name__)
+def test_console_snapshot(snap_compare, scene, size):
+    assert snap_compare(make_app(), terminal_size=size, run_before=scene)

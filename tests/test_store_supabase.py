@@ -1,0 +1,273 @@
+"""Replication to Supabase with real parts: a real PostgreSQL loaded with supabase_schema.sql, a
+PostgREST-compatible server in front of it (each request with its key's role, so RLS is real),
+and the real supabase-py client; outages, a wrong key, and SIGKILLs of the headless engine."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import sqlite3
+import statistics
+import subprocess
+import sys
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+from conftest import at
+from pg_server import LocalPostgres
+from postgrest_server import FakePostgrest
+
+from daytrader.clock import MarketCalendar
+from daytrader.data.synthetic import synthetic_frame
+from daytrader.store.journal import Journal
+from daytrader.store.replicator import FAILING, HEALTHY, Replicator, make_client
+from daytrader.store.schema import TABLES
+
+ROOT = Path(__file__).resolve().parent.parent
+KEYS = {"service-key": "service_role", "anon-key": "anon"}
+
+
+@pytest.fixture(scope="module")
+def pg():
+    server = LocalPostgres()
+    if not server.available:
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL is needed: apt-get install postgresql, or pip install pgserver")
+        pytest.skip("no PostgreSQL here (apt-get install postgresql, or pip install pgserver)")
+    server.start()
+    server.load_supabase_schema()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def api(pg):
+    pg.truncate_all()
+    server = FakePostgrest(pg.dsn, KEYS).start()
+    yield server
+    server.stop()
+
+
+def replicator(path: Path, api: FakePostgrest, key: str = "service-key", **kw) -> Replicator:
+    options = {"poll_interval": 0.02, "backoff_base": 0.02, "backoff_cap": 0.2, **kw}
+    return Replicator(path, make_client(api.url, key, timeout=2.0), **options)
+
+
+def wait_for(condition, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def journal_rows(path: Path, table: str) -> list[str]:
+    with sqlite3.connect(path) as conn:
+        return [r[0] for r in conn.execute(f"SELECT {TABLES[table].key} FROM {table} ORDER BY rowid")]
+
+
+def test_every_table_replicates_keyed_by_natural_ids_and_anon_may_read(pg, api, tmp_path):
+    from daytrader.config import Settings
+    from daytrader.runtime import RunOptions, build_runtime
+
+    settings = Settings(symbols=("AAPL", "MSFT", "NVDA"), data_dir=tmp_path)
+    runtime = build_runtime(settings, RunOptions(speed=0, duration="390m", quiet=True, journal=True),
+                            now=lambda: at("16:30"))
+    import asyncio
+
+    runtime.engine.disable("ctl")
+    runtime.engine.enable("console")
+    asyncio.run(runtime.run())
+    runtime.close()
+    path = tmp_path / "journal.sqlite"
+    rep = replicator(path, api)
+    status = rep.drain(30)
+    assert status.state == HEALTHY and status.backlog == 0, status.detail
+    for table, spec in TABLES.items():
+        local = journal_rows(path, table)
+        remote = [r[0] for r in pg.query(f"SELECT {spec.key} FROM {table}")]
+        assert sorted(local) == sorted(remote), table
+    assert pg.query("SELECT count(*) FROM fills")[0][0] > 0
+    assert pg.query("SELECT stop_reason FROM sessions")[0][0] == "stopped"
+    # The same records again (operator's replay --all): still one row each.
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE outbox SET sent_at = NULL")
+    assert rep.drain(30).backlog == 0
+    assert pg.query("SELECT count(*) FROM fills")[0][0] == len(journal_rows(path, "fills"))
+    # anon may read (the documented default), with the real client
+    anon = make_client(api.url, "anon-key")
+    read = anon.table("fills").select("*", count="exact").gte("ts", "2000-01-01T00:00:00Z") \
+        .order("ts", desc=True).limit(5).execute()
+    assert read.count == len(journal_rows(path, "fills")) and len(read.data) == 5
+
+
+def test_an_outage_loses_nothing_duplicates_nothing_and_never_slows_the_journal(pg, api, tmp_path):
+    journal = Journal(tmp_path / "journal.sqlite")
+    journal.start_session("sim", "test", "outage", ("AAA",))
+    rep = replicator(journal.path, api, batch_size=100).start()
+    latencies: dict[str, list[float]] = {"up": [], "down": []}
+    phase = "up"
+    t0 = at("09:30")
+    for i in range(1000):
+        if i == 250:
+            api.stop()  # the HTTP server is gone: connection refused
+            phase = "down"
+        if i == 500:
+            api.start()  # back, but its database is gone: 503 PGRST001
+            pg.down()
+        if i == 750:
+            pg.resume()
+            phase = "up"
+        started = time.perf_counter()
+        if i % 2:
+            journal.control(t0 + timedelta(seconds=i), "console", "note", f"event {i}")
+        else:
+            journal.breaker(t0 + timedelta(seconds=i), "note", "engine", f"event {i}")
+        latencies[phase].append(time.perf_counter() - started)
+        if 250 <= i < 750:
+            time.sleep(0.002)  # the outage lasts a while: the replicator backs off and retries
+    wait_for(lambda: rep.status.backlog == 0 and rep.status.state == HEALTHY, 30)
+    rep.stop()
+    journal.close()
+    failures = [r for r in api.requests if r[3] >= 500]
+    assert failures, "the database outage should have been seen as 503s"
+    assert rep.failures == 0 and rep.sent >= 1001
+    for table in ("control_actions", "breaker_events"):
+        local = journal_rows(journal.path, table)
+        remote = pg.query(f"SELECT {TABLES[table].key}, count(*) FROM {table} "
+                          f"GROUP BY 1")
+        assert len(local) == 500 and sorted(local) == sorted(k for k, _ in remote)
+        assert all(n == 1 for _, n in remote)  # exactly once
+        first_arrival = list(dict.fromkeys(k for t, keys in api.arrivals if t == table
+                                           for k in keys))
+        assert first_arrival == local  # in journal order
+    # trading's side never waited for Supabase: appends are as fast while it is down
+    assert statistics.median(latencies["down"]) < 5 * statistics.median(latencies["up"]) + 0.002
+    assert max(latencies["down"]) < 0.25
+
+
+def test_an_anon_key_write_is_a_configuration_error_and_is_not_retried(pg, api, tmp_path):
+    journal = Journal(tmp_path / "journal.sqlite")
+    journal.start_session("sim", "test", "anon", ("AAA",))
+    journal.control(at("09:30"), "console", "disable", "trading disabled")
+    rep = replicator(journal.path, api, key="anon-key").start()
+    wait_for(lambda: rep.stopped)
+    time.sleep(0.3)
+    requests = len(api.requests)
+    time.sleep(0.3)
+    assert len(api.requests) == requests == 1  # refused once, never retried
+    status = rep.status
+    assert status.state == FAILING and status.stopped and status.backlog == 2
+    assert "configuration error" in status.last_error and "42501" in status.last_error
+    assert "SUPABASE_SERVICE_KEY" in status.last_error
+    health = status.health()
+    assert not health.ok and "Supabase failing" in health.detail
+    assert pg.query("SELECT count(*) FROM control_actions")[0][0] == 0
+    rep.stop()
+    journal.close()
+
+
+def test_a_bad_key_is_named(pg, api, tmp_path):
+    journal = Journal(tmp_path / "journal.sqlite")
+    journal.start_session("sim", "test", "bad key", ("AAA",))
+    status = replicator(journal.path, api, key="not-a-key").drain(5)
+    assert status.stopped and "refused the key" in status.last_error
+    journal.close()
+
+
+def test_429_and_5xx_back_off_then_go_through(pg, api, tmp_path):
+    journal = Journal(tmp_path / "journal.sqlite")
+    journal.start_session("sim", "test", "busy", ("AAA",))
+    api.inject = [(429, "Too Many Requests"), (502, "Bad Gateway"),
+                  (500, {"code": "XX000", "message": "internal"})]
+    status = replicator(journal.path, api).drain(10)
+    assert status.backlog == 0 and status.state == HEALTHY
+    assert [r[3] for r in api.requests] == [429, 502, 500, 201]
+
+
+def test_a_refused_record_is_set_aside_named_and_the_rest_go_on(pg, api, tmp_path):
+    journal = Journal(tmp_path / "journal.sqlite")
+    journal.start_session("sim", "test", "bad row", ("AAA",))
+    for i in range(3):
+        journal.control(at("09:30") + timedelta(minutes=i), "console", "note", str(i))
+    with sqlite3.connect(journal.path) as conn:  # one record Postgres will refuse (qty > 0)
+        conn.execute("INSERT INTO outbox (tbl, row_key, payload, created_at) VALUES (?,?,?,?)",
+                     ("intents", "bad", json.dumps({
+                         "client_order_id": "bad", "session_id": "s", "ts": "2026-11-24T10:00:00Z",
+                         "symbol": "AAA", "side": "buy", "qty": 0, "order_type": "market",
+                         "reduce_only": False, "reason": "", "strategy": "x",
+                         "journaled_at": "2026-11-24T10:00:00Z"}), time.time()))
+    journal.control(at("09:40"), "console", "note", "after")
+    status = replicator(journal.path, api).drain(10)
+    assert status.backlog == 0 and status.rejected == 1 and status.state == FAILING
+    assert "intents record refused (23514" in status.last_rejection
+    assert "1 records set aside" in status.detail and "intents_qty_check" in status.detail
+    assert pg.query("SELECT count(*) FROM control_actions")[0][0] == 4
+    journal.close()
+
+
+# -- crash: SIGKILL the headless engine during a replay ------------------------------------------
+KILLS = 10
+
+
+def test_sigkill_during_a_replay_loses_no_fill_sends_no_intent_twice_and_replication_resumes(
+        pg, api, tmp_path):
+    calendar = MarketCalendar()
+    session = next(iter(calendar.sessions_from(date(2026, 11, 2))))
+    symbols = ("AAPL", "MSFT", "NVDA")
+    synthetic_frame(symbols, [(session.open, session.close)], seed=11).write_csv(tmp_path / "b.csv")
+    env = {"PATH": "/usr/bin:/bin", "SUPABASE_URL": api.url, "SUPABASE_SERVICE_KEY": "service-key"}
+    args = [sys.executable, str(ROOT / "app.py"), "--headless", "--replay", "b.csv",
+            "--symbols", ",".join(symbols), "--until", "close"]
+    rng = random.Random(7)
+    reported: list[tuple[str, ...]] = []  # fills the engine printed before each kill
+    kills = 0
+    for attempt in range(KILLS + 1):
+        last = attempt == KILLS
+        proc = subprocess.Popen([*args, "--speed", "max" if last else "9000"], cwd=tmp_path,
+                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert proc.stdout is not None
+        proc.stdout.readline()  # the banner: the engine is running
+        if not last:
+            time.sleep(rng.uniform(0.05, 0.6))
+            proc.send_signal(signal.SIGKILL)
+        out, err = proc.communicate(timeout=60)
+        if not last and proc.returncode == -signal.SIGKILL:
+            kills += 1
+        reported += [tuple(line.split()[i] for i in (4, 5, 6, 8)) for line in out.splitlines()
+                     if " FILL " in line]
+        if last:
+            assert proc.returncode == 0, err
+    assert kills >= KILLS - 2, "most runs should have been killed mid-replay"
+    path = tmp_path / "data" / "journal.sqlite"
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    journaled = {(side.upper(), str(qty), symbol, price) for side, qty, symbol, price in
+                 conn.execute("SELECT side, qty, symbol, price FROM fills")}
+    assert reported and all(fill in journaled for fill in reported)
+    # one session, resumed after every kill
+    assert conn.execute("SELECT count(*), max(resumed) FROM sessions").fetchone() == (1, 1)
+    # no intent was ever sent twice: one broker order per client order id, across all runs
+    twice = conn.execute("SELECT client_order_id FROM order_events WHERE event = 'new' AND role IN "
+                         "('entry', 'exit') GROUP BY client_order_id HAVING count(DISTINCT order_id)"
+                         " > 1").fetchall()
+    assert twice == []
+    sent = conn.execute("SELECT count(*) FROM order_events WHERE event = 'new' AND "
+                        "role IN ('entry', 'exit')").fetchone()[0]
+    assert sent == len({r[0] for r in conn.execute(
+        "SELECT client_order_id FROM order_events WHERE event = 'new' AND role IN ('entry', 'exit')")})
+    # the day ends flat, and every fill has its order
+    positions = {}
+    for side, qty, symbol in conn.execute("SELECT side, qty, symbol FROM fills"):
+        positions[symbol] = positions.get(symbol, 0) + (qty if side == "buy" else -qty)
+    assert all(q == 0 for q in positions.values()), positions
+    # replication resumed after each kill: Supabase has every record, once
+    Replicator(path, make_client(api.url, "service-key")).drain(20)  # what the last run left
+    for table, spec in TABLES.items():
+        local = sorted(r[0] for r in conn.execute(f"SELECT {spec.key} FROM {table}"))
+        remote = sorted(r[0] for r in pg.query(f"SELECT {spec.key} FROM {table}"))
+        assert local == remote, table
+    conn.close()

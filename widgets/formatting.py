@@ -1,0 +1,57 @@
+"""How the panes write money, prices, percents and ages: one place, so every pane agrees."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from textual.widgets import Static
+
+from daytrader.clock import format_duration
+
+
+def show_text(widget: Static, text: str) -> None:
+    """Updates a Static only when its text changed, and asks for a layout only when its length
+    changed (a layout pass per snapshot would cost more than the whole update)."""
+    old = str(widget.content)
+    if old != text:
+        widget.update(text, layout=len(old) != len(text))
+
+
+def money(value: Decimal | float | None, signed: bool = False) -> str:
+    if value is None:
+        return "-"
+    v = float(value)
+    sign = ("+" if v > 0 else "-" if v < 0 else " ") if signed else ("-" if v < 0 else "")
+    return f"{sign}${abs(v):,.2f}"
+
+
+def price(value: Decimal | float | None) -> str:
+    if value is None:
+        return "-"
+    v = float(value)
+    return f"{v:,.4f}" if 0 < v < 1 else f"{v:,.2f}"
+
+
+def pct(value: float, signed: bool = True) -> str:
+    return f"{value:+.2f}%" if signed else f"{value:.2f}%"
+
+
+def tone(value: Decimal | float) -> str:
+    """The tone a number is shown in: styles.tcss colours it."""
+    return "positive" if value > 0 else "negative" if value < 0 else "muted"
+
+
+def age(since: datetime | None, now: datetime) -> str:
+    if since is None:
+        return "-"
+    return format_duration(max(timedelta(0), now - since))
+
+
+def seconds_ago(since: datetime | None, now: datetime) -> str:
+    if since is None:
+        return "never"
+    seconds = max(0.0, (now - since).total_seconds())
+    if seconds < 60:
+        return f"{seconds:.0f}s"
+    return format_duration(timedelta(seconds=seconds))

@@ -1,0 +1,55 @@
+"""Positions pane: symbol, qty, avg entry, last, unrealized $ and %, stop, take-profit, age."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from daytrader.engine import EngineSnapshot
+from daytrader.models import Position
+from widgets.formatting import age, money, price, tone
+from widgets.live_table import Column, LiveTable, Row
+
+POSITION_COLUMNS = (
+    Column("symbol", "Symbol", 6),
+    Column("qty", "Qty", 6, "right"),
+    Column("avg", "Avg entry", 9, "right"),
+    Column("last", "Last", 9, "right"),
+    Column("upnl", "Unrl $", 10, "right"),
+    Column("upct", "Unrl %", 7, "right"),
+    Column("stop", "Stop", 8, "right"),
+    Column("target", "Target", 8, "right"),
+    Column("age", "Age", 6, "right"),
+)
+
+
+def position_row(p: Position, now: datetime) -> Row:
+    pnl_tone = tone(p.unrealized_pnl)
+    return p.symbol, (
+        p.symbol,
+        str(p.qty),
+        price(p.avg_entry_price),
+        price(p.last_price),
+        (money(p.unrealized_pnl, signed=True), pnl_tone),
+        (f"{p.unrealized_pct:+.2f}%", pnl_tone),
+        price(p.stop_loss) if p.stop_loss is not None else ("none", "warning"),
+        price(p.take_profit),
+        age(p.opened_at, now),
+    )
+
+
+class PositionsTable(LiveTable):
+    """Open positions, one row per symbol; `c` closes the selected one (after a confirmation)."""
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(POSITION_COLUMNS, empty_text="no open positions", id=id, classes=classes)
+        self.border_title = "Positions"
+
+    def show(self, snapshot: EngineSnapshot) -> None:
+        self.set_rows([position_row(p, snapshot.ts) for p in snapshot.positions])
+        subtitle = f"{len(snapshot.positions)} open"
+        if self.border_subtitle != subtitle:
+            self.border_subtitle = subtitle
+
+    @property
+    def selected_symbol(self) -> str | None:
+        return self.selected_key
