@@ -29,7 +29,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from daytrader import __version__
 from daytrader.clock import EXCHANGE_TZ
-from daytrader.config import Settings
+from daytrader.config import Settings, api_socket_path
 from daytrader.engine import Engine
 from daytrader.models import OrderIntent, OrderType, Side
 
@@ -272,7 +272,7 @@ def is_loopback(host: str) -> bool:
 
 
 def socket_path(settings: Settings) -> Path:
-    return settings.data_dir / "run" / "daytrader.sock"
+    return api_socket_path(settings)
 
 
 def unix_socket(path: Path) -> socket.socket:

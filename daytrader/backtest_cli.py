@@ -92,8 +92,14 @@ def _load(args: argparse.Namespace, settings: Settings, err: TextIO
     if args.source == "alpaca":
         from daytrader.data.alpaca import cached_history  # needs keys; caches as Parquet
 
+        if args.backtest_symbols:
+            settings = settings.with_overrides(
+                symbols=parse_symbols("--symbols", args.backtest_symbols))
+
         if args.start is None or args.end is None:
             raise UsageError("--source alpaca needs --from and --to")
+        if not (settings.alpaca_api_key and settings.alpaca_secret_key):
+            raise UsageError("--source alpaca needs ALPACA_API_KEY and ALPACA_SECRET_KEY in .env")
         path = cached_history(settings, settings.symbols, args.start, args.end,
                               progress=lambda msg: print(msg, file=err, flush=True))
     elif args.data is None:
@@ -103,8 +109,6 @@ def _load(args: argparse.Namespace, settings: Settings, err: TextIO
     symbols = None
     if args.backtest_symbols:
         symbols = parse_symbols("--symbols", args.backtest_symbols)
-    elif args.source == "alpaca":
-        symbols = settings.symbols
     data = load_bars(path, symbols)
     bars = [b for b in data.bars
             if (args.start is None or b.ts.date() >= args.start)

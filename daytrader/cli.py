@@ -10,11 +10,13 @@ import sys
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from daytrader import __version__
 from daytrader.config import ENV_NAMES, MODES, Settings, SettingsError, load_settings, parse_symbols
-from daytrader.data.replay import ReplayError
-from daytrader.runtime import RunOptions, UsageError
+
+if TYPE_CHECKING:
+    from daytrader.runtime import RunOptions
 
 EPILOG = """\
 modes:
@@ -91,9 +93,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="Python log level on stderr (default LOG_LEVEL, WARNING)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND",
                            help="optional; without one the console (or --headless) runs")
+    words = sys.argv[1:] if argv is None else argv
     for name, (module, summary) in COMMANDS.items():
         parser = sub.add_parser(name, help=summary, description=summary)
-        importlib.import_module(module).configure(parser)
+        if name in words:  # only the chosen command's module is imported: --help stays fast
+            importlib.import_module(module).configure(parser)
     return p.parse_args(argv)
 
 
@@ -102,8 +106,12 @@ def main(argv: list[str] | None = None,
     """Parses the command line and runs it; `run_console` starts the full-screen console
     (app.py passes it), otherwise the run is headless."""
     args = parse_args(argv)
+    # Imported after parsing so that --help answers at once.
+    from daytrader.data.replay import ReplayError
+
     # Imported here so that --help answers at once.
     from daytrader.headless import run_headless
+    from daytrader.runtime import RunOptions, UsageError
 
     try:
         settings = load_settings(args.env_file)

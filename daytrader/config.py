@@ -315,6 +315,11 @@ def load_settings(env_file: str | Path | None = ".env",
     return settings_from_mapping(merged)
 
 
+def api_socket_path(s: Settings) -> Path:
+    """Where the control API's Unix socket lives: a folder of its own, owner-only."""
+    return s.data_dir / "run" / "daytrader.sock"
+
+
 def describe(s: Settings) -> dict[str, str]:
     """Every setting as text for logs and the console; secrets stay masked."""
     return {env_name(f.name): str(getattr(s, f.name)) for f in fields(s)}

@@ -11,10 +11,8 @@ import json
 import sys
 from typing import Any, TextIO
 
-import httpx
-
-from daytrader.api import socket_path
 from daytrader.config import Settings
+from daytrader.config import api_socket_path as socket_path
 
 ACTIONS = {
     # name: (method, path template, needs an argument)
@@ -43,7 +41,9 @@ def configure(p: argparse.ArgumentParser) -> None:
                    help="seconds to wait for an answer (emergency-stop waits for fills)")
 
 
-def client(settings: Settings, timeout: float) -> httpx.Client:
+def client(settings: Settings, timeout: float):
+    import httpx
+
     path = socket_path(settings)
     headers = {}
     if settings.api_token:
@@ -62,6 +62,8 @@ def request(settings: Settings, action: str, arg: str | None, timeout: float) ->
     method, template, needs_arg = ACTIONS[action]
     if needs_arg and not arg:
         raise CtlError(f"ctl {action} needs {'a SYMBOL' if action == 'close' else 'an ORDER_ID'}")
+    import httpx
+
     with client(settings, timeout) as http:
         try:
             response = http.request(method, template.format(arg=arg))

@@ -450,9 +450,16 @@ class Engine:
         # Buying power is shared across the free position slots, as freqtrade does with an
         # unlimited stake, so one entry cannot starve the next four.
         account = self._account_view()
+        equity, buying_power = account.equity, account.buying_power
+        cap = self.settings.live_max_capital
+        if self.settings.mode == "live" and cap > 0:
+            # Live money trades a small allocation, whatever the account holds.
+            exposure = sum((abs(p.market_value) for p in self.book.positions()), Decimal(0))
+            equity = min(equity, cap)
+            buying_power = min(buying_power, max(Decimal(0), cap - exposure))
         free_slots = max(1, self.limits.max_positions - len(self._open_symbols()))
-        return size_entry(account.equity, self.limits.risk_per_trade_pct, price, stop,
-                          account.buying_power / free_slots)
+        return size_entry(equity, self.limits.risk_per_trade_pct, price, stop,
+                          buying_power / free_slots)
 
     def _prepare_manual(self, intent: OrderIntent) -> OrderIntent:
         """Stamps a manual order with the time and the last price, and gives an entry without a

@@ -37,7 +37,9 @@ class RunOptions:
     duration: str | None = None  # market time: "90m", "6h", "3d"
     json_summary: bool = False
     quiet: bool = False
-    journal: bool = True  # journal to DATA_DIR/journal.sqlite (and Supabase when configured)
+    # Journal to DATA_DIR/journal.sqlite (and Supabase when configured). The command line turns
+    # it on; engines that tests build directly share no file.
+    journal: bool = False
     live_note: str = ""  # paper/live: journaled at start (e.g. a live checklist override)
     # Serve the control API (Unix socket / TCP per settings) while running; the command line
     # turns it on, tests that build runtimes directly do not bind sockets.

@@ -141,7 +141,7 @@ async def test_a_journaled_override_is_recorded_when_live_starts(server, calenda
         mode="live", alpaca_api_key=Secret("AKLIVE"))
     server.key = "AKLIVE"
     note = live_gate(settings, "live", True, lambda p: "LIVE")
-    runtime = build_runtime(settings, RunOptions(live_note=note), calendar=calendar)
+    runtime = build_runtime(settings, RunOptions(live_note=note, journal=True), calendar=calendar)
     assert runtime.engine.broker.name == "alpaca-LIVE"
     stop = asyncio.Event()
     task = asyncio.create_task(runtime.run(stop))

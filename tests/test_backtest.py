@@ -202,3 +202,40 @@ def test_cli_backtest_bad_input_is_a_clear_error(tmp_path):
     assert proc.returncode == 2 and "none.csv" in proc.stderr
     proc = run_app("backtest", "--data", "x.csv", "--param", "fast", cwd=tmp_path)
     assert proc.returncode == 2 and "NAME=VALUE" in proc.stderr
+
+
+def test_cli_backtest_from_alpaca_history_downloads_once_then_reads_the_cache(tmp_path, calendar):
+    from fake_alpaca import FakeAlpaca
+
+    days = list(calendar.sessions_from(date(2026, 3, 2)))[:2]
+    server = FakeAlpaca(("AAPL", "MSFT"), calendar, days[0].open, page_size=500).start()
+    try:
+        server.history = [b for minute in synthetic_bars(("AAPL", "MSFT"),
+                                                         [(s.open, s.close) for s in days], 8)
+                          for b in minute]
+        env = {"PATH": "/usr/bin:/bin", "DATA_DIR": str(tmp_path / "data"),
+               "ALPACA_API_KEY": server.key, "ALPACA_SECRET_KEY": server.secret,
+               "ALPACA_DATA_URL": server.url}
+        args = [sys.executable, str(ROOT / "app.py"), "backtest", "--source", "alpaca",
+                "--from", "2026-03-02", "--to", "2026-03-03", "--symbols", "AAPL,MSFT", "--json",
+                "--out", str(tmp_path / "out")]
+        first = subprocess.run(args, capture_output=True, text=True, env=env, cwd=tmp_path,
+                               timeout=180)
+        assert first.returncode == 0, first.stderr
+        assert "downloading 2026-03-03 (2/2)" in first.stderr
+        assert json.loads(first.stdout)["bars"] == 2 * 390 * 2
+        assert list((tmp_path / "data" / "cache").glob("alpaca-iex-*.parquet"))
+        server.history = []  # a second run must not need the server's data
+        second = subprocess.run(args, capture_output=True, text=True, env=env, cwd=tmp_path,
+                                timeout=180)
+        assert second.returncode == 0, second.stderr
+        assert "using cached bars" in second.stderr
+        assert json.loads(second.stdout)["bars"] == 2 * 390 * 2
+    finally:
+        server.stop()
+
+
+def test_cli_backtest_from_alpaca_needs_keys(tmp_path):
+    proc = run_app("backtest", "--source", "alpaca", "--from", "2026-03-02", "--to", "2026-03-03",
+                   cwd=tmp_path)
+    assert proc.returncode == 2 and "ALPACA_API_KEY" in proc.stderr

@@ -310,15 +310,17 @@ async def test_r_resets_a_tripped_breaker_only_with_the_typed_word():
         engine = app.host.engine
         await pilot.press("r")
         assert not isinstance(app.screen, ResetBreakerModal), "nothing to reset yet"
+        await until(pilot, lambda: engine.breaker.baseline > 0, what="the day's baseline")
         low = engine.breaker.baseline * Decimal("0.9")
         app.host.call(engine.breaker.update, low, engine.clock.now()).result(5)
         await until(pilot, lambda: app.snapshot.breaker_tripped, what="the trip in the snapshot")
         await until(pilot, lambda: text(app, "#trading-state") == "HALTED (breaker)", what="HALTED")
         await pilot.press("r")
-        assert isinstance(app.screen, ResetBreakerModal)
+        await until(pilot, lambda: isinstance(app.screen, ResetBreakerModal), what="the modal")
         await pilot.press(*"reset", "enter")
         assert isinstance(app.screen, ResetBreakerModal)
-        assert "type RESET" in str(app.screen.query_one("#reset-error", Static).content)
+        await until(pilot, lambda: "type RESET" in str(
+            app.screen.query_one("#reset-error", Static).content), what="the inline error")
         assert engine.breaker.tripped
         app.screen.query_one(Input).value = ""
         await pilot.press(*"RESET", "enter")

@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from conftest import Idle, at, bar, flat_bars, make_engine
 
+from daytrader.config import Secret
 from daytrader.models import OrderIntent, OrderRequest, OrderStatus, OrderType, Side, TradingState
 from daytrader.orders import SubmitStatus
 from daytrader.strategy.ema_crossover import CrossoverParams, EmaCrossover
@@ -232,3 +233,20 @@ async def test_idle_strategy_places_nothing(calendar):
     for minute in range(5):
         await engine.on_minute(flat_bars(at(f"09:3{minute}"), AAA=100 + minute))
     assert engine.submitted == []
+
+
+async def test_live_entries_are_sized_to_the_live_capital_allocation(calendar):
+    params = CrossoverParams(fast=2, slow=4, atr_period=3)
+    live = {"mode": "live", "alpaca_api_key": Secret("k"), "alpaca_secret_key": Secret("s"),
+            "live_max_capital": Decimal("5000")}
+    sized = {}
+    for name, changes in (("sim", {}), ("live", live)):
+        engine = make_engine(calendar, strategy=EmaCrossover(params))
+        engine.settings = engine.settings.with_overrides(**changes)
+        for minute, price in enumerate([100, 99, 98, 97, 96, 97, 99]):
+            await engine.on_minute([bar("AAA", at(f"09:{30 + minute}"), price, price + 0.5,
+                                        price - 0.5, price)])
+        sized[name] = engine.submitted[-1].intent.qty
+    # $5,000 shared by 5 position slots: at most $1,000 of a $99 stock
+    assert sized["live"] == 10
+    assert sized["sim"] > 100

@@ -17,7 +17,8 @@ import math
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
+from pathlib import Path
 
 from alpaca.data.enums import DataFeed
 from alpaca.data.historical.stock import StockHistoricalDataClient
@@ -233,3 +234,52 @@ class AlpacaData:
                 minutes = (now - last_bar) / 60
                 self.report(False, f"stale: no bar for {minutes:.1f} min while the market is "
                                    "open; entries paused")
+
+
+def cached_history(settings, symbols: Iterable[str], first: date, last: date,
+                   progress: Callable[[str], None] | None = None,
+                   calendar: MarketCalendar | None = None) -> Path:
+    """Minute bars for [first, last] from Alpaca, one session at a time (each paged by
+    alpaca-py), cached as Parquet in DATA_DIR/cache so a second backtest reads the file."""
+    import hashlib
+
+    import polars as pl
+
+    symbols = sorted(symbols)
+    config = AlpacaDataConfig.from_settings(settings)
+    tag = hashlib.sha256(",".join(symbols).encode()).hexdigest()[:10]
+    path = (settings.data_dir / "cache" /
+            f"alpaca-{config.feed}-{tag}-{first:%Y%m%d}-{last:%Y%m%d}.parquet")
+    say = progress or (lambda _msg: None)
+    if path.is_file():
+        say(f"using cached bars {path}")
+        return path
+    calendar = calendar or MarketCalendar()
+    sessions = [s for s in calendar.sessions_from(first) if s.date <= last]
+    if not sessions:
+        raise ValueError(f"no trading session between {first} and {last}")
+
+    async def download() -> list[Bar]:
+        data = AlpacaData(config)
+        bars: list[Bar] = []
+        try:
+            for n, session in enumerate(sessions, 1):
+                day = await data.history(symbols, session.open, session.close)
+                bars.extend(day)
+                say(f"downloading {session.date} ({n}/{len(sessions)}): {len(day)} bars")
+        finally:
+            await data.stop()
+        return bars
+
+    bars = asyncio.run(download())
+    if not bars:
+        raise ValueError(f"Alpaca returned no bars for {', '.join(symbols)} from {first} to {last}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tz = str(EXCHANGE_TZ)
+    pl.DataFrame({"timestamp": [b.ts for b in bars], "symbol": [b.symbol for b in bars],
+                  "open": [b.open for b in bars], "high": [b.high for b in bars],
+                  "low": [b.low for b in bars], "close": [b.close for b in bars],
+                  "volume": [b.volume for b in bars]},
+                 schema_overrides={"timestamp": pl.Datetime("us", tz)}).write_parquet(path)
+    say(f"cached {len(bars):,} bars in {path}")
+    return path
