@@ -33,6 +33,7 @@ from textual.widget import Widget
 from textual.widgets import Footer
 from textual.worker import Worker, WorkerState
 
+from daytrader.alerts import alert_for
 from daytrader.cli import main as cli_main
 from daytrader.clock import EXCHANGE_TZ
 from daytrader.config import Settings
@@ -41,6 +42,8 @@ from daytrader.host import EngineHost
 from daytrader.models import OrderIntent, RiskDecision
 from daytrader.runtime import RunOptions, build_runtime
 from widgets.account import AccountPane
+from widgets.backtest import BacktestScreen
+from widgets.checklist import ChecklistScreen
 from widgets.confirm import ConfirmModal
 from widgets.emergency import EmergencyModal
 from widgets.error_modal import ErrorModal
@@ -62,7 +65,10 @@ POLL_INTERVAL = 0.2  # seconds between snapshot pick-ups: 5 a second
 MODAL_POLL_INTERVAL = 1.0
 # Keys that act on the main screen; a modal on top (order form, confirmations) disables them.
 MAIN_SCREEN_ACTIONS = {"enable", "disable", "close_position", "cancel_order", "new_order", "sync",
-                       "reset_breaker", "help", "search_log"}
+                       "reset_breaker", "help", "search_log", "backtest", "checklist"}
+# How loud each engine alert is in the console (alerts.alert_for decides what is an alert).
+ALERT_SEVERITY = {"breaker": "error", "engine_error": "error", "broker_rejection": "error",
+                  "emergency_stop": "warning"}
 
 NAVIGATION_KEYS = (
     ("tab / shift+tab", "next / previous pane (positions, orders, log search, log)"),
@@ -105,6 +111,11 @@ class DayTraderApp(App[int]):
                 tooltip="search the event log"),
         Binding("question_mark", "help", "Help", key_display="?", tooltip="this list of keys"),
         Binding("q", "quit", "Quit", tooltip="quit (warns when positions are open)"),
+        # Last of the shown keys: at 80 columns the footer has room up to q; help lists these too.
+        Binding("b", "backtest", "Backtest",
+                tooltip="backtest a CSV/Parquet file (the live engine keeps trading)"),
+        Binding("k", "checklist", "Checklist",
+                tooltip="the production checklist: READY / NOT READY for live"),
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True, tooltip="like q"),
     ]
 
@@ -153,6 +164,7 @@ class DayTraderApp(App[int]):
         self._crash_shown = False
         self._applied_at = 0.0
         self._closing = False
+        self.alerted_seq = 0  # the newest engine event already checked for an alert
 
     def _default_host(self) -> EngineHost:
         return EngineHost(build_runtime(self.settings, self.options), self.publish_interval)
@@ -201,6 +213,7 @@ class DayTraderApp(App[int]):
         self.host = message.host
         if self._pending_disable:
             self.host.disable(f"{SOURCE} (emergency stop before start)")
+        self._show_recovery()
         self.poll_engine()
         self.set_interval(self.poll_interval, self.poll_engine, name="snapshot poll")
 
@@ -217,6 +230,7 @@ class DayTraderApp(App[int]):
         snapshot = host.latest
         if snapshot is self.snapshot:
             return
+        self._ring_alerts(snapshot)
         now = time.monotonic()
         if (not force and isinstance(self.screen, ModalScreen)
                 and now - self._applied_at < MODAL_POLL_INTERVAL):
@@ -235,6 +249,27 @@ class DayTraderApp(App[int]):
             for pane in others:
                 pane.show(snapshot)
         self.polls += 1
+
+    def _ring_alerts(self, snapshot: EngineSnapshot) -> None:
+        """Bell and a notification for each new engine event that is an alert (breaker trip,
+        emergency stop, broker error, engine error); event seq numbers keep it to once each."""
+        if snapshot.event_seq <= self.alerted_seq:
+            return
+        fresh = [e for e in snapshot.events if e.seq > self.alerted_seq]
+        self.alerted_seq = snapshot.event_seq
+        for event in fresh:
+            alert = alert_for(event)
+            if alert is not None:
+                self.bell()
+                self.notify(alert.message, title=alert.title,
+                            severity=ALERT_SEVERITY.get(alert.kind, "warning"), timeout=15)
+
+    def _show_recovery(self) -> None:
+        """After a crash, what the journal gave back; the engine also logged it as an event."""
+        store = self.host.runtime.store if self.host is not None else None
+        if store is not None and store.recovered is not None:
+            self.notify(store.recovered.summary(), title="Recovered from the journal",
+                        severity="warning", timeout=20)
 
     @on(Worker.StateChanged)
     def _worker_failed(self, event: Worker.StateChanged) -> None:
@@ -372,6 +407,13 @@ class DayTraderApp(App[int]):
     def _after_reset_confirm(self, confirmed: bool | None) -> None:
         if confirmed:
             self._command("reset breaker", lambda h: h.call(h.engine.reset_breaker, SOURCE))
+
+    def action_backtest(self) -> None:
+        calendar = self.host.runtime.calendar if self.host is not None else None
+        self.push_screen(BacktestScreen(self.settings, calendar))
+
+    def action_checklist(self) -> None:
+        self.push_screen(ChecklistScreen(self.settings))
 
     def action_search_log(self) -> None:
         self.pane(EventLog).action_search()

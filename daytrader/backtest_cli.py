@@ -137,7 +137,7 @@ class Progress:
         self.last = pct
 
 
-def _metrics_rows(result: BacktestResult) -> list[tuple[str, str]]:
+def metrics_rows(result: BacktestResult) -> list[tuple[str, str]]:
     m = result.metrics
     def fmt(x, spec=".2f"):
         return "n/a" if x is None else format(x, spec)
@@ -236,10 +236,10 @@ def run(args: argparse.Namespace, base: Settings, out: TextIO = sys.stdout,
                   "trades_parquet": str(parquet), "trades_csv": str(csv)}
         print(json.dumps(report, indent=2), file=out)
         return 0
-    width = max(len(k) for k, _ in _metrics_rows(result))
+    width = max(len(k) for k, _ in metrics_rows(result))
     print(f"\nBacktest of {', '.join(symbols)}: {bars[0].ts:%Y-%m-%d} to {bars[-1].ts:%Y-%m-%d}",
           file=out)
-    for key, value in _metrics_rows(result):
+    for key, value in metrics_rows(result):
         print(f"  {key:<{width}}  {value}", file=out)
     if not args.no_plot:
         _plot(result, out)

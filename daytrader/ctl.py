@@ -80,7 +80,7 @@ def _money(x: Any) -> str:
 
 
 def render(action: str, status: int, body: Any, out: TextIO) -> None:
-    if status >= 400:
+    if status >= 400 and not (action == "health" and "components" in body):
         print(f"error ({status}): {body.get('error', body)}", file=out)
         if body.get("failed_check"):
             print(f"  failed check: {body['failed_check']}", file=out)

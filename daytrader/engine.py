@@ -18,7 +18,7 @@ from decimal import Decimal
 
 from daytrader.broker import Broker, BrokerError
 from daytrader.broker.sim import SimExchange
-from daytrader.clock import EXCHANGE_TZ, Clock, MarketCalendar, SimClock
+from daytrader.clock import EXCHANGE_TZ, Clock, MarketCalendar, Session, SimClock
 from daytrader.config import Settings
 from daytrader.metrics import Metrics
 from daytrader.metrics import compute as compute_metrics
@@ -361,18 +361,16 @@ class Engine:
         """Trades one minute, then journals its equity point (the journal's "minute done")."""
         if not bars:
             return
-        await self._trade_minute(bars)
+        session = await self._trade_minute(bars)
         now = bars[0].ts + MINUTE
-        session = self.calendar.session_at(bars[0].ts)
         kind = "eod" if session is not None and now >= session.close else "minute"
         self.journal.equity(now, kind, to_money(self.book.equity_estimate()), to_money(self.book.cash),
                             self.state.value)
         self.journal.flush()
 
-    async def _trade_minute(self, bars: list[Bar]) -> None:
-        """One minute of bars (same timestamp): match, mark, breaker, flatten, strategy."""
-        if not bars:
-            return
+    async def _trade_minute(self, bars: list[Bar]) -> Session | None:
+        """One minute of bars (same timestamp): match, mark, breaker, flatten, strategy.
+        Returns the session the minute belongs to (None outside regular hours)."""
         bar_ts = bars[0].ts
         now = bar_ts + MINUTE  # the bar is complete at the end of its minute
         if isinstance(self.clock, SimClock) and now > self.clock.now():
@@ -394,17 +392,18 @@ class Engine:
             self.record("error", "breaker", trip.message + "; entries halted, closes still allowed",
                       loss_pct=trip.loss_pct)
         if session is None:
-            return  # outside regular hours: marks only, no decisions
+            return None  # outside regular hours: marks only, no decisions
         flatten_at = session.close - timedelta(minutes=self.settings.flatten_minutes_before_close)
         if now >= flatten_at:
             await self._flatten(now)
             for bar in bars:
                 self.strategy.warm_up(bar)
-            return
+            return session
         for bar in bars:
             signal = self.strategy.on_bar(bar, self.book.qty(bar.symbol))
             if signal is not None:
                 await self._act(signal)
+        return session
 
     def _start_day(self, day: date) -> None:
         self.day = day

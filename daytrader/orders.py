@@ -135,7 +135,9 @@ class OrderManager:
         last_error: BrokerError | None = None
         for attempt in range(1, self.attempts + 1):
             try:
-                order = await asyncio.wait_for(self.broker.submit_order(request), self.timeout)
+                # asyncio.timeout, not wait_for: no extra task per order on the hot path.
+                async with asyncio.timeout(self.timeout):
+                    order = await self.broker.submit_order(request)
                 return SubmitResult(SubmitStatus.SUBMITTED, cid, intent, decision, order)
             except DuplicateClientOrderId:
                 # The broker has this id: an earlier send landed. Find it and carry on with it.

@@ -27,11 +27,12 @@ def shared_calendar() -> MarketCalendar:
 
 def make_app(duration: str = "60m", speed: float = 0.0, *, seed: int = 42,
              crash: Exception | None = None,
-             settings: Settings | None = None) -> DayTraderApp:
+             settings: Settings | None = None, journal: bool = False) -> DayTraderApp:
     """The console on synthetic bars from the 2026-11-24 open. speed 0 with a duration: the feed
-    ends at once and the engine idles (controls stay available); a speed keeps bars coming."""
+    ends at once and the engine idles (controls stay available); a speed keeps bars coming.
+    No journal unless asked (then give settings a data_dir of the test's own): no resume."""
     settings = settings or Settings(sim_seed=seed)
-    options = RunOptions(speed=speed, duration=duration, journal=False)  # no journal: no resume
+    options = RunOptions(speed=speed, duration=duration, journal=journal)
 
     def host_factory() -> EngineHost:
         runtime = build_runtime(settings, options, lambda: SESSION_NOON, shared_calendar())

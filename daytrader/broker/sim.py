@@ -143,6 +143,13 @@ class SimExchange:
         """Stop-loss and take-profit legs reached in one bar: the stop wins unless the bar
         opened beyond the take-profit."""
         stop, take = (a, b) if a.order.role is OrderRole.STOP_LOSS else (b, a)
+        # Most bars touch neither leg: settle that with two comparisons (a gap through a level
+        # is inside the bar's range too).
+        if stop.order.side is Side.SELL:
+            if bar.low > stop.stop and bar.high < take.limit:
+                return
+        elif bar.high < stop.stop and bar.low > take.limit:
+            return
         if gap:
             for leg in (stop, take):
                 price = self._trigger_price(leg, bar, gap=True)
