@@ -259,8 +259,8 @@ async def call_in_thread(pool: concurrent.futures.Executor, timeout: float, what
         raise BrokerUnavailable(f"no answer from Alpaca in {timeout:g}s on {what}") from None
     except APIError as exc:
         raise map_api_error(exc, what) from None
-    except requests.Timeout:
-        raise BrokerUnavailable(f"Alpaca timed out on {what} after {timeout:g}s") from None
+    except requests.Timeout:  # the socket's deadline (same length) can fire first: same story
+        raise BrokerUnavailable(f"no answer from Alpaca in {timeout:g}s on {what}") from None
     except requests.ConnectionError as exc:
         reason = type(exc.__context__ or exc).__name__
         raise BrokerUnavailable(f"connection to Alpaca failed or dropped on {what} "
