@@ -23,6 +23,17 @@ class _OpenPosition:
     entry_commission: Decimal = ZERO
     stop_loss: Decimal | None = None
     take_profit: Decimal | None = None
+    _last_price: Decimal | None = None  # `last` as a price, made once per mark when asked
+
+    @property
+    def last_price(self) -> Decimal:
+        if self._last_price is None:
+            self._last_price = to_price(self.last)
+        return self._last_price
+
+    def set_last(self, price: float) -> None:
+        self.last = price
+        self._last_price = None
 
 
 _ROLE_REASON = {OrderRole.STOP_LOSS: "stop_loss", OrderRole.TAKE_PROFIT: "take_profit"}
@@ -55,17 +66,17 @@ class PositionBook:
         if pos is None:
             return None
         return Position(symbol=pos.symbol, qty=pos.qty, avg_entry_price=pos.avg_price,
-                        last_price=to_price(pos.last), opened_at=pos.opened_at,
+                        last_price=pos.last_price, opened_at=pos.opened_at,
                         stop_loss=pos.stop_loss, take_profit=pos.take_profit)
 
     def positions(self) -> list[Position]:
         return [p for s in sorted(self._open) if (p := self.position(s)) is not None]
 
     def market_value(self) -> Decimal:
-        return sum((to_price(p.last) * p.qty for p in self._open.values()), ZERO)
+        return sum((p.last_price * p.qty for p in self._open.values()), ZERO)
 
     def gross_exposure(self) -> Decimal:
-        return sum((to_price(p.last) * abs(p.qty) for p in self._open.values()), ZERO)
+        return sum((p.last_price * abs(p.qty) for p in self._open.values()), ZERO)
 
     def equity(self) -> Decimal:
         return to_money(self.cash + self.market_value())
@@ -78,14 +89,14 @@ class PositionBook:
         return total
 
     def unrealized(self) -> Decimal:
-        return to_money(sum(((to_price(p.last) - p.avg_price) * p.qty for p in self._open.values()),
+        return to_money(sum(((p.last_price - p.avg_price) * p.qty for p in self._open.values()),
                             ZERO))
 
     # -- changing ------------------------------------------------------------------------------
     def mark(self, symbol: str, price: float) -> None:
         pos = self._open.get(symbol)
         if pos is not None:
-            pos.last = price
+            pos.set_last(price)
 
     def set_protection(self, symbol: str, stop_loss: Decimal | None,
                        take_profit: Decimal | None) -> None:
@@ -103,7 +114,7 @@ class PositionBook:
             self._open[fill.symbol] = _OpenPosition(fill.symbol, signed, fill.price, fill.ts,
                                                     float(fill.price), fill.commission)
             return None
-        pos.last = float(fill.price)
+        pos.set_last(float(fill.price))
         if (pos.qty > 0) == (signed > 0):  # adding to the position
             total = pos.qty + signed
             pos.avg_price = to_price((pos.avg_price * pos.qty + fill.price * signed) / total)
