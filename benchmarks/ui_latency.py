@@ -29,6 +29,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from fcntl import ioctl
 from pathlib import Path
+from types import SimpleNamespace
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -66,6 +67,7 @@ class SyntheticHost:
         self.error = None
         self.feed_done = False
         self.engine = self
+        self.runtime = SimpleNamespace(store=None, calendar=None)  # no journal, no calendar
         self.running = True
         self._stop = threading.Event()
         self._rng = random.Random(7)
