@@ -240,14 +240,14 @@ class DayTraderApp(App[int]):
             panes = (self.pane(StatusBar), self.pane(AccountPane), self.pane(RiskPane),
                      self.pane(PositionsTable), self.pane(OrdersTable), self.pane(PnlPane),
                      self.pane(EventLog))
-        except NoMatches:  # shutting down: the panes are gone
+            self.snapshot = snapshot
+            status, *others = panes
+            with self.batch_update():
+                status.show(snapshot, self.wall_clock(), host.error)
+                for pane in others:
+                    pane.show(snapshot)
+        except NoMatches:  # shutting down: the panes (or their parts) are already gone
             return
-        self.snapshot = snapshot
-        status, *others = panes
-        with self.batch_update():
-            status.show(snapshot, self.wall_clock(), host.error)
-            for pane in others:
-                pane.show(snapshot)
         self.polls += 1
 
     def _ring_alerts(self, snapshot: EngineSnapshot) -> None:
