@@ -160,6 +160,9 @@ def main(argv: list[str] | None = None,
     try:
         if not args.headless:
             if run_console is not None:
+                from daytrader.runtime import instance_lock
+
+                instance_lock(settings.data_dir)  # a second console says so before drawing
                 return run_console(settings, options)
             print("(the full-screen console is not built yet: running headless)", file=sys.stderr)
         asyncio.run(run_headless(settings, options))

@@ -7,11 +7,14 @@ share one way of choosing the data source, the clock and the broker.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import IO
 
 from daytrader.clock import EXCHANGE_TZ, MarketCalendar
 from daytrader.config import Settings
@@ -27,6 +30,41 @@ log = logging.getLogger(__name__)
 
 class UsageError(ValueError):
     """A command-line value that cannot be used; the message says which and why."""
+
+
+# Locks are a process-wide resource: a runtime built twice in one process (the console checks
+# before drawing, then builds) holds the same lock once.
+_held_locks: dict[Path, IO[str]] = {}
+
+
+def instance_lock(data_dir: Path) -> IO[str]:
+    """One DayTrader per DATA_DIR: its journal and its API socket are not shared. The kernel
+    drops the lock when the process dies, kill -9 included."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = (data_dir / "daytrader.lock").resolve()
+    if path in _held_locks:
+        return _held_locks[path]
+    handle = open(path, "a+")  # noqa: SIM115 - held open for the life of the run
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        pid = handle.read().strip() or "?"
+        handle.close()
+        raise UsageError(f"another DayTrader (pid {pid}) is running with DATA_DIR={data_dir}; "
+                         "stop it first, or give this one another DATA_DIR") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    _held_locks[path] = handle
+    return handle
+
+
+def release_instance_lock(data_dir: Path) -> None:
+    handle = _held_locks.pop((data_dir / "daytrader.lock").resolve(), None)
+    if handle is not None:
+        handle.close()
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +133,8 @@ class Runtime:
         if self.store is not None:
             self.store.close(reason)
             self.store = None
+        if self.options.journal or self.options.api:
+            release_instance_lock(self.settings.data_dir)
 
     @property
     def speed(self) -> float:
@@ -222,6 +262,8 @@ def build_runtime(settings: Settings, options: RunOptions,
                   calendar: MarketCalendar | None = None) -> Runtime:
     """The engine and feed for sim mode: synthetic bars, or a replay file when given.
     Paper and live get Alpaca's (`build_alpaca_runtime`)."""
+    if options.journal or options.api:
+        instance_lock(settings.data_dir)  # before the journal is opened or the socket bound
     calendar = calendar or MarketCalendar()
     if settings.mode in ("paper", "live"):
         return build_alpaca_runtime(settings, options, calendar)

@@ -150,3 +150,29 @@ def test_until_accepts_a_clock_time_on_the_first_day(tmp_path):
     summary = json.loads(proc.stdout)
     assert summary["bars"] == 30 * 6
     assert summary["end"].endswith("10:00:00-05:00")
+
+
+def test_a_second_instance_on_the_same_data_dir_is_refused_until_the_first_is_gone(tmp_path):
+    import signal
+    import time
+
+    env = {"PATH": "/usr/bin:/bin", "DATA_DIR": str(tmp_path / "data")}
+    first = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--headless", "--speed", "30",
+                              "--quiet"], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        sock = tmp_path / "data" / "run" / "daytrader.sock"
+        deadline = time.monotonic() + 30
+        while not sock.exists():
+            assert first.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        second = run_app("--headless", "--speed", "max", "--duration", "5m", env=env, cwd=tmp_path)
+        assert second.returncode == 2
+        assert f"pid {first.pid}" in second.stderr and "DATA_DIR" in second.stderr
+        assert "Traceback" not in second.stderr
+    finally:
+        first.send_signal(signal.SIGKILL)  # a crash: the kernel releases the lock
+        first.wait(10)
+    again = run_app("--headless", "--speed", "max", "--duration", "5m", "--quiet", env=env,
+                    cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
