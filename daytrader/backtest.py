@@ -12,6 +12,7 @@ same trades; `tests/test_backtest.py` checks it.
 from __future__ import annotations
 
 import asyncio
+import gc
 import math
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -100,7 +101,13 @@ def run_backtest(bars: Sequence[Bar], settings: Settings, *,
         if progress is not None:
             progress(len(minutes), len(minutes))
 
-    asyncio.run(drive())
+    # The bars are long-lived and many: keep the cyclic collector from walking them again and
+    # again while the engine allocates (about 10% of a long backtest).
+    gc.freeze()
+    try:
+        asyncio.run(drive())
+    finally:
+        gc.unfreeze()
     elapsed = time.perf_counter() - started
     executions = list(_executions(engine.fills, engine.orders.intents, engine.known_orders))
     sent = [r for r in engine.submitted if r.order is not None and r.status.value == "submitted"]
