@@ -220,7 +220,7 @@ class DayTraderApp(App[int]):
     def poll_engine(self, force: bool = False) -> None:
         """Applies the engine's latest snapshot to every pane; each pane changes only what differs."""
         host = self.host
-        if host is None:
+        if host is None or not self.screen_stack:  # not started yet, or shutting down
             return
         if host.error is not None and not self._crash_shown:
             self._crash_shown = True
