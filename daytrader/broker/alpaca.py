@@ -271,42 +271,69 @@ async def call_in_thread(pool: concurrent.futures.Executor, timeout: float, what
                                 f"{_body_text(str(exc), 120)}") from None
 
 
-class _TradeStream(TradingStream):
-    """alpaca-py's TradingStream with an authentication deadline and connection hooks."""
+class GuardedStream:
+    """Mixed into alpaca-py's streams, which wait forever for an authentication reply and drop
+    silently: a deadline on connect + authentication, and every up and down told to the owner.
+    Subclasses name themselves (`label`) and say how they report (`_down`, `_up`)."""
+
+    label = "stream"
+
+    def _guard(self, owner: Any, reconnect_min: float, reconnect_max: float) -> None:
+        self._owner = owner
+        self._reconnect_min_backoff = reconnect_min
+        self._reconnect_max_backoff = reconnect_max
+
+    def _down(self, detail: str) -> None:
+        raise NotImplementedError
+
+    def _up(self) -> None:
+        raise NotImplementedError
+
+    def _refused(self, exc: ValueError) -> str:
+        return f"Alpaca refused the keys; check {KEY_SETTINGS}"
+
+    async def _start_ws(self) -> None:
+        timeout = self._owner.config.auth_timeout
+        try:
+            await asyncio.wait_for(super()._start_ws(), timeout)  # type: ignore[misc]
+        except TimeoutError:
+            self._down(f"{self.label}: no answer to connect/authentication in {timeout:g}s; "
+                       "retrying")
+            raise
+        except ValueError as exc:
+            self._down(f"{self.label}: {self._refused(exc)}")
+            raise
+        except OSError as exc:
+            self._down(f"{self.label}: cannot connect ({type(exc).__name__})")
+            raise
+        self._up()
+
+    async def _consume(self) -> Any:
+        try:
+            return await super()._consume()  # type: ignore[misc]
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self._down(f"{self.label} disconnected ({type(exc).__name__}); reconnecting")
+            raise
+
+
+class _TradeStream(GuardedStream, TradingStream):
+    """alpaca-py's TradingStream, guarded: trade updates feed the broker's listener."""
+
+    label = "trade stream"
 
     def __init__(self, owner: AlpacaBroker) -> None:
         cfg = owner.config
         super().__init__(cfg.api_key, cfg.secret_key, paper=cfg.paper, raw_data=True,
                          url_override=cfg.trade_stream_url or None)
-        self._owner = owner
-        self._reconnect_min_backoff = cfg.reconnect_min
-        self._reconnect_max_backoff = cfg.reconnect_max
+        self._guard(owner, cfg.reconnect_min, cfg.reconnect_max)
 
-    async def _start_ws(self) -> None:
-        timeout = self._owner.config.auth_timeout
-        try:
-            await asyncio.wait_for(super()._start_ws(), timeout)
-        except TimeoutError:
-            self._owner._stream_down(f"trade stream: no answer to connect/authentication in "
-                                     f"{timeout:g}s; retrying")
-            raise
-        except ValueError:
-            self._owner._stream_down(f"trade stream: Alpaca refused the keys; check {KEY_SETTINGS}")
-            raise
-        except OSError as exc:
-            self._owner._stream_down(f"trade stream: cannot connect ({type(exc).__name__})")
-            raise
+    def _down(self, detail: str) -> None:
+        self._owner._stream_down(detail)
+
+    def _up(self) -> None:
         self._owner._stream_up()
-
-    async def _consume(self) -> None:
-        try:
-            await super()._consume()
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            self._owner._stream_down(f"trade stream disconnected ({type(exc).__name__}); "
-                                     "reconnecting")
-            raise
 
 
 class AlpacaBroker:

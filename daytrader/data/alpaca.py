@@ -26,7 +26,7 @@ from alpaca.data.live.stock import StockDataStream
 from alpaca.data.requests import StockBarsRequest
 from alpaca.data.timeframe import TimeFrame
 
-from daytrader.broker.alpaca import KEY_SETTINGS, call_in_thread, quiet_client
+from daytrader.broker.alpaca import KEY_SETTINGS, GuardedStream, call_in_thread, quiet_client
 from daytrader.clock import EXCHANGE_TZ, Clock, MarketCalendar
 from daytrader.models import Bar, Health
 
@@ -68,49 +68,32 @@ def _bar(b) -> Bar:
                float(b.low), float(b.close), float(b.volume))
 
 
-class _BarStream(StockDataStream):
-    """alpaca-py's StockDataStream with a deadline on connect + authentication and health hooks."""
+class _BarStream(GuardedStream, StockDataStream):
+    """alpaca-py's StockDataStream, guarded: its state is the data health."""
+
+    label = "data stream"
 
     def __init__(self, owner: AlpacaData) -> None:
         cfg = owner.config
         super().__init__(cfg.api_key, cfg.secret_key, feed=DataFeed(cfg.feed),
                          url_override=cfg.stream_url or None)
-        self._owner = owner
-        self._reconnect_min_backoff = cfg.reconnect_min
-        self._reconnect_max_backoff = cfg.reconnect_max
+        self._guard(owner, cfg.reconnect_min, cfg.reconnect_max)
 
-    async def _start_ws(self) -> None:
-        timeout = self._owner.config.auth_timeout
-        try:
-            await asyncio.wait_for(super()._start_ws(), timeout)
-        except TimeoutError:
-            self._owner.report(False, f"data stream: no answer to connect/authentication in "
-                                      f"{timeout:g}s; retrying")
-            raise
-        except ValueError as exc:
-            text = str(exc)
-            if "connection limit" in text:
-                text = ("connection limit exceeded (406): another connection uses these keys; "
-                        "close it (one market data stream per account)")
-            elif "auth" in text:
-                text = f"Alpaca refused the keys ({text}); check {KEY_SETTINGS}"
-            self._owner.report(False, f"data stream: {text}")
-            raise
-        except OSError as exc:
-            self._owner.report(False, f"data stream: cannot connect ({type(exc).__name__})")
-            raise
+    def _refused(self, exc: ValueError) -> str:
+        text = str(exc)
+        if "connection limit" in text:
+            return ("connection limit exceeded (406): another connection uses these keys; "
+                    "close it (one market data stream per account)")
+        if "auth" in text:
+            return f"Alpaca refused the keys ({text}); check {KEY_SETTINGS}"
+        return text
+
+    def _down(self, detail: str) -> None:
+        self._owner.report(False, detail)
+
+    def _up(self) -> None:
         self._owner.connections += 1
         self._owner.report(True, "data stream connected; waiting for bars")
-
-    async def _consume(self) -> bool:
-        try:
-            return await super()._consume()
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            self._owner.report(False, f"data stream disconnected ({type(exc).__name__}); "
-                                      "reconnecting")
-            raise
 
 
 class AlpacaData:
