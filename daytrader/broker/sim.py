@@ -299,8 +299,8 @@ class SimExchange:
                 total += price * (o.qty - o.filled_qty)
         return total
 
-    def _buying_power(self) -> Decimal:
-        equity = self.book.equity()
+    def _buying_power(self, equity: Decimal | None = None) -> Decimal:
+        equity = self.book.equity() if equity is None else equity
         used = self.book.gross_exposure() + self._pending_entry_cost()
         return max(ZERO, to_money(equity * self.multiplier - used))
 
@@ -421,8 +421,9 @@ class SimExchange:
         return self.account()
 
     def account(self) -> Account:
-        return Account(cash=to_money(self.book.cash), equity=self.book.equity(),
-                       buying_power=self._buying_power(), start_of_day_equity=self.last_equity)
+        equity = self.book.equity()
+        return Account(cash=to_money(self.book.cash), equity=equity,
+                       buying_power=self._buying_power(equity), start_of_day_equity=self.last_equity)
 
     def cancel(self, order_id: str) -> None:
         w = self._get(order_id)
