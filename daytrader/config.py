@@ -88,6 +88,9 @@ class Settings:
     alpaca_data_stream_url: str = ""  # market data WebSocket, e.g. ws://127.0.0.1:8080/v2/iex
     alpaca_feed: str = "iex"
     alpaca_timeout: float = 10.0  # seconds for any one Alpaca request or stream authentication
+    # Alpaca allows 200 trading REST requests per minute per account; every call shares this
+    # budget (orders ahead of polling). 0 turns the budget off (a local test server).
+    alpaca_requests_per_minute: int = 200
     # Live money: the most equity the engine sizes against in live mode (0: not set, which the
     # production checklist refuses).
     live_max_capital: Decimal = Decimal("0")
@@ -190,6 +193,7 @@ _ENV: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "ALPACA_DATA_STREAM_URL": ("alpaca_data_stream_url", lambda n, r: r.strip()),
     "ALPACA_FEED": ("alpaca_feed", lambda n, r: r.strip().lower()),
     "ALPACA_TIMEOUT": ("alpaca_timeout", _float),
+    "ALPACA_REQUESTS_PER_MINUTE": ("alpaca_requests_per_minute", _int),
     "LIVE_MAX_CAPITAL": ("live_max_capital", _decimal),
     "ALERT_WEBHOOK_URL": ("alert_webhook_url", lambda n, r: r.strip()),
     "ALERT_UNHEALTHY_SECONDS": ("alert_unhealthy_seconds", _float),
@@ -276,6 +280,8 @@ def validate(s: Settings) -> Settings:
              f"must be iex (free) or sip (paid plan), got {s.alpaca_feed!r}")
     _require(0 < s.alpaca_timeout <= 120, "alpaca_timeout",
              f"must be between 0 and 120 seconds, got {s.alpaca_timeout}")
+    _require(0 <= s.alpaca_requests_per_minute <= 10_000, "alpaca_requests_per_minute",
+             f"must be between 0 (no budget) and 10000, got {s.alpaca_requests_per_minute}")
     _require(0 < s.data_stale_minutes <= 60, "data_stale_minutes",
              f"must be between 0 and 60 minutes, got {s.data_stale_minutes}")
     if s.mode == "live":

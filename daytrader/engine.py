@@ -3,26 +3,33 @@
 One place decides; the console, the control API and headless mode all call the same commands
 (`enable`, `disable`, `emergency_stop`, `close_position`, `cancel_order`, `submit`, `sync`,
 `reset_breaker`) and read the same immutable `EngineSnapshot`.
+
+Closing is one routine (`close`) for every path: a strategy exit, the console, the API, `ctl`,
+the flatten before the close and the emergency stop. It cancels the symbol's working orders
+(bracket legs included, known by id), waits until each cancel is confirmed or the order is found
+filled, reads the broker's position, and closes exactly that, through the `reduce_only` check.
+A leg that fills meanwhile ends the close with nothing more sent.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import Counter, deque
 from collections.abc import AsyncIterable, Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from daytrader.broker import Broker, BrokerError
+from daytrader.broker import Broker, BrokerError, NotCancelable, NotFound
 from daytrader.broker.sim import SimExchange
 from daytrader.clock import EXCHANGE_TZ, Clock, MarketCalendar, Session, SimClock
 from daytrader.config import Settings
-from daytrader.metrics import Metrics
 from daytrader.metrics import compute as compute_metrics
 from daytrader.models import (
+    ZERO,
     Account,
     Bar,
     CheckResult,
@@ -32,17 +39,18 @@ from daytrader.models import (
     Order,
     OrderIntent,
     OrderRole,
+    OrderStatus,
     OrderType,
     OrderUpdate,
     Position,
     RiskDecision,
     Side,
     Signal,
-    Trade,
     TradingState,
     to_money,
     to_price,
 )
+from daytrader.order_book import OrderBook
 from daytrader.orders import OrderManager, SubmitResult, SubmitStatus
 from daytrader.positions import PositionBook
 from daytrader.risk import (
@@ -53,6 +61,7 @@ from daytrader.risk import (
     check_order,
     daily_loss_pct,
 )
+from daytrader.snapshot import CloseReport, CommandResult, EmergencyReport, EngineSnapshot
 from daytrader.store.journal import NullJournal
 from daytrader.strategy import Strategy
 from daytrader.strategy.ema_crossover import CrossoverParams, EmaCrossover, size_entry
@@ -60,61 +69,10 @@ from daytrader.strategy.ema_crossover import CrossoverParams, EmaCrossover, size
 log = logging.getLogger(__name__)
 MINUTE = timedelta(minutes=1)
 # Components whose trouble pauses new entries (closing is never paused).
-PAUSE_ENTRIES_ON = ("data", "trade_stream")
-
-
-@dataclass(frozen=True, slots=True)
-class EmergencyReport:
-    disabled_after_ms: float
-    requests_after_ms: float
-    canceled: int
-    close_orders: int
-    flat: bool
-    positions_left: tuple[str, ...]
-    open_orders_left: int
-    errors: tuple[str, ...]
-    elapsed_ms: float
-
-    @property
-    def message(self) -> str:
-        head = ("EMERGENCY STOP complete: trading disabled, flat, no open orders" if self.flat
-                else f"EMERGENCY STOP: trading disabled; NOT FLAT: positions left "
-                     f"{', '.join(self.positions_left) or 'none'}, open orders "
-                     f"{self.open_orders_left}")
-        tail = f"; errors: {'; '.join(self.errors)}" if self.errors else ""
-        return (f"{head} (canceled {self.canceled} orders, sent {self.close_orders} closes, "
-                f"{self.elapsed_ms:.0f} ms){tail}")
-
-
-@dataclass(frozen=True, slots=True)
-class CommandResult:
-    ok: bool
-    message: str
-
-
-@dataclass(frozen=True, slots=True)
-class EngineSnapshot:
-    ts: datetime
-    mode: str
-    state: TradingState
-    market_open: bool
-    market_state: str
-    account: Account
-    positions: tuple[Position, ...]
-    orders: tuple[Order, ...]  # open orders first, then the most recent others
-    risk: tuple[CheckResult, ...]  # each check's current value against its limit
-    breaker_tripped: bool
-    daily_loss_pct: float
-    max_daily_loss_pct: float
-    trades: tuple[Trade, ...]  # every round trip of the run
-    equity_curve: tuple[tuple[datetime, float], ...]
-    events: tuple[LogEvent, ...]
-    event_seq: int  # the seq of the newest event, even when `events` holds only a tail
-    metrics: Metrics  # today's: realized, trades, win rate, profit factor, drawdown
-    health: tuple[Health, ...]
-    symbols: tuple[str, ...]
-    last_prices: dict[str, float] = field(default_factory=dict)
-    rejections_by_check: dict[str, int] = field(default_factory=dict)
+PAUSE_ENTRIES_ON = ("data", "trade_stream", "broker")
+UNPROTECTED_ALERT_SECONDS = 30.0
+__all__ = ["CloseReport", "CommandResult", "EmergencyReport", "Engine", "EngineSnapshot",
+           "build_engine"]
 
 
 class Engine:
@@ -131,8 +89,7 @@ class Engine:
         self.breaker = CircuitBreaker(settings.max_daily_loss_pct)
         self.cooldown = StopCooldown(settings.cooldown_after_stops, settings.cooldown_minutes)
         self.enabled = settings.trading_enabled_at_start
-        self.known_orders: dict[str, Order] = {}
-        self.open_orders: dict[str, Order] = {}  # the open subset, for checks on every order
+        self.order_book = OrderBook()
         self.account = Account(settings.starting_cash, settings.starting_cash,
                                settings.starting_cash, settings.starting_cash)
         self.start_of_day_equity = settings.starting_cash
@@ -145,9 +102,15 @@ class Engine:
         self.bad_bars: Counter[str] = Counter()
         self.submitted: list[SubmitResult] = []
         self.fills: list[Fill] = []
-        self._reasons: dict[str, str] = {}  # client order id -> why it was sent
-        self._protection: dict[str, tuple[Decimal | None, Decimal | None]] = {}
-        self._exiting: set[str] = set()
+        # Why a position closes when its closing order's id is not ours (close-all, a leg).
+        self._close_reasons: dict[str, str] = {}
+        self._closing: dict[str, asyncio.Future[CloseReport]] = {}  # symbol -> the close running
+        self.cancel_confirm_timeout = 10.0  # seconds a close waits for its cancels to be confirmed
+        # Remote brokers: the account copy is refreshed after fills and every minute.
+        self.account_stale = False
+        self._account_wanted: asyncio.Event | None = None
+        self._unprotected_since: dict[str, datetime] = {}  # wall time a position lost its stop
+        self._unprotected_told: set[str] = set()
         self.listeners: list[Callable[[LogEvent], None]] = []  # e.g. the headless live log
         self.event_seq = 0
         # Components report here (the store, the data stream); the broker and data are filled in
@@ -163,6 +126,14 @@ class Engine:
         broker.set_listener(self._on_update)
 
     # -- state -----------------------------------------------------------------------------------
+    @property
+    def known_orders(self) -> dict[str, Order]:
+        return self.order_book.known
+
+    @property
+    def open_orders(self) -> dict[str, Order]:
+        return self.order_book.open
+
     @property
     def state(self) -> TradingState:
         if not self.enabled:
@@ -208,12 +179,15 @@ class Engine:
 
     async def emergency_stop(self, source: str = "console",
                              flat_timeout: float = 90.0) -> EmergencyReport:
-        """Disable first (no network needed), cancel all, close all, then verify flat."""
+        """Disable first (no network needed), cancel all, close all, then verify flat: every
+        position the close-all could not take (its legs were still canceling) goes through the
+        close routine, and the account is re-read with backoff until flat."""
         t0 = time.perf_counter()
         self.enabled = False
         disabled_ms = (time.perf_counter() - t0) * 1000
+        requests_before = self._requests_used()
         self.record("error", "control", f"EMERGENCY STOP by {source}: trading disabled",
-                  source=source, action="emergency_stop")
+                    source=source, action="emergency_stop")
         errors: list[str] = []
         canceled: list[str] = []
         closes: list[Order] = []
@@ -222,43 +196,201 @@ class Engine:
         except BrokerError as exc:
             errors.append(f"cancel all: {exc}")
         for symbol in self.book.symbols():
-            self._exit_reason_for(symbol, "emergency_stop")
+            self._close_reasons[symbol] = "emergency_stop"
         try:
             closes = await self.broker.close_all()
         except BrokerError as exc:
             errors.append(f"close all: {exc}")
         requests_ms = (time.perf_counter() - t0) * 1000
+        for order in closes:
+            self.order_book.remember(order)
         self.record("warning", "control", f"emergency stop: canceled {len(canceled)} orders, "
-                  f"sent {len(closes)} closes; waiting for fills")
-        positions, open_orders = await self._wait_flat(flat_timeout)
+                    f"sent {len(closes)} closes; waiting for fills")
+        positions, open_orders = await self._wait_flat(flat_timeout, source, errors)
         report = EmergencyReport(disabled_ms, requests_ms, len(canceled), len(closes),
                                  not positions and not open_orders,
                                  tuple(p.symbol for p in positions), len(open_orders),
-                                 tuple(errors), (time.perf_counter() - t0) * 1000)
+                                 tuple(errors), (time.perf_counter() - t0) * 1000,
+                                 self._requests_used() - requests_before)
         self.record("info" if report.flat else "error", "control", report.message)
         return report
 
-    async def _wait_flat(self, timeout: float) -> tuple[list[Position], list[Order]]:
+    def _requests_used(self) -> int:
+        budget = getattr(self.broker, "budget", None)
+        return budget.used if budget is not None else 0
+
+    async def _wait_flat(self, timeout: float, source: str,
+                         errors: list[str]) -> tuple[list[Position], list[Order]]:
+        """Re-reads positions and open orders, first soon, then less often (inside the request
+        budget), waking early when trade updates arrive. A position with no closing order
+        working is closed by the close routine."""
         deadline = time.monotonic() + timeout
+        delay = 0.1
         while True:
             try:
                 positions = await self.broker.list_positions()
                 open_orders = await self.broker.list_orders(open_only=True)
             except BrokerError as exc:
                 self.record("error", "broker", f"cannot verify flat: {exc}")
-                positions, open_orders = self.book.positions(), []
+                positions, open_orders = self.book.positions(), list(self.open_orders.values())
             if (not positions and not open_orders) or time.monotonic() >= deadline:
                 return positions, open_orders
-            await asyncio.sleep(0.05)
+            closing = {o.symbol for o in open_orders if o.role is OrderRole.EXIT}
+            stuck = [p.symbol for p in positions if p.symbol not in closing]
+            if stuck:
+                reports = await asyncio.gather(*(
+                    self.close(symbol, "emergency_stop", source, listed=open_orders)
+                    for symbol in stuck))
+                errors.extend(r.message for r in reports if not r.ok)
+            await self.order_book.changed(min(delay, max(0.0, deadline - time.monotonic())))
+            delay = min(delay * 2, 5.0)
 
     async def close_position(self, symbol: str, source: str = "console",
                              reason: str = "manual_close") -> CommandResult:
         symbol = symbol.upper()
-        qty = self.book.qty(symbol)
-        if qty == 0:
+        if self.book.qty(symbol) == 0 and not self.order_book.working(symbol):
             return CommandResult(False, f"no position in {symbol}")
-        result = await self._exit(symbol, reason, source)
-        return CommandResult(result.ok, f"close {symbol}: {result.message}")
+        report = await self.close(symbol, reason, source)
+        return CommandResult(report.ok, report.message)
+
+    async def close(self, symbol: str, reason: str, source: str,
+                    listed: list[Order] | None = None) -> CloseReport:
+        """Closes `symbol` at the broker (see the module's docstring). One close per symbol runs
+        at a time: a second caller gets the running one's report."""
+        running = self._closing.get(symbol)
+        if running is None:
+            running = asyncio.ensure_future(self._close(symbol, reason, source, listed))
+            self._closing[symbol] = running
+
+            def done(task: asyncio.Future[CloseReport]) -> None:
+                if self._closing.get(symbol) is task:
+                    del self._closing[symbol]
+
+            running.add_done_callback(done)
+        return await asyncio.shield(running)
+
+    async def _close(self, symbol: str, reason: str, source: str,
+                     listed: list[Order] | None) -> CloseReport:
+        t0 = time.perf_counter()
+        self._close_reasons[symbol] = reason
+        working = {o.id: o for o in self.order_book.working(symbol)}
+        if listed is None:  # orders the engine does not know (placed elsewhere, or lost)
+            try:
+                listed = await self.broker.list_orders(open_only=True)
+            except BrokerError as exc:
+                self.record("warning", "broker", f"close {symbol}: cannot list orders: {exc}")
+                listed = []
+        for order in listed:
+            if order.symbol == symbol and order.status.is_open and order.id not in working:
+                working[order.id] = self.order_book.remember(order)
+        held = self.book.qty(symbol)
+        exiting = [o for o in working.values() if o.role is OrderRole.EXIT
+                   and o.status.is_working and o.qty - o.filled_qty == abs(held)]
+        if held and exiting:
+            return self._close_report(symbol, t0, True, f"close {symbol}: already closing "
+                                      f"(order {exiting[0].id} working)")
+        ids = [o.id for o in working.values()]
+        await asyncio.gather(*(self._cancel_for_close(self.order_book.get(i) or working[i])
+                               for i in ids))
+        unconfirmed = await self._await_done(ids, self.cancel_confirm_timeout)
+        finals = [o for i in ids if (o := self.order_book.get(i)) is not None]
+        canceled = tuple(o.id for o in finals if o.status is not OrderStatus.FILLED
+                         and not o.status.is_open)
+        filled = tuple(o.id for o in finals if o.filled_qty > 0)
+        if unconfirmed:
+            return self._close_report(
+                symbol, t0, False, f"close {symbol}: {len(unconfirmed)} order(s) not confirmed "
+                f"canceled in {self.cancel_confirm_timeout:g}s ({', '.join(unconfirmed)}); nothing "
+                "sent, since they may still hold or trade the shares", canceled, filled)
+        try:
+            position = await self.broker.get_position(symbol)
+        except BrokerError as exc:
+            return self._close_report(symbol, t0, False, f"close {symbol}: cannot read the "
+                                      f"position at the broker: {exc}", canceled, filled)
+        qty = position.qty if position is not None else 0
+        if qty == 0:
+            meanwhile = f"; {len(filled)} order(s) filled while closing" if filled else ""
+            if self.book.qty(symbol):  # a fill the stream never told: the broker's word wins
+                await self.sync("close reconciliation")
+            return self._close_report(symbol, t0, True, f"close {symbol}: flat at the broker"
+                                      f"{meanwhile} (canceled {len(canceled)})", canceled,
+                                      filled, flat=True)
+        side = Side.SELL if qty > 0 else Side.BUY
+        last = self.last_prices.get(symbol)
+        intent = OrderIntent(symbol, side, abs(qty), OrderType.MARKET,
+                             ref_price=to_price(last) if last else None, reduce_only=True,
+                             reason=reason, strategy="exit", ts=self.clock.now())
+        result = await self._send(intent, broker_qty=qty)
+        order_id = result.order.id if result.order is not None else None
+        return self._close_report(
+            symbol, t0, result.ok, f"close {symbol}: canceled {len(canceled)}, {side} {abs(qty)} "
+            f"at market: {result.message}", canceled, filled, abs(qty) if result.ok else 0,
+            order_id)
+
+    def _close_report(self, symbol: str, t0: float, ok: bool, message: str,
+                      canceled: tuple[str, ...] = (), filled: tuple[str, ...] = (),
+                      qty: int = 0, order_id: str | None = None, flat: bool = False) -> CloseReport:
+        self.record("info" if ok else "error", "order" if ok else "broker", message)
+        return CloseReport(symbol, ok, message, canceled, filled, qty, order_id, flat,
+                           (time.perf_counter() - t0) * 1000)
+
+    async def _cancel_for_close(self, order: Order) -> None:
+        if order.status is OrderStatus.PENDING_CANCEL or not order.status.is_open:
+            return
+        try:
+            await self.broker.cancel_order(order.id)
+        except NotCancelable:  # done already (filled or canceled): learn which
+            await self._refresh_order(order.id)
+        except NotFound:
+            self.order_book.remember(replace(order, status=OrderStatus.CANCELED))
+        except BrokerError as exc:
+            self.record("warning", "broker", f"cancel {order.id} ({order.symbol} {order.role}) "
+                        f"before closing: {exc}")
+
+    async def _await_done(self, ids: list[str], timeout: float) -> list[str]:
+        """Waits until each order is final (canceled, filled, ...), from trade updates first and
+        then by asking the broker for each by id (a stream can miss events, Alpaca's a leg's
+        cancel), with backoff; returns the ids still open at the deadline."""
+        deadline = time.monotonic() + timeout
+        delay = 0.25
+        pending = list(ids)
+        while True:
+            pending = [i for i in pending if (o := self.order_book.get(i)) is None
+                       or o.status.is_open]
+            left = deadline - time.monotonic()
+            if not pending or left <= 0:
+                return pending
+            if not await self.order_book.changed(min(delay, left)):
+                for order_id in pending:
+                    await self._refresh_order(order_id)
+                delay = min(delay * 2, 4.0)
+
+    async def _refresh_order(self, order_id: str) -> None:
+        """One order's state read by id, applied as if the stream had told it (a fill learned
+        this way is booked once: the stream's own event for it, if it comes, is older)."""
+        try:
+            order = await self.broker.get_order(order_id)
+        except NotFound:
+            return
+        except BrokerError as exc:
+            self.record("warning", "broker", f"cannot read order {order_id}: {exc}")
+            return
+        self.learn(order)
+
+    def learn(self, order: Order) -> None:
+        """A state of an order read over REST, turned into the update the stream would send."""
+        prev = self.order_book.get(order.id)
+        fill = None
+        if prev is not None and order.filled_qty > prev.filled_qty and order.filled_avg_price:
+            qty = order.filled_qty - prev.filled_qty
+            before = (prev.filled_avg_price or ZERO) * prev.filled_qty
+            price = to_price((order.filled_avg_price * order.filled_qty - before) / qty)
+            fill = Fill(f"{order.id}:{order.filled_qty}", order.id, order.client_order_id,
+                        order.symbol, order.side, qty, price, ZERO,
+                        order.updated_at or self.clock.now(), prev.role)
+        event = "fill" if fill is not None else order.status.value
+        self._on_update(OrderUpdate(event, order, fill))
+
 
     async def cancel_order(self, order_id: str, source: str = "console") -> CommandResult:
         try:
@@ -285,9 +417,11 @@ class Engine:
     async def sync(self, source: str = "console") -> CommandResult:
         """Adopts the broker's account, positions and orders: the broker says what exists.
 
-        Orders are read before and after the positions; when a fill landed in between, it is read
-        again, so the orders' filled quantities match the positions and a stream event that
-        arrives later is neither lost nor counted twice (see `_on_update`)."""
+        Recent orders are listed flat (legs as orders of their own, paged) before and after
+        the positions; when a fill landed in between they are read again, so the orders' filled
+        quantities match the positions and a stream event that arrives later is neither lost nor
+        counted twice (see `_on_update`). Protective legs the listings leave out (Alpaca may not
+        list a held stop-loss) are read by id, so a position's protection is what is working."""
         try:
             for _ in range(5):
                 first = await self.broker.list_orders(open_only=False)
@@ -297,42 +431,97 @@ class Engine:
                     break
             account = await self.broker.get_account()
             open_now = await self.broker.list_orders(open_only=True)
+            listed = {o.id for o in orders} | {o.id for o in open_now}
+            unlisted = [await self.broker.get_order(i) for i in self.order_book.legs()
+                        if i not in listed]
         except BrokerError as exc:
             self.record("error", "broker", f"sync failed: {exc}")
             return CommandResult(False, f"sync failed: {exc}")
         before = {p.symbol: p.qty for p in self.book.positions()}
         after = {p.symbol: p.qty for p in positions}
         self.account = account
+        self.account_stale = False
         self.book.replace_all(account.cash, positions)
-        for order in orders:
-            self.known_orders[order.id] = order  # the broker's word, even over a newer event
-            self._remember(order)
+        for order in [*orders, *unlisted]:
+            self.order_book.remember(order)  # the broker's word, even over a newer event
             self.orders.adopt(order)
-        still_open = {o.id for o in open_now}
+        still_open = {o.id for o in open_now} | {o.id for o in orders if o.status.is_open} | {
+            o.id for o in unlisted if o.status.is_open}
         for order in open_now:
             if order.id not in self.known_orders:  # older than the listed window
-                self._remember(order)
+                self.order_book.remember(order)
                 self.orders.adopt(order)
-        for order_id in [i for i in self.open_orders if i not in still_open]:
-            self.open_orders.pop(order_id, None)
+        for order_id, order in list(self.open_orders.items()):
+            if order_id not in still_open:  # gone from the broker's open orders
+                self.order_book.remember(replace(order, status=OrderStatus.CANCELED))
         for result in await self.orders.resolve_unknown():
             if result.order is not None:
-                self._reasons[result.client_order_id] = result.intent.reason
+                self.order_book.reasons[result.client_order_id] = result.intent.reason
                 if result.order.id not in self.known_orders:
-                    self._remember(result.order)
+                    self.order_book.remember(result.order)
             self.record("info" if result.order else "warning", "order",
                         f"{result.intent.side} {result.intent.qty} {result.intent.symbol}: "
                         f"unknown outcome resolved: {result.status.value} {result.message}")
         for p in positions:  # protective legs at the broker keep protecting after a restart
-            legs = [o for o in self.open_orders.values() if o.symbol == p.symbol]
-            stop = next((o.stop_price for o in legs if o.role is OrderRole.STOP_LOSS), None)
-            take = next((o.limit_price for o in legs if o.role is OrderRole.TAKE_PROFIT), None)
-            if stop is not None or take is not None:
-                self.book.set_protection(p.symbol, stop, take)
+            guard = self.order_book.protection(p.symbol)
+            if guard.stop is not None or guard.take_profit is not None:
+                self.book.set_protection(p.symbol, guard.stop.stop_price if guard.stop else None,
+                                         guard.take_profit.limit_price if guard.take_profit
+                                         else None)
         diff = "" if before == after else f"; positions changed {before} -> {after}"
         self.record("info", "control", f"sync by {source}: {len(positions)} positions, "
-                  f"{len(self.open_orders)} open orders{diff}", source=source)
+                    f"{len(self.open_orders)} open orders{diff}", source=source)
         return CommandResult(True, f"synced: {len(positions)} positions{diff}")
+
+    async def refresh_account(self) -> Account:
+        """The broker's account now (equity, cash, buying power): entries are sized on it."""
+        account = await self.broker.get_account()
+        self.account = account
+        self.account_stale = False
+        return account
+
+    async def keep_account_fresh(self, interval: float = 60.0) -> None:
+        """For a broker without a local account view: refresh after fills (coalesced) and at
+        least every `interval` seconds, inside the broker's request budget."""
+        self._account_wanted = asyncio.Event()
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(interval):
+                    await self._account_wanted.wait()
+            self._account_wanted.clear()
+            try:
+                await self.refresh_account()
+            except BrokerError as exc:
+                log.warning("account refresh failed: %s", exc)
+
+    async def watch_protection(self, every: float = 5.0) -> None:
+        """Paper and live: a position without a working stop at the broker for longer than
+        UNPROTECTED_ALERT_SECONDS is an error (and an alert), once per episode."""
+        while True:
+            self.check_protection()
+            await asyncio.sleep(every)
+
+    def check_protection(self) -> list[str]:
+        """Symbols that just crossed the unprotected limit (each reported once per episode)."""
+        now = self.wall_clock()
+        positions = self.positions_view()
+        crossed = []
+        for p in positions:
+            if p.protected or p.symbol in self._closing:
+                self._unprotected_since.pop(p.symbol, None)
+                self._unprotected_told.discard(p.symbol)
+                continue
+            seconds = (now - self._unprotected_since.setdefault(p.symbol, now)).total_seconds()
+            if seconds >= UNPROTECTED_ALERT_SECONDS and p.symbol not in self._unprotected_told:
+                crossed.append(p.symbol)
+                self._unprotected_told.add(p.symbol)
+                self.record("error", "protection", f"{p.symbol} UNPROTECTED for "
+                            f"{seconds:.0f}s: {p.qty:+d} shares and no working stop at the broker")
+        held = {p.symbol for p in positions}
+        for symbol in [s for s in self._unprotected_since if s not in held]:
+            del self._unprotected_since[symbol]
+            self._unprotected_told.discard(symbol)
+        return crossed
 
     def report_health(self, health: Health) -> None:
         """A component (broker stream, data stream) says how it is; a change is logged."""
@@ -420,20 +609,26 @@ class Engine:
                   f"{self.start_of_day_equity}")
 
     async def _flatten(self, now: datetime) -> None:
-        for symbol in self.book.symbols():
-            if symbol not in self._exiting:
-                await self._exit(symbol, "flatten_before_close", "engine")
         for order in list(self.open_orders.values()):
-            if order.role is OrderRole.ENTRY:
+            if order.role is OrderRole.ENTRY and order.status.is_working:
                 await self.cancel_order(order.id, "engine (flatten before close)")
+        symbols = self.book.symbols()
+        if symbols:
+            await asyncio.gather(*(self.close(symbol, "flatten_before_close", "engine")
+                                   for symbol in symbols))
 
     async def _act(self, signal: Signal) -> None:
         if signal.action == "exit":
-            if signal.symbol not in self._exiting:
-                await self._exit(signal.symbol, signal.reason, "strategy")
+            await self.close(signal.symbol, signal.reason, "strategy")
             return
         side = Side.BUY if signal.action == "enter_long" else Side.SELL
         assert signal.stop_loss is not None
+        if self.account_stale and self.broker.account_view() is None:
+            try:  # size on the money the broker holds now, not before the last fill
+                async with asyncio.timeout(self.settings.alpaca_timeout):
+                    await self.refresh_account()
+            except (BrokerError, TimeoutError) as exc:
+                self.record("warning", "broker", f"account refresh before sizing failed: {exc}")
         qty = self._size(signal.price, signal.stop_loss)
         intent = OrderIntent(signal.symbol, side, qty, OrderType.MARKET,
                              stop_loss=signal.stop_loss, take_profit=signal.take_profit,
@@ -481,67 +676,48 @@ class Engine:
             changes["take_profit"] = to_price(float(ref) + sign * p.take_profit_atr_mult * atr)
         return replace(intent, **changes) if changes else intent
 
-    async def _send(self, intent: OrderIntent) -> SubmitResult:
-        result = await self.orders.submit(intent, self._check)
+    async def _send(self, intent: OrderIntent, broker_qty: int | None = None) -> SubmitResult:
+        """Risk, journal, broker. `broker_qty`: the broker's position just read, which an exit's
+        reduce-only check is judged against (otherwise the book's, kept by fills)."""
+        check = self._check if broker_qty is None else (
+            lambda i: self._check(i, {i.symbol: broker_qty}))
+        result = await self.orders.submit(intent, check)
+        now = self.clock.now()
         if result.status is SubmitStatus.RISK_REJECTED and result.decision is not None:
-            self.journal.risk_rejected(self.clock.now(), result.client_order_id, intent,
-                                       result.decision)
+            self.journal.risk_rejected(now, result.client_order_id, intent, result.decision)
         elif result.status is not SubmitStatus.DUPLICATE:
-            self.journal.submit_result(self.clock.now(), result.client_order_id,
-                                       result.status.value, result.order.id if result.order else None,
-                                       result.error)
+            self.journal.submit_result(now, result.client_order_id, result.status.value,
+                                       result.order.id if result.order else None, result.error)
         self.submitted.append(result)
         if result.status is SubmitStatus.RISK_REJECTED:
             failed = result.decision.failed if result.decision else None
             if failed is not None:
                 self.rejections_by_check[failed.name] += 1
             self.record("warning", "reject", f"{intent.side} {intent.qty} {intent.symbol} "
-                      f"({intent.reason}) {result.message}",
-                      check=failed.name if failed else None)
+                        f"({intent.reason}) {result.message}",
+                        check=failed.name if failed else None)
             return result
         if result.status is SubmitStatus.DUPLICATE:
             self.record("info", "order", f"{intent.symbol} {intent.side} {intent.qty}: duplicate of "
-                      f"{result.client_order_id}, not sent again")
+                        f"{result.client_order_id}, not sent again")
             return result
         if result.order is None:
             self.record("error", "broker", f"{intent.side} {intent.qty} {intent.symbol}: "
-                      f"{result.message}", code=result.error_code)
+                        f"{result.message}", code=result.error_code)
             return result
-        self._reasons[result.client_order_id] = intent.reason
-        self._protection[intent.symbol] = (intent.stop_loss, intent.take_profit)
-        if result.order.id not in self.known_orders:
-            self._remember(result.order)
+        self.order_book.reasons[result.client_order_id] = intent.reason
+        if not intent.reduce_only:
+            self.order_book.strategies[intent.symbol] = intent.strategy
+        for leg in result.order.legs:  # protection is tracked by these ids from now on
+            self.journal.order_update(now, OrderUpdate("new", leg))
+        if result.order.id not in self.known_orders or result.order.legs:
+            self.order_book.remember(result.order)
         bracket = (f" (stop {intent.stop_loss}, take-profit {intent.take_profit})"
                    if intent.stop_loss else "")
         self.record("info", "order", f"{intent.side.upper()} {intent.qty} {intent.symbol} "
-                  f"{intent.order_type}{bracket}: {intent.reason or 'manual'} "
-                  f"[{result.client_order_id}]")
+                    f"{intent.order_type}{bracket}: {intent.reason or 'manual'} "
+                    f"[{result.client_order_id}]")
         return result
-
-    async def _exit(self, symbol: str, reason: str, source: str) -> SubmitResult:
-        """Cancels the symbol's working orders (its bracket legs), then closes with a market
-        order that may only reduce the position."""
-        self._exiting.add(symbol)
-        try:
-            for order in await self.broker.list_orders(open_only=True):
-                if order.symbol == symbol:
-                    try:
-                        await self.broker.cancel_order(order.id)
-                    except BrokerError as exc:
-                        self.record("warning", "broker", f"cancel {order.id} before exit: {exc}")
-            qty = self.book.qty(symbol)
-            side = Side.SELL if qty > 0 else Side.BUY
-            intent = OrderIntent(symbol, side, abs(qty), OrderType.MARKET,
-                                 ref_price=to_price(self.last_prices.get(symbol, 0) or 0) or None,
-                                 reduce_only=True, reason=reason, strategy="exit",
-                                 ts=self.clock.now())
-            return await self._send(intent)
-        finally:
-            self._exiting.discard(symbol)
-
-    def _exit_reason_for(self, symbol: str, reason: str) -> None:
-        self._protection.pop(symbol, None)
-        self._reasons[f"close:{symbol}"] = reason
 
     # -- risk ------------------------------------------------------------------------------------
     def _open_symbols(self) -> frozenset[str]:
@@ -549,15 +725,14 @@ class Engine:
         return frozenset(self.book.symbols()) | pending | self.orders.pending_symbols()
 
     def _account_view(self) -> Account:
-        if isinstance(self.broker, SimExchange):
-            account = self.broker.account()
-            return Account(account.cash, account.equity, account.buying_power,
-                           self.start_of_day_equity)
+        view = self.broker.account_view()
+        if view is not None:
+            return Account(view.cash, view.equity, view.buying_power, self.start_of_day_equity)
         equity = self.book.equity()
         return Account(to_money(self.book.cash), equity, self.account.buying_power,
                        self.start_of_day_equity)
 
-    def _risk_context(self) -> RiskContext:
+    def _risk_context(self, positions: dict[str, int] | None = None) -> RiskContext:
         now = self.clock.now()
         account = self._account_view()
         market_open = self.calendar.is_open(now)
@@ -568,59 +743,61 @@ class Engine:
                            breaker_tripped=self.breaker.tripped,
                            open_symbols=self._open_symbols(),
                            cooldown_until=self.cooldown.until,
-                           market_state="" if market_open else self.calendar.describe(now))
+                           market_state="" if market_open else self.calendar.describe(now),
+                           position_qty=self.book.qtys() | (positions or {}),
+                           allow_shorts=self.settings.allow_shorts)
 
-    def _check(self, intent: OrderIntent) -> RiskDecision:
-        decision = check_order(intent, self._risk_context(), self.limits)
+    def _check(self, intent: OrderIntent, positions: dict[str, int] | None = None) -> RiskDecision:
+        decision = check_order(intent, self._risk_context(positions), self.limits)
         paused = "" if intent.reduce_only else self.entries_paused()
         if paused:
-            return RiskDecision((CheckResult("data_fresh", False, "paused", "fresh",
+            return RiskDecision((CheckResult("components_healthy", False, "paused",
+                                             "data, trade stream and broker healthy",
                                              f"entries paused: {paused}"),) + decision.checks)
         return decision
 
     # -- broker events ---------------------------------------------------------------------------
-    def _remember(self, order: Order) -> None:
-        self.known_orders[order.id] = order
-        if order.status.is_open:
-            self.open_orders[order.id] = order
-        else:
-            self.open_orders.pop(order.id, None)
-
     def _on_update(self, update: OrderUpdate) -> None:
-        self.journal.order_update(self.clock.now(), update)  # as soon as it is learned
-        order = update.order
-        prev = self.known_orders.get(order.id)
-        if prev is not None and (order.filled_qty < prev.filled_qty or (
-                not prev.status.is_open and order.status.is_open)):
-            return  # older than what sync already adopted from the broker
-        self._remember(order)
+        if self.order_book.is_stale(update):  # older than what a sync or a lookup adopted
+            self.journal.order_update(self.clock.now(), replace(update, fill=None))
+            return
+        prev = self.order_book.get(update.order.id)
+        order = self.order_book.remember(update.order)
+        fill = update.fill
+        if fill is not None and prev is not None and order.filled_qty <= prev.filled_qty:
+            fill = None  # already in what sync adopted: journaled as an event, not a fill
+        if fill is not None and fill.role is not order.role:
+            fill = replace(fill, role=order.role)  # the role known by id wins over a guess
+        self.journal.order_update(self.clock.now(), replace(update, order=order, fill=fill))
         if update.event == "rejected":
             self.record("error", "broker", f"order {order.id} {order.symbol} rejected: "
-                      f"{order.reject_reason}")
-        if update.fill is None:
+                        f"{order.reject_reason}")
+        if fill is None:
             return
-        if prev is not None and order.filled_qty <= prev.filled_qty:
-            return  # this fill is in the positions sync adopted already
-        fill = update.fill
         self.fills.append(fill)
-        reason = self._reasons.get(fill.client_order_id) or self._reasons.pop(
-            f"close:{fill.symbol}", "")
-        if fill.role is OrderRole.ENTRY:
-            reason = ""
+        self.account_stale = True
+        if self._account_wanted is not None:
+            self._account_wanted.set()
+        reason = ""
+        if fill.role is OrderRole.EXIT:
+            reason = self.order_book.reasons.get(fill.client_order_id) or self._close_reasons.get(
+                fill.symbol, "")
         trade = self.book.apply_fill(fill, reason)
         self.journal.position(fill.ts, fill.symbol, self.book.position(fill.symbol))
         if fill.role is OrderRole.ENTRY:
-            stop, take = self._protection.get(fill.symbol, (None, None))
-            self.book.set_protection(fill.symbol, stop, take)
+            guard = self.order_book.protection(fill.symbol)
+            self.book.set_protection(fill.symbol, guard.stop.stop_price if guard.stop else None,
+                                     guard.take_profit.limit_price if guard.take_profit else None)
         self.record("info", "fill", f"FILL {fill.side.upper()} {fill.qty} {fill.symbol} @ "
-                  f"{fill.price} ({fill.role})", ts=fill.ts, order_id=fill.order_id)
+                    f"{fill.price} ({fill.role})", ts=fill.ts, order_id=fill.order_id)
         if trade is not None:
+            self._close_reasons.pop(trade.symbol, None)
             until = self.cooldown.record_exit(trade.symbol, trade.exit_reason, fill.ts)
             self.record("info", "trade", f"closed {trade.symbol} {trade.qty} @ {trade.exit_price}: "
-                      f"{trade.exit_reason}, P&L {trade.pnl:+}", ts=fill.ts)
+                        f"{trade.exit_reason}, P&L {trade.pnl:+}", ts=fill.ts)
             if until is not None:
                 self.record("warning", "reject", f"{trade.symbol}: {self.limits.cooldown_after_stops}"
-                          f" stop-outs in a row, no entries until {until:%H:%M %Z}")
+                            f" stop-outs in a row, no entries until {until:%H:%M %Z}")
 
     # -- reading ---------------------------------------------------------------------------------
     def snapshot(self, events: int = 200, orders: int = 200) -> EngineSnapshot:
@@ -639,7 +816,7 @@ class Engine:
         return EngineSnapshot(
             ts=now, mode=self.settings.mode, state=self.state, market_open=ctx.market_open,
             market_state=self.calendar.describe(now), account=account,
-            positions=tuple(self.book.positions()), orders=tuple(listed), risk=risk,
+            positions=self.positions_view(), orders=tuple(listed), risk=risk,
             breaker_tripped=self.breaker.tripped,
             daily_loss_pct=daily_loss_pct(account.equity, ctx.start_of_day_equity),
             max_daily_loss_pct=self.limits.max_daily_loss_pct,
@@ -653,6 +830,22 @@ class Engine:
             symbols=self.settings.symbols,
             last_prices=dict(self.last_prices),
             rejections_by_check=dict(self.rejections_by_check))
+
+    def positions_view(self) -> tuple[Position, ...]:
+        """Positions with the stop and target of the legs working at the broker now (by id): a
+        position whose stop is gone shows none, and reads UNPROTECTED."""
+        positions = self.book.positions()
+        guards = self.order_book.protections(p.symbol for p in positions)
+        out = []
+        for p in positions:
+            guard = guards[p.symbol]
+            out.append(replace(
+                p, stop_loss=guard.stop.stop_price if guard.stop else None,
+                take_profit=guard.take_profit.limit_price if guard.take_profit else None,
+                stop_order_id=guard.stop.id if guard.stop else None,
+                take_profit_order_id=guard.take_profit.id if guard.take_profit else None,
+                strategy=self.order_book.strategies.get(p.symbol, "")))
+        return tuple(out)
 
     def _health(self) -> tuple[Health, ...]:
         broker = Health("broker", True, self.broker.name)

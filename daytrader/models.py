@@ -44,8 +44,9 @@ class OrderType(enum.StrEnum):
 
 class OrderStatus(enum.StrEnum):
     NEW = "new"  # accepted by the broker, working
-    HELD = "held"  # a bracket child waiting for its parent to fill
+    HELD = "held"  # a bracket leg that is not active yet (Alpaca: the stop-loss until it triggers)
     PARTIALLY_FILLED = "partially_filled"
+    PENDING_CANCEL = "pending_cancel"  # a cancel was asked for; it can still fill until confirmed
     FILLED = "filled"
     CANCELED = "canceled"
     REJECTED = "rejected"
@@ -56,7 +57,15 @@ class OrderStatus(enum.StrEnum):
         return self in _OPEN_STATUSES
 
 
-_OPEN_STATUSES = frozenset({OrderStatus.NEW, OrderStatus.HELD, OrderStatus.PARTIALLY_FILLED})
+    @property
+    def is_working(self) -> bool:
+        """Open and not being canceled: what still protects or still means to trade."""
+        return self in _WORKING_STATUSES
+
+
+_OPEN_STATUSES = frozenset({OrderStatus.NEW, OrderStatus.HELD, OrderStatus.PARTIALLY_FILLED,
+                            OrderStatus.PENDING_CANCEL})
+_WORKING_STATUSES = _OPEN_STATUSES - {OrderStatus.PENDING_CANCEL}
 
 
 class OrderRole(enum.StrEnum):
@@ -121,6 +130,8 @@ class OrderRequest:
     stop_price: Decimal | None = None
     stop_loss: Decimal | None = None
     take_profit: Decimal | None = None
+    # Alpaca's second guard on exits ("sell_to_close", "buy_to_close"); None lets the broker infer.
+    position_intent: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +152,9 @@ class Order:
     parent_id: str | None = None
     updated_at: datetime | None = None
     reject_reason: str = ""
+    # A bracket entry's legs as the broker answered the submit (their ids are how protection
+    # is tracked); empty for everything else.
+    legs: tuple[Order, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +180,15 @@ class Position:
     opened_at: datetime
     stop_loss: Decimal | None = None
     take_profit: Decimal | None = None
+    # The protective orders working at the broker now, by id (set by the engine's snapshot from
+    # its order book); no stop order means the position is UNPROTECTED.
+    stop_order_id: str | None = None
+    take_profit_order_id: str | None = None
+    strategy: str = ""
+
+    @property
+    def protected(self) -> bool:
+        return self.stop_order_id is not None
 
     @property
     def market_value(self) -> Decimal:

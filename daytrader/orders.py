@@ -131,7 +131,10 @@ class OrderManager:
         request = OrderRequest(client_order_id=cid, symbol=intent.symbol, side=intent.side,
                                qty=intent.qty, order_type=intent.order_type,
                                limit_price=intent.limit_price, stop_price=intent.stop_price,
-                               stop_loss=intent.stop_loss, take_profit=intent.take_profit)
+                               stop_loss=intent.stop_loss, take_profit=intent.take_profit,
+                               # a second guard at the broker: an exit can only close
+                               position_intent=f"{intent.side}_to_close" if intent.reduce_only
+                               else None)
         last_error: BrokerError | None = None
         for attempt in range(1, self.attempts + 1):
             try:

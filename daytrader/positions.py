@@ -61,6 +61,9 @@ class PositionBook:
     def symbols(self) -> list[str]:
         return list(self._open)
 
+    def qtys(self) -> dict[str, int]:
+        return {symbol: pos.qty for symbol, pos in self._open.items()}
+
     def position(self, symbol: str) -> Position | None:
         pos = self._open.get(symbol)
         if pos is None:

@@ -2,7 +2,10 @@
 
 Checks are pure functions of (intent, context, limits) returning a RiskDecision that names each
 check with the value it saw and its limit, so a refusal always says which rule and why. Orders
-that only reduce a position are never blocked by them: closing must work while halted.
+that only reduce a position are never blocked by them: closing must work while halted. They
+face one check of their own, `reduce_only`, against the broker's position: an exit may bring a
+position to zero, never past it. The same check stops an entry that would flip a position in
+one order, or open a short while shorts are off.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from daytrader.models import CheckResult, OrderIntent, RiskDecision, TradingStat
 
 CHECK_NAMES = ("trading_enabled", "circuit_breaker", "market_open", "max_positions",
                "risk_per_trade", "buying_power", "stop_cooldown")
+# Every exit's one check, and an entry's last one where it can bite (see check_order).
+REDUCE_ONLY = "reduce_only"
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +54,9 @@ class RiskContext:
     open_symbols: frozenset[str] = frozenset()
     cooldown_until: Mapping[str, datetime] = field(default_factory=dict)
     market_state: str = ""
+    # Positions by symbol as the broker holds them (for an exit: read from the broker just before).
+    position_qty: Mapping[str, int] = field(default_factory=dict)
+    allow_shorts: bool = True
 
 
 def _money(x: Decimal | float) -> str:
@@ -154,11 +162,40 @@ def check_stop_cooldown(intent: OrderIntent, ctx: RiskContext, limits: RiskLimit
                        f"stop-outs in a row: no entries until {until:%H:%M %Z}")
 
 
-def check_order(intent: OrderIntent, ctx: RiskContext, limits: RiskLimits) -> RiskDecision:
-    """Every check on an order that opens or adds to a position, in the seed's order."""
+def check_reduce_only(intent: OrderIntent, ctx: RiskContext) -> CheckResult:
+    """An exit takes the broker's position toward zero and never past it; an entry never
+    crosses zero in one order, nor goes short while shorts are off."""
+    held = ctx.position_qty.get(intent.symbol, 0)
+    after = held + intent.side.sign * intent.qty
+    value = f"position {held:+d} -> {after:+d}"
     if intent.reduce_only:
-        return RiskDecision((CheckResult("reduce_only", True, "closing", "reduce only"),))
-    return RiskDecision((
+        limit = "toward 0, not past it"
+        if held == 0:
+            return CheckResult(REDUCE_ONLY, False, value, limit,
+                               f"no {intent.symbol} position at the broker: nothing to close")
+        if held * after < 0 or abs(after) >= abs(held):
+            return CheckResult(REDUCE_ONLY, False, value, limit,
+                               f"{intent.side} {intent.qty} {intent.symbol} would take the "
+                               f"position from {held:+d} to {after:+d}; an exit only reduces")
+        return CheckResult(REDUCE_ONLY, True, value, limit)
+    limit = "no flip" if ctx.allow_shorts else "no flip, no shorts"
+    if held * after < 0:
+        return CheckResult(REDUCE_ONLY, False, value, limit,
+                           f"{intent.side} {intent.qty} {intent.symbol} would flip the position "
+                           f"from {held:+d} to {after:+d} in one order; close it first")
+    if after < 0 and not ctx.allow_shorts:
+        return CheckResult(REDUCE_ONLY, False, value, limit,
+                           f"{intent.side} {intent.qty} {intent.symbol} would open a short "
+                           f"({after:+d}) and ALLOW_SHORTS=false")
+    return CheckResult(REDUCE_ONLY, True, value, limit)
+
+
+def check_order(intent: OrderIntent, ctx: RiskContext, limits: RiskLimits) -> RiskDecision:
+    """Every check on an order that opens or adds to a position, in the seed's order; an exit
+    faces only `reduce_only`."""
+    if intent.reduce_only:
+        return RiskDecision((check_reduce_only(intent, ctx),))
+    checks = (
         check_trading_enabled(ctx),
         check_circuit_breaker(ctx, limits),
         check_market_open(ctx),
@@ -166,7 +203,12 @@ def check_order(intent: OrderIntent, ctx: RiskContext, limits: RiskLimits) -> Ri
         check_risk_per_trade(intent, ctx, limits),
         check_buying_power(intent, ctx),
         check_stop_cooldown(intent, ctx, limits),
-    ))
+    )
+    held = ctx.position_qty.get(intent.symbol, 0)
+    if intent.side.sign * held < 0 or (intent.side.sign < 0 and not ctx.allow_shorts):
+        # Only where it can bite: a sell with shorts off, or an order against a position.
+        checks += (check_reduce_only(intent, ctx),)
+    return RiskDecision(checks)
 
 
 @dataclass(frozen=True, slots=True)

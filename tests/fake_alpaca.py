@@ -1,9 +1,14 @@
 """A local Alpaca-compatible server for tests: REST, trade_updates (JSON) and market data (msgpack).
 
 It speaks the shapes and status codes of Alpaca's public API, so the real alpaca-py clients can be
-pointed at it with `url_override`, and it matches orders with the sim exchange. It runs on its own
-thread and event loop at 127.0.0.1 on a free port; nothing here reaches the internet.
+pointed at it with `url_override`. Orders, legs and positions follow `alpaca_venue.AlpacaVenue`,
+a model written from Alpaca's documentation and its users' reports (not from DayTrader's sim
+exchange); its switches make each undocumented behaviour go either way, so both can be tested.
+It runs on its own thread and event loop at 127.0.0.1 on a free port; nothing here reaches the
+internet.
 
+Like Alpaca it allows 200 trading REST requests per minute per account (429 beyond, with the
+X-RateLimit-Limit / -Remaining / -Reset headers on every answer; `rate_limit=None` turns it off).
 Faults are injected per request: latency, 429, 500/503 with non-JSON bodies, a connection dropped
 after the order was accepted (or before it was read), a request that never gets an answer, a trade
 stream that drops in the middle of a fill, and stream authentications that never answer.
@@ -12,32 +17,29 @@ stream that drops in the middle of a fill, and stream authentications that never
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import logging
 import random
 import threading
 import time
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Collection, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import msgpack
 from aiohttp import WSMsgType, web
+from alpaca_venue import AlpacaVenue, VenueError, VFill, VOrder
 
-from daytrader.broker import BrokerError, NotFound
-from daytrader.broker.sim import SimExchange
 from daytrader.clock import MarketCalendar, SimClock
-from daytrader.models import Bar, Fill, Order, OrderRequest, OrderRole, OrderStatus, OrderType, Side
+from daytrader.models import Bar
 
 KEY, SECRET = "PKTESTKEY0000000", "test-secret"
 logging.getLogger("aiohttp.server").setLevel(logging.CRITICAL)  # injected drops are expected
 _NS = uuid.UUID("6f1c1e2a-0000-4000-8000-000000000006")
-_INTENT = {(OrderRole.ENTRY, Side.BUY): "buy_to_open", (OrderRole.ENTRY, Side.SELL): "sell_to_open"}
 NON_JSON = {500: "Internal Server Error",
             503: "<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>"}
 
@@ -46,8 +48,8 @@ def _iso(ts: datetime | None) -> str | None:
     return None if ts is None else ts.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def _num(value: Any) -> Decimal | None:
-    return None if value is None else Decimal(str(value))
+def _str(value: Any) -> str | None:
+    return None if value is None else str(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,25 +121,25 @@ class _Conn:
 
 class FakeAlpaca:
     """The server. Build it, `start()`, point alpaca-py at `url`, `trade_stream_url`,
-    `data_stream_url`; drive the market with `push_bars`; `stop()` at the end."""
+    `data_stream_url`; drive the market with `push_bars`; `stop()` at the end. Keyword
+    arguments not named here go to `AlpacaVenue` (its switches for uncertain behaviour)."""
 
     def __init__(self, symbols: Iterable[str], calendar: MarketCalendar, start: datetime, *,
                  cash: Decimal = Decimal("1000000"), split_fills: bool = False,
-                 page_size: int = 1000, instant_fills: bool = False) -> None:
+                 page_size: int = 1000, rate_limit: int | None = 200, **venue: Any) -> None:
         self.symbols = tuple(symbols)
         self.calendar = calendar
         self.clock = SimClock(start)
-        self.exchange = SimExchange(self.symbols, calendar, self.clock, cash=cash)
-        self.exchange.set_listener(self._on_update)
+        self.venue = AlpacaVenue(self.symbols, self.clock.now, cash=cash, **venue)
+        self.venue.listener = self._on_event
         self.account_id = str(uuid.uuid5(_NS, "account"))
         self.key, self.secret = KEY, SECRET
         self.faults = FaultPlan()
         self.latency = 0.0  # seconds added to every REST request (the benchmark's 20 ms)
         self.split_fills = split_fills  # each fill arrives as partial_fill + fill
-        self.instant_fills = instant_fills  # market orders fill at once at the last price
         self.page_size = page_size
+        self.rate_limit = rate_limit  # trading REST requests per 60 s; None: unlimited
         self.history: list[Bar] = []
-        self.shortable: set[str] = set(self.symbols)
         # Stream faults.
         self.trade_auth_hang = False
         self.data_auth_hang = False
@@ -148,21 +150,24 @@ class FakeAlpaca:
         self.arrivals: list[tuple[float, str]] = []  # (perf_counter, "METHOD /path")
         self.created: Counter[str] = Counter()  # client order id -> orders created with it
         self.order_posts: Counter[str] = Counter()  # client order id -> POSTs that reached us
+        self.rate_limited = 0  # requests answered 429 by the rate limit (not by a fault)
         self.events_sent = 0
         self.events_lost = 0
         self.trade_connections = 0
         self.data_connections = 0
         self.inflight = 0
-        self._uuids: dict[str, str] = {}
-        self._sim_ids: dict[str, str] = {}
+        self._window: deque[float] = deque()  # monotonic times of trading requests in the last 60 s
         self._trade_conns: set[_Conn] = set()
         self._data_conns: set[_Conn] = set()
         self._all_conns: list[_Conn] = []
-        self._exec_ids = itertools.count(1)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
         self.port = 0
+
+    @property
+    def shortable(self) -> set[str]:
+        return self.venue.shortable
 
     # -- life ----------------------------------------------------------------------------------
     def start(self) -> FakeAlpaca:
@@ -170,6 +175,8 @@ class FakeAlpaca:
         self._thread = threading.Thread(target=self._loop.run_forever, name="fake-alpaca",
                                         daemon=True)
         self._thread.start()
+        loop = self._loop
+        self.venue.schedule = lambda delay, fn: loop.call_later(delay, fn)
         asyncio.run_coroutine_threadsafe(self._serve(), self._loop).result(10)
         return self
 
@@ -232,7 +239,7 @@ class FakeAlpaca:
         return f"ws://127.0.0.1:{self.port}/v2/iex"
 
     def call(self, fn: Callable[..., Any], *args: Any) -> Any:
-        """Runs `fn` on the server's loop (where the sim lives) and returns its result."""
+        """Runs `fn` on the server's loop (where the venue lives) and returns its result."""
         assert self._loop is not None
 
         async def run() -> Any:
@@ -240,7 +247,7 @@ class FakeAlpaca:
 
         return asyncio.run_coroutine_threadsafe(run(), self._loop).result(10)
 
-    # -- driving the market ----------------------------------------------------------------------
+    # -- driving the market and reading the account --------------------------------------------
     def push_bars(self, bars: list[Bar]) -> None:
         """One minute of bars: the clock moves to the minute's end, orders match, bars stream."""
 
@@ -248,7 +255,7 @@ class FakeAlpaca:
             end = max(b.ts for b in bars) + timedelta(minutes=1)
             if end > self.clock.now():
                 self.clock.set(end)
-            self.exchange.on_bars(bars)
+            self.venue.on_bars(bars)
             for conn in list(self._data_conns):
                 out = [self._bar_msg(b) for b in bars
                        if conn.ready and (b.symbol in conn.symbols or "*" in conn.symbols)]
@@ -263,68 +270,76 @@ class FakeAlpaca:
     def disconnect_trade_streams(self) -> None:
         self.call(lambda: [c.close() for c in list(self._trade_conns)])
 
-    def order_for(self, client_order_id: str) -> Order | None:
-        sim_id = self.exchange._by_client_id.get(client_order_id)
-        return self.exchange._orders[sim_id].order if sim_id else None
+    def submit(self, **body: Any) -> VOrder:
+        """An order placed at the account from outside DayTrader (another app, a person)."""
+        body.setdefault("type", "market")
+        body.setdefault("time_in_force", "day")
+        return self.call(self.venue.submit, body)
+
+    def order_for(self, client_order_id: str) -> VOrder | None:
+        order_id = self.venue.by_client_id.get(client_order_id)
+        return self.venue.orders[order_id] if order_id else None
 
     def positions(self) -> dict[str, int]:
-        return self.call(lambda: {p.symbol: p.qty for p in self.exchange.book.positions()})
+        return self.call(lambda: {s: p.qty for s, p in self.venue.positions.items()})
 
-    def open_orders(self) -> list[Order]:
-        return self.call(lambda: self.exchange.orders(open_only=True))
+    def open_orders(self) -> list[VOrder]:
+        return self.call(lambda: [o for o in self.venue.orders.values() if o.is_open])
+
+    def all_orders(self) -> list[VOrder]:
+        return self.call(lambda: list(self.venue.orders.values()))
+
+    def cash(self) -> Decimal:
+        return self.call(lambda: self.venue.cash)
+
+    def max_requests_in(self, seconds: float = 60.0, prefix: str = "") -> int:
+        """The most trading REST requests that arrived within any `seconds` (sliding window)."""
+        times = [t for t, what in self.arrivals if not what.split(" ", 1)[1].startswith(
+            "/v2/stocks") and what.split(" ", 1)[1].startswith(prefix)]
+        best, lo = 0, 0
+        for hi, t in enumerate(times):
+            while t - times[lo] > seconds:
+                lo += 1
+            best = max(best, hi - lo + 1)
+        return best
 
     # -- JSON shapes -----------------------------------------------------------------------------
-    def _uuid(self, sim_id: str) -> str:
-        u = self._uuids.get(sim_id)
-        if u is None:
-            u = self._uuids[sim_id] = str(uuid.uuid5(_NS, sim_id))
-            self._sim_ids[u] = sim_id
-        return u
-
-    def _order_json(self, o: Order, nested: bool = True) -> dict:
-        w = self.exchange._orders[o.id]
-        leg = o.parent_id is not None
-        intent = _INTENT.get((o.role, o.side)) or f"{o.side.value}_to_close"
-        legs = None
-        if nested and w.children:
-            legs = [self._order_json(self.exchange._orders[c].order, False) for c in w.children]
-        status = o.status.value
-        ts = o.updated_at or o.submitted_at
+    def _order_json(self, o: VOrder, legs: list[VOrder] | None = None) -> dict:
         return {
-            "id": self._uuid(o.id), "client_order_id": o.client_order_id,
-            "created_at": _iso(o.submitted_at), "updated_at": _iso(ts),
-            "submitted_at": _iso(o.submitted_at),
-            "filled_at": _iso(ts) if o.status is OrderStatus.FILLED else None,
-            "expired_at": None, "canceled_at": _iso(ts) if o.status is OrderStatus.CANCELED else None,
-            "failed_at": None, "replaced_at": None, "replaced_by": None, "replaces": None,
+            "id": o.id, "client_order_id": o.client_order_id,
+            "created_at": _iso(o.created_at), "updated_at": _iso(o.updated_at),
+            "submitted_at": _iso(o.created_at), "filled_at": _iso(o.filled_at),
+            "expired_at": None, "canceled_at": _iso(o.canceled_at), "failed_at": None,
+            "replaced_at": None, "replaced_by": None, "replaces": None,
             "asset_id": str(uuid.uuid5(_NS, o.symbol)), "symbol": o.symbol,
             "asset_class": "us_equity", "notional": None, "qty": str(o.qty),
-            "filled_qty": str(o.filled_qty),
-            "filled_avg_price": None if o.filled_avg_price is None else str(o.filled_avg_price),
-            "order_class": "bracket" if (w.children or leg) else "simple",
-            "order_type": o.order_type.value, "type": o.order_type.value, "side": o.side.value,
-            "position_intent": intent, "time_in_force": "day",
-            "limit_price": None if o.limit_price is None else str(o.limit_price),
-            "stop_price": None if o.stop_price is None else str(o.stop_price),
-            "status": status, "extended_hours": False, "legs": legs,
+            "filled_qty": str(o.filled_qty), "filled_avg_price": _str(o.filled_avg_price),
+            "order_class": o.order_class, "order_type": o.type, "type": o.type, "side": o.side,
+            "position_intent": o.position_intent, "time_in_force": "day",
+            "limit_price": _str(o.limit_price), "stop_price": _str(o.stop_price),
+            "status": o.status, "extended_hours": False,
+            "legs": [self._order_json(leg) for leg in legs] if legs else None,
             "trail_percent": None, "trail_price": None, "hwm": None,
         }
 
+    def _submitted_json(self, o: VOrder) -> dict:
+        """A new bracket's answer names its legs (Alpaca's submit response nests them)."""
+        return self._order_json(o, [self.venue.orders[i] for i in o.legs])
+
     def _position_json(self, symbol: str) -> dict:
-        p = self.exchange.book.position(symbol)
-        assert p is not None
-        value = p.last_price * p.qty
+        p = self.venue.positions[symbol]
+        value = p.last * p.qty
         cost = p.avg_entry_price * p.qty
         return {
             "asset_id": str(uuid.uuid5(_NS, symbol)), "symbol": symbol, "exchange": "NASDAQ",
             "asset_class": "us_equity", "asset_marginable": True,
             "avg_entry_price": str(p.avg_entry_price), "qty": str(p.qty),
-            "qty_available": str(p.qty), "side": "long" if p.qty > 0 else "short",
+            "qty_available": str(self.venue.qty_available(symbol) * (1 if p.qty > 0 else -1)),
+            "side": "long" if p.qty > 0 else "short",
             "market_value": str(value), "cost_basis": str(cost),
             "unrealized_pl": str(value - cost), "unrealized_plpc": "0",
             "unrealized_intraday_pl": str(value - cost), "unrealized_intraday_plpc": "0",
-            "current_price": str(p.last_price), "lastday_price": str(p.last_price),
-            "change_today": "0",
+            "current_price": str(p.last), "lastday_price": str(p.last), "change_today": "0",
         }
 
     @staticmethod
@@ -335,23 +350,25 @@ class FakeAlpaca:
                 "vw": round((b.high + b.low + b.close) / 3, 4)}
 
     # -- trade updates ---------------------------------------------------------------------------
-    def _on_update(self, update) -> None:
-        order, fill = update.order, update.fill
+    def _on_event(self, event: str, order: VOrder, fill: VFill | None) -> None:
         if fill is not None and self.split_fills and fill.qty > 1:
             half = fill.qty // 2
-            partial = replace(order, status=OrderStatus.PARTIALLY_FILLED, filled_qty=half)
-            self._emit("partial_fill", partial, replace(fill, qty=half))
-            self._emit("fill", order, replace(fill, qty=fill.qty - half))
+            partial = self._order_json(order) | {"status": "partially_filled",
+                                                 "filled_qty": str(half)}
+            self._emit("partial_fill", partial, fill, half, fill.position_qty - (
+                fill.qty - half) * order.sign)
+            self._emit("fill", self._order_json(order), fill, fill.qty - half, fill.position_qty)
             return
-        self._emit(update.event, order, fill)
+        self._emit(event, self._order_json(order), fill, fill.qty if fill else 0,
+                   fill.position_qty if fill else 0)
 
-    def _emit(self, event: str, order: Order, fill: Fill | None) -> None:
-        data: dict[str, Any] = {"event": event, "order": self._order_json(order, nested=False),
-                                "timestamp": _iso(order.updated_at or self.clock.now())}
+    def _emit(self, event: str, order: dict, fill: VFill | None, qty: int,
+              position_qty: int) -> None:
+        data: dict[str, Any] = {"event": event, "order": order,
+                                "timestamp": order["updated_at"] or _iso(self.clock.now())}
         if fill is not None:
-            data.update(execution_id=str(uuid.uuid5(_NS, f"exec-{next(self._exec_ids)}")),
-                        price=str(fill.price), qty=str(fill.qty),
-                        position_qty=str(self.exchange.book.qty(order.symbol)))
+            data.update(execution_id=f"{fill.execution_id}-{qty}", price=str(fill.price),
+                        qty=str(qty), position_qty=str(position_qty))
         conns = [c for c in self._trade_conns if c.ready]
         if not conns:
             self.events_lost += 1
@@ -451,6 +468,28 @@ class FakeAlpaca:
         finally:
             self.inflight -= 1
 
+    def _rate_headers(self) -> dict[str, str]:
+        """X-RateLimit-* as Alpaca sends them; Reset is when the oldest counted request expires."""
+        if self.rate_limit is None:
+            return {}
+        now = time.monotonic()
+        while self._window and now - self._window[0] >= 60:
+            self._window.popleft()
+        reset = time.time() + (60 - (now - self._window[0]) if self._window else 0)
+        return {"X-RateLimit-Limit": str(self.rate_limit),
+                "X-RateLimit-Remaining": str(max(0, self.rate_limit - len(self._window))),
+                "X-RateLimit-Reset": str(int(reset) + 1)}
+
+    def _over_limit(self, path: str) -> bool:
+        if self.rate_limit is None or path.startswith("/v2/stocks"):  # the data API is apart
+            return False
+        self._rate_headers()  # drops what left the window
+        if len(self._window) >= self.rate_limit:
+            self.rate_limited += 1
+            return True
+        self._window.append(time.monotonic())
+        return False
+
     async def _handle(self, request: web.Request, handler) -> web.StreamResponse:
         self.requests[f"{request.method} {request.path}"] += 1
         self.arrivals.append((time.perf_counter(), f"{request.method} {request.path}"))
@@ -461,7 +500,15 @@ class FakeAlpaca:
             if request.headers.get("APCA-API-KEY-ID") == self.key:
                 return web.json_response({"message": "forbidden."}, status=403)
             return web.json_response({"message": "unauthorized."}, status=401)
+        if self._over_limit(request.path):
+            return web.json_response({"code": 42910000, "message": "rate limit exceeded"},
+                                     status=429, headers=self._rate_headers())
         fault = self.faults.pick(request.method, request.path)
+        response = await self._faulted(request, handler, fault)
+        response.headers.update(self._rate_headers())
+        return response
+
+    async def _faulted(self, request: web.Request, handler, fault: Fault | None) -> web.StreamResponse:
         if fault is None:
             return await handler(request)
         if fault.kind == "latency":  # lands even if the client gave up waiting
@@ -498,37 +545,23 @@ class FakeAlpaca:
         raise ConnectionResetError("fault injected: connection dropped")
 
     @staticmethod
-    def _error(exc: BrokerError) -> web.Response:
+    def _error(exc: VenueError) -> web.Response:
         return web.json_response({"code": exc.code, "message": exc.message}, status=exc.status)
-
-    def _fill_now(self, order: Order) -> None:
-        """Instant fills: a market order fills at once at the symbol's last price."""
-        last = self.exchange._last.get(order.symbol)
-        if not self.instant_fills or order.order_type is not OrderType.MARKET or last is None:
-            return
-        ts = self.clock.now().replace(second=0, microsecond=0)
-        self.exchange.on_bars([Bar(order.symbol, ts, last, last, last, last, 0)])
-
-    def _sim_order(self, order_id: str) -> Order:
-        sim_id = self._sim_ids.get(order_id)
-        if sim_id is None:
-            raise NotFound("order not found")
-        return self.exchange._orders[sim_id].order
 
     # -- REST handlers ---------------------------------------------------------------------------
     async def _account(self, request: web.Request) -> web.Response:
-        a = self.exchange.account()
+        a = self.venue.account()
         return web.json_response({
             "id": self.account_id, "account_number": "PA000FAKE", "status": "ACTIVE",
-            "crypto_status": "INACTIVE", "currency": "USD", "buying_power": str(a.buying_power),
-            "regt_buying_power": str(a.buying_power), "non_marginable_buying_power": str(a.cash),
-            "cash": str(a.cash), "portfolio_value": str(a.equity), "equity": str(a.equity),
-            "last_equity": str(a.start_of_day_equity), "multiplier": "1",
+            "crypto_status": "INACTIVE", "currency": "USD", "buying_power": str(a["buying_power"]),
+            "regt_buying_power": str(a["buying_power"]), "non_marginable_buying_power": str(a["cash"]),
+            "cash": str(a["cash"]), "portfolio_value": str(a["equity"]), "equity": str(a["equity"]),
+            "last_equity": str(a["last_equity"]), "multiplier": str(self.venue.margin_multiplier),
             "shorting_enabled": True, "trading_blocked": False, "transfers_blocked": False,
             "account_blocked": False, "trade_suspended_by_user": False,
-            "created_at": "2024-01-02T15:00:00Z", "long_market_value": "0",
-            "short_market_value": "0", "initial_margin": "0", "maintenance_margin": "0",
-            "sma": "0", "daytrade_count": 0,
+            "created_at": "2024-01-02T15:00:00Z", "long_market_value": str(a["long_market_value"]),
+            "short_market_value": str(a["short_market_value"]), "initial_margin": "0",
+            "maintenance_margin": "0", "sma": "0", "daytrade_count": 0,
         })
 
     async def _clock(self, request: web.Request) -> web.Response:
@@ -568,108 +601,102 @@ class FakeAlpaca:
     async def _submit(self, request: web.Request) -> web.Response:
         body = await request.json()
         cid = body.get("client_order_id") or str(uuid.uuid4())
+        body["client_order_id"] = cid
         self.order_posts[cid] += 1
-        qty = Decimal(str(body["qty"]))
-        if qty != int(qty):
-            return web.json_response({"code": 40010001, "message": "qty must be integer"},
-                                     status=422)
-        req = OrderRequest(client_order_id=cid, symbol=body["symbol"], side=Side(body["side"]),
-                           qty=int(qty), order_type=OrderType(body["type"]),
-                           limit_price=_num(body.get("limit_price")),
-                           stop_price=_num(body.get("stop_price")),
-                           stop_loss=_num((body.get("stop_loss") or {}).get("stop_price")),
-                           take_profit=_num((body.get("take_profit") or {}).get("limit_price")))
         try:
-            order = self.exchange.submit(req)
-        except BrokerError as exc:
+            order = self.venue.submit(body)
+        except VenueError as exc:
             return self._error(exc)
         self.created[cid] += 1
-        answer = self._order_json(order)  # as accepted; the fill (if any) streams after
-        self._fill_now(order)
+        answer = self._submitted_json(order)  # as accepted; the fill (if any) streams after
+        self.venue.fill_now(order)
         return web.json_response(answer)
 
     async def _orders(self, request: web.Request) -> web.Response:
-        status = request.query.get("status", "open")
-        limit = int(request.query.get("limit", "50"))
-        nested = request.query.get("nested", "false").lower() == "true"
-        wanted = {"open": lambda o: o.status.is_open, "closed": lambda o: not o.status.is_open}.get(
-            status, lambda o: True)
-
-        def matches(o: Order) -> bool:  # nested: a parent is listed when it or a leg matches
-            legs = self.exchange._orders[o.id].children if nested else []
-            return wanted(o) or any(wanted(self.exchange._orders[c].order) for c in legs)
-
-        orders = [o for o in self.exchange.orders(open_only=False)
-                  if not (nested and o.parent_id) and matches(o)]
-        orders = list(reversed(orders))[:limit]  # newest first, as Alpaca lists them
-        return web.json_response([self._order_json(o, nested) for o in orders])
+        q = request.query
+        status = q.get("status", "open")
+        limit = min(int(q.get("limit", "50")), 500)
+        nested = q.get("nested", "false").lower() == "true"
+        symbols = set(q["symbols"].split(",")) if q.get("symbols") else None
+        after = _when(q.get("after"))
+        until = _when(q.get("until"))
+        listed = [(o, legs) for o, legs in self.venue.listing(status, nested)
+                  if (symbols is None or o.symbol in symbols)
+                  and (after is None or o.created_at > after)
+                  and (until is None or o.created_at <= until)]
+        if q.get("direction", "desc") == "desc":
+            listed.reverse()  # newest first, as Alpaca lists them
+        return web.json_response([self._order_json(o, legs) for o, legs in listed[:limit]])
 
     async def _order(self, request: web.Request) -> web.Response:
         try:
-            order = self._sim_order(request.match_info["order_id"])
-        except BrokerError as exc:
+            order = self.venue.order(request.match_info["order_id"])
+        except VenueError as exc:
             return self._error(exc)
-        return web.json_response(self._order_json(order))
+        legs = ([self.venue.orders[i] for i in order.legs]
+                if request.query.get("nested", "").lower() == "true" else None)
+        return web.json_response(self._order_json(order, legs))
 
     async def _order_by_client_id(self, request: web.Request) -> web.Response:
-        order = self.order_for(request.query.get("client_order_id", ""))
-        if order is None:
-            return self._error(NotFound("order not found"))
+        try:
+            order = self.venue.order_by_client_id(request.query.get("client_order_id", ""))
+        except VenueError as exc:
+            return self._error(exc)
         return web.json_response(self._order_json(order))
 
     async def _cancel(self, request: web.Request) -> web.Response:
         try:
-            order = self._sim_order(request.match_info["order_id"])
-            self.exchange.cancel(order.id)
-        except BrokerError as exc:
+            self.venue.cancel(request.match_info["order_id"])
+        except VenueError as exc:
             return self._error(exc)
         return web.Response(status=204)
 
     async def _cancel_all(self, request: web.Request) -> web.Response:
-        ids = await self.exchange.cancel_all()
-        return web.json_response([{"id": self._uuid(i), "status": 200, "body": None} for i in ids],
+        ids = self.venue.cancel_all()
+        return web.json_response([{"id": i, "status": 200, "body": None} for i in ids],
                                  status=207)
 
     async def _positions(self, request: web.Request) -> web.Response:
-        return web.json_response([self._position_json(s) for s in self.exchange.book.symbols()])
+        return web.json_response([self._position_json(s) for s in self.venue.positions])
 
     async def _position(self, request: web.Request) -> web.Response:
         symbol = request.match_info["symbol"]
-        if self.exchange.book.qty(symbol) == 0:
-            return self._error(NotFound("position not found"))
+        if symbol not in self.venue.positions:
+            return self._error(VenueError(404, 40410000, "position not found"))
         return web.json_response(self._position_json(symbol))
 
     async def _close(self, request: web.Request) -> web.Response:
+        qty = request.query.get("qty")
         try:
-            order = self.exchange.close(request.match_info["symbol"])
-        except BrokerError as exc:
+            order = self.venue.close(request.match_info["symbol"], int(qty) if qty else None)
+        except VenueError as exc:
             return self._error(exc)
         answer = self._order_json(order)
-        self._fill_now(order)
+        self.venue.fill_now(order)
         return web.json_response(answer)
 
     async def _close_all(self, request: web.Request) -> web.Response:
         if request.query.get("cancel_orders", "").lower() == "true":
-            await self.exchange.cancel_all()
+            self.venue.cancel_all()
         out = []
-        for symbol in self.exchange.book.symbols():
+        for symbol in list(self.venue.positions):
             try:
-                order = self.exchange.close(symbol)
-            except BrokerError as exc:
+                order = self.venue.close(symbol)
+            except VenueError as exc:
                 out.append({"symbol": symbol, "status": exc.status,
                             "body": {"code": exc.code, "message": exc.message,
                                      "symbol": symbol}})
                 continue
-            out.append({"symbol": symbol, "status": 200, "order_id": self._uuid(order.id),
+            out.append({"symbol": symbol, "status": 200, "order_id": order.id,
                         "body": self._order_json(order)})
-            self._fill_now(order)
+            self.venue.fill_now(order)
         return web.json_response(out, status=207)
 
     async def _bars(self, request: web.Request) -> web.Response:
         q = request.query
         symbols = set((q.get("symbols") or "").split(","))
-        start = datetime.fromisoformat(q["start"].replace("Z", "+00:00")) if q.get("start") else None
-        end = datetime.fromisoformat(q["end"].replace("Z", "+00:00")) if q.get("end") else None
+        start = _when(q.get("start"))
+        end = _when(q.get("end"))
         if q.get("feed", "iex") not in ("iex", "sip"):
             return web.json_response({"code": 42210000, "message": "invalid feed"}, status=422)
         rows = sorted((b for b in self.history if b.symbol in symbols
@@ -685,6 +712,10 @@ class FakeAlpaca:
                 "t": _iso(b.ts), "o": b.open, "h": b.high, "l": b.low, "c": b.close,
                 "v": int(b.volume), "n": 10, "vw": round((b.high + b.low + b.close) / 3, 4)})
         return web.json_response({"bars": bars, "next_page_token": token})
+
+
+def _when(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
 
 
 # -- helpers for the tests: the real alpaca-py clients (through our adapters) on this server ------

@@ -25,6 +25,7 @@ from daytrader.broker import (
     BrokerUnavailable,
     DuplicateClientOrderId,
     InsufficientBuyingPower,
+    InsufficientQty,
     NotCancelable,
     NotFound,
     RateLimited,
@@ -87,9 +88,31 @@ async def test_account_clock_calendar_and_assets_convert_exactly(server, broker)
         await broker.get_asset("NOPE")
 
 
-async def test_a_bracket_entry_fills_and_its_legs_are_held_at_the_broker(server, broker):
+@pytest.fixture
+def venue_server(calendar, request):
+    """A server whose undocumented behaviour goes the way the test's parameters say."""
+    srv = FakeAlpaca(SYMBOLS, calendar, T0, **request.param).start()
+    srv.push_bars(flat_minute(SYMBOLS, T0, 100.0))
+    yield srv
+    srv.stop()
+
+
+@pytest.mark.parametrize("venue_server", [{"held_listed_as_open": False},
+                                          {"held_listed_as_open": True},
+                                          {"legs_in_flat_listing": False}], indirect=True)
+async def test_a_bracket_entrys_legs_are_known_by_id_whatever_the_listing_shows(venue_server):
+    server = venue_server
+    broker = AlpacaBroker(broker_config(server))
+    broker.updates = []  # type: ignore[attr-defined]
+    broker.set_listener(broker.updates.append)
+    await broker.start()
     order = await broker.submit_order(bracket("dt-test-1"))
     assert order.status is OrderStatus.NEW and order.role is OrderRole.ENTRY and order.qty == 10
+    # The submit's answer names both legs: held until the entry fills.
+    assert {(leg.role, leg.status, leg.parent_id) for leg in order.legs} == {
+        (OrderRole.STOP_LOSS, OrderStatus.HELD, order.id),
+        (OrderRole.TAKE_PROFIT, OrderStatus.HELD, order.id)}
+    stop_id = next(leg.id for leg in order.legs if leg.role is OrderRole.STOP_LOSS)
     server.push_bars([Bar("AAPL", T0 + timedelta(minutes=1), 100.07, 100.5, 100.0, 100.2, 900)])
     await eventually(lambda: any(u.fill for u in broker.updates), what="the fill event")
     fill = next(u.fill for u in broker.updates if u.fill)
@@ -98,19 +121,31 @@ async def test_a_bracket_entry_fills_and_its_legs_are_held_at_the_broker(server,
     found = await broker.get_order_by_client_id("dt-test-1")
     assert found is not None and found.filled_avg_price == Decimal("100.07")
     assert await broker.get_order_by_client_id("dt-never-sent") is None
-    legs = await broker.list_orders(open_only=True)
-    assert {(o.role, o.stop_price or o.limit_price) for o in legs} == {
-        (OrderRole.STOP_LOSS, Decimal("98.05")), (OrderRole.TAKE_PROFIT, Decimal("104.37"))}
-    assert {o.parent_id for o in legs} == {order.id}
-    everything = await broker.list_orders(open_only=False)
-    assert len(everything) == 3
+    # Alpaca's take-profit works; its stop-loss stays held, and a listing may not show it...
+    listed = {(o.role, o.status) for o in await broker.list_orders(open_only=True)}
+    if server.venue.legs_in_flat_listing is False:
+        assert listed == set()
+    elif server.venue.held_listed_as_open:
+        assert listed == {(OrderRole.TAKE_PROFIT, OrderStatus.NEW),
+                          (OrderRole.STOP_LOSS, OrderStatus.HELD)}
+    else:
+        assert listed == {(OrderRole.TAKE_PROFIT, OrderStatus.NEW)}
+    # ...but by its id it is always there, with its role and price.
+    stop = await broker.get_order(stop_id)
+    assert (stop.role, stop.status, stop.stop_price) == (OrderRole.STOP_LOSS, OrderStatus.HELD,
+                                                         Decimal("98.05"))
     [position] = await broker.list_positions()
     assert (position.symbol, position.qty, position.avg_entry_price, position.last_price) == (
-        "AAPL", 10, Decimal("100.07"), Decimal("100.20"))
+        "AAPL", 10, Decimal("100.07"), Decimal("100.2"))
+    held = await broker.get_position("AAPL")
+    assert held is not None and (held.qty, held.avg_entry_price) == (10, Decimal("100.07"))
+    assert await broker.get_position("MSFT") is None
+    await broker.stop()
 
 
-async def test_cancel_close_one_cancel_all_and_close_all(server, broker):
-    await broker.submit_order(bracket("dt-a", "AAPL"))
+async def test_legs_hold_the_shares_until_canceled_then_close_one_cancel_all_close_all(
+        server, broker):
+    a = await broker.submit_order(bracket("dt-a", "AAPL"))
     await broker.submit_order(bracket("dt-b", "MSFT"))
     limit = await broker.submit_order(OrderRequest("dt-c", "NVDA", Side.BUY, 5, OrderType.LIMIT,
                                                    limit_price=Decimal("50.00")))
@@ -121,9 +156,15 @@ async def test_cancel_close_one_cancel_all_and_close_all(server, broker):
         await broker.cancel_order(limit.id)
     with pytest.raises(NotFound):
         await broker.cancel_order(str(uuid.uuid4()))
-    for leg in await broker.list_orders():
-        if leg.symbol == "AAPL":
-            await broker.cancel_order(leg.id)
+    # The legs hold AAPL's shares: closing is refused until they are canceled (Alpaca's 403).
+    with pytest.raises(InsufficientQty, match=r"insufficient qty available for order "
+                                              r"\(requested: 10, available: 0\)"):
+        await broker.close_position("AAPL")
+    with pytest.raises(InsufficientQty):
+        await broker.submit_order(OrderRequest("dt-x", "AAPL", Side.SELL, 10, OrderType.MARKET,
+                                               position_intent="sell_to_close"))
+    for leg in a.legs:
+        await broker.cancel_order(leg.id)
     close = await broker.close_position("AAPL")
     assert close.role is OrderRole.EXIT and close.side is Side.SELL and close.qty == 10
     with pytest.raises(NotFound, match="position not found"):
@@ -137,6 +178,17 @@ async def test_cancel_close_one_cancel_all_and_close_all(server, broker):
                                                           ("MSFT", OrderRole.EXIT)]
     server.push_bars(flat_minute(SYMBOLS, T0 + timedelta(minutes=3), 100.0))
     assert server.positions() == {} and await broker.list_orders() == []
+
+
+async def test_a_sell_with_nothing_held_opens_a_short_at_alpaca_unless_it_says_to_close(
+        server, broker):
+    """What makes a late exit dangerous (Alpaca-API #85, #86), and the intent that guards it."""
+    with pytest.raises(InsufficientQty):
+        await broker.submit_order(OrderRequest("dt-late-exit", "AAPL", Side.SELL, 7,
+                                               OrderType.MARKET, position_intent="sell_to_close"))
+    await broker.submit_order(OrderRequest("dt-naked", "AAPL", Side.SELL, 7, OrderType.MARKET))
+    server.push_bars(flat_minute(SYMBOLS, T0 + timedelta(minutes=1), 100.0))
+    assert server.positions() == {"AAPL": -7}
 
 
 @pytest.mark.parametrize(("fault", "error", "text"), [
@@ -235,6 +287,13 @@ async def test_broker_errors_reach_the_engines_log(server, calendar):
     result = await engine.submit(OrderIntent("AAPL", Side.BUY, 5, ref_price=Decimal("100")))
     assert result.status is SubmitStatus.UNKNOWN
     assert "Alpaca server error 503" in engine.events[-1].message
+    # Calls in a row failed: the broker shows unhealthy and entries wait for it.
+    assert not engine.health["broker"].ok and "3 calls failed" in engine.health["broker"].detail
+    paused = await engine.submit(OrderIntent("MSFT", Side.BUY, 9, ref_price=Decimal("100")))
+    assert paused.status is SubmitStatus.RISK_REJECTED
+    assert "entries paused: broker: Alpaca at http://127.0.0.1" in paused.message
+    assert (await engine.sync("test")).ok  # a call that gets through: healthy again
+    assert engine.health["broker"].ok and engine.entries_paused() == ""
     bad = await engine.submit(OrderIntent("ZZZZ", Side.BUY, 9, ref_price=Decimal("100")))
     assert bad.status is SubmitStatus.BROKER_REJECTED
     assert "refused by Alpaca (422): asset ZZZZ not found" in engine.events[-1].message

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
-from decimal import Decimal
 
 import pytest
 from fake_alpaca import FakeAlpaca, eventually, flat_minute
@@ -14,7 +13,6 @@ from daytrader.cli import main
 from daytrader.clock import EXCHANGE_TZ
 from daytrader.config import Secret, Settings
 from daytrader.live import CONFIRM_WORD, LiveRefused, live_gate
-from daytrader.models import OrderRequest, OrderType, Side
 from daytrader.runtime import RunOptions, build_runtime
 
 T0 = datetime(2026, 11, 24, 10, 0, tzinfo=EXCHANGE_TZ)
@@ -47,9 +45,9 @@ def paper_settings(server: FakeAlpaca, tmp_path) -> Settings:
 
 async def test_paper_runtime_adopts_the_account_and_trades_on_live_bars(server, calendar,
                                                                        tmp_path):
-    server.call(server.exchange.submit, OrderRequest("before-restart", "AAPL", Side.BUY, 7,
-                                                     OrderType.MARKET, stop_loss=Decimal("95"),
-                                                     take_profit=Decimal("110")))
+    server.submit(client_order_id="before-restart", symbol="AAPL", side="buy", qty=7,
+                  order_class="bracket", stop_loss={"stop_price": "95"},
+                  take_profit={"limit_price": "110"})
     server.push_bars(flat_minute(SYMBOLS, T0.replace(minute=1), 100.0))
     runtime = build_runtime(paper_settings(server, tmp_path), RunOptions(), calendar=calendar)
     engine = runtime.engine

@@ -27,10 +27,12 @@ def engine_positions(engine) -> dict[str, int]:
 
 async def test_1000_intents_with_random_faults_never_make_two_orders(calendar):
     symbols = tuple(f"S{i:02d}" for i in range(20))
-    server = FakeAlpaca(symbols, calendar, T0, cash=Decimal("1000000000")).start()
+    # About faults, not the request budget: the server's 200-per-minute limit is off here.
+    server = FakeAlpaca(symbols, calendar, T0, cash=Decimal("1000000000"),
+                        rate_limit=None).start()
     try:
         server.push_bars(flat_minute(symbols, T0, 50.0))
-        broker = AlpacaBroker(broker_config(server, timeout=0.4))
+        broker = AlpacaBroker(broker_config(server, timeout=0.4, requests_per_minute=0))
         engine = paper_engine(server, calendar, broker=broker)
         await broker.start()
         await engine.sync("test")
@@ -74,17 +76,21 @@ async def test_1000_intents_with_random_faults_never_make_two_orders(calendar):
 
         # At the server: no client order id twice, no intent as two orders.
         assert max(server.created.values()) == 1
-        assert len(server.exchange.orders(open_only=False)) == sum(server.created.values())
+        assert len(server.all_orders()) == sum(server.created.values())
         # In the engine: every intent ended exactly once: filled, canceled or rejected.
         outcomes = Counter()
         per_cid = Counter(o.client_order_id for o in engine.known_orders.values())
         for intent, cid in zip(intents, cids, strict=True):
-            result = engine.orders.results[cid]
             at_server = server.order_for(cid)
+            result = engine.orders.results.get(cid)
+            if result is None:  # refused before sending: entries paused while the broker failed
+                assert at_server is None
+                outcomes["paused"] += 1
+                continue
             if result.order is not None:
                 assert per_cid[cid] == 1
                 final = engine.known_orders[result.order.id]
-                assert at_server is not None and final.status is at_server.status
+                assert at_server is not None and final.status.value == at_server.status
                 assert final.status in (OrderStatus.FILLED, OrderStatus.CANCELED)
                 outcomes[final.status.value] += 1
             else:
@@ -94,7 +100,7 @@ async def test_1000_intents_with_random_faults_never_make_two_orders(calendar):
             if intent.symbol == "ZZZZ":
                 assert result.order is None
         assert sum(outcomes.values()) == 1000
-        assert outcomes["filled"] > 600 and outcomes["canceled"] > 100
+        assert outcomes["filled"] > 500 and outcomes["canceled"] > 80, outcomes
         assert sum(server.faults.injected.values()) > 300, server.faults.injected
         assert engine_positions(engine) == server.positions()
         await broker.stop()
@@ -130,7 +136,7 @@ async def test_stream_lost_during_fills_positions_equal_the_servers_after_reconn
         await eventually(lambda: engine_positions(engine) == server.positions(),
                          what="positions after closes")
         assert set(server.positions()) == set(symbols[3:])
-        assert engine.book.cash == server.exchange.book.cash
+        assert engine.book.cash == server.cash()
         await engine.broker.stop()
     finally:
         server.stop()
@@ -159,8 +165,9 @@ async def test_restart_keeps_state_sends_nothing_twice_and_protection_stays(cale
         await second.broker.start()
         await second.sync("start-up")
         assert engine_positions(second) == server.positions() == {s: 25 for s in symbols[:3]}
-        assert {o.id for o in second.open_orders.values()} == {o.id for o in
-                                                               (await second.broker.list_orders())}
+        # Every order working at the broker, the held stop-losses its open listing leaves out
+        # included.
+        assert {o.id for o in second.open_orders.values()} == {o.id for o in server.open_orders()}
         roles = Counter(o.role for o in second.open_orders.values())
         assert roles == {OrderRole.STOP_LOSS: 3, OrderRole.TAKE_PROFIT: 3, OrderRole.ENTRY: 1}
         for p in second.book.positions():  # the protective orders are still in place

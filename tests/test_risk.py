@@ -311,11 +311,48 @@ def test_an_expired_cooldown_passes():
 def test_reduce_only_orders_pass_even_when_disabled_tripped_and_over_every_limit(state):
     everything_wrong = ctx(state=state, breaker_tripped=True, market_open=False, equity=D("50000"),
                            buying_power=D("0"), open_symbols=FIVE,
-                           cooldown_until={"AAPL": NOW + timedelta(minutes=60)})
+                           cooldown_until={"AAPL": NOW + timedelta(minutes=60)},
+                           position_qty={"AAPL": 10_000})
     close = OrderIntent("AAPL", Side.SELL, 10_000, reduce_only=True)
     decision = check_order(close, everything_wrong, RiskLimits())
     assert decision.approved
     assert [c.name for c in decision.checks] == ["reduce_only"]
+
+
+# --- reduce only: an exit never takes the broker's position past zero ------------------------------
+
+
+@pytest.mark.parametrize(("held", "side", "qty", "passes", "why"), [
+    (100, Side.SELL, 100, True, ""),
+    (100, Side.SELL, 40, True, ""),
+    (100, Side.SELL, 101, False, "from +100 to -1"),
+    (0, Side.SELL, 100, False, "no AAPL position at the broker"),  # the stop filled first
+    (100, Side.BUY, 10, False, "from +100 to +110"),  # an "exit" that adds
+    (-50, Side.BUY, 50, True, ""),
+    (-50, Side.BUY, 60, False, "from -50 to +10"),
+])
+def test_an_exit_is_judged_against_the_brokers_position(held, side, qty, passes, why):
+    close = OrderIntent("AAPL", side, qty, reduce_only=True)
+    result = check(check_order(close, ctx(position_qty={"AAPL": held}), RiskLimits()), "reduce_only")
+    assert result.passed is passes
+    assert why in result.reason
+    assert result.value == f"position {held:+d} -> {held + side.sign * qty:+d}"
+
+
+def test_with_shorts_off_no_entry_takes_a_position_below_zero():
+    sell = OrderIntent("AAPL", Side.SELL, 10, ref_price=D("100"), stop_loss=D("102"))
+    off = check_order(sell, ctx(allow_shorts=False), RiskLimits())
+    assert not off.approved and off.failed.name == "reduce_only"
+    assert "would open a short (-10) and ALLOW_SHORTS=false" in off.reason
+    assert check_order(sell, ctx(allow_shorts=True), RiskLimits()).approved
+    # Selling part of a long is fine either way; selling through it is a flip, refused.
+    held = {"AAPL": 30}
+    assert check_order(sell, ctx(allow_shorts=False, position_qty=held), RiskLimits()).approved
+    flip = OrderIntent("AAPL", Side.SELL, 40, ref_price=D("100"), stop_loss=D("102"))
+    decision = check_order(flip, ctx(allow_shorts=True, position_qty=held), RiskLimits())
+    assert decision.failed.name == "reduce_only" and "would flip the position" in decision.reason
+    # A plain buy with nothing held does not even show the check.
+    assert "reduce_only" not in [c.name for c in check_order(buy(), ctx(), RiskLimits()).checks]
 
 
 # --- the circuit breaker -------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -482,11 +483,16 @@ async def test_cancel_all_and_close_all_leave_nothing_open_and_flat_after_the_ne
 
 async def test_get_order_by_client_id_finds_orders_and_their_legs(venue):
     parent = _bracket(venue, cid="dt-ema-abc")
-    assert await venue.exchange.get_order_by_client_id("dt-ema-abc") == parent
+    # The submit's answer names the legs (protection is tracked by their ids); lookups give
+    # each order on its own.
+    assert [(leg.role, leg.parent_id) for leg in parent.legs] == [
+        (OrderRole.STOP_LOSS, parent.id), (OrderRole.TAKE_PROFIT, parent.id)]
+    alone = replace(parent, legs=())
+    assert await venue.exchange.get_order_by_client_id("dt-ema-abc") == alone
     stop = await venue.exchange.get_order_by_client_id("dt-ema-abc-stop_loss")
-    assert stop is not None and stop.parent_id == parent.id
+    assert stop is not None and stop.parent_id == parent.id and stop.id == parent.legs[0].id
     assert await venue.exchange.get_order_by_client_id("nope") is None
-    assert await venue.exchange.get_order(parent.id) == parent
+    assert await venue.exchange.get_order(parent.id) == alone
 
 
 async def test_equity_is_cash_plus_positions_at_the_last_price(venue):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Protocol
 
 from daytrader.models import Account, Bar, Order, OrderRequest, OrderUpdate, Position
@@ -68,6 +69,13 @@ class RateLimited(BrokerUnavailable):
     """HTTP 429: the request was not processed; safe to send again after a pause."""
 
     status, code = 429, 42910000
+    retry_after: float = 1.0  # seconds until the broker's window resets (its X-RateLimit-Reset)
+
+
+class BrokerUnreachable(BrokerError):
+    """At start-up an endpoint could not be reached; the message names its setting and URL."""
+
+    status, code = 503, 50300001
 
 
 class BrokerAuthError(BrokerError):
@@ -87,17 +95,28 @@ class Broker(Protocol):
     def on_bars(self, bars: Sequence[Bar]) -> None:
         """Market data the venue should see; the sim exchange matches orders on it."""
 
+    def account_view(self) -> Account | None:
+        """The account as it stands now without asking over the network (the sim exchange
+        knows it exactly), or None: the engine then keeps a copy refreshed from get_account."""
+
     async def get_account(self) -> Account: ...
 
-    async def submit_order(self, request: OrderRequest) -> Order: ...
+    async def submit_order(self, request: OrderRequest) -> Order:
+        """The order as accepted, with a bracket's legs in `legs` (their ids track protection)."""
 
     async def get_order(self, order_id: str) -> Order: ...
 
     async def get_order_by_client_id(self, client_order_id: str) -> Order | None: ...
 
-    async def list_orders(self, open_only: bool = True) -> list[Order]: ...
+    async def list_orders(self, open_only: bool = True,
+                          since: datetime | None = None) -> list[Order]:
+        """Every order the broker lists (open ones, or all submitted after `since`), legs as
+        orders of their own, all pages. A listing may leave out held legs: look those up by id."""
 
     async def list_positions(self) -> list[Position]: ...
+
+    async def get_position(self, symbol: str) -> Position | None:
+        """The broker's position in `symbol` now; None when flat."""
 
     async def cancel_order(self, order_id: str) -> None: ...
 

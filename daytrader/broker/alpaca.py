@@ -9,6 +9,12 @@ client order id before anything is sent again.
 trade_updates drive fills and positions. Events missed while the stream is down are not replayed,
 so every (re)connection after the first calls the gap handler, which reconciles over REST.
 An authentication that never answers times out and is retried with backoff.
+
+Every REST call waits its turn in one `RequestBudget` (Alpaca: 200 per minute per account), orders
+ahead of reads; a 429 pauses all calls until the reset Alpaca names. Calls that cannot reach
+Alpaca mark the broker unhealthy (entries pause; closes keep trying) until one gets through.
+Listings are flat (`nested=false`) and paged, and a bracket's legs are named in the submit answer,
+because Alpaca stops nesting legs under a filled entry (see shared/notes/alpaca.md).
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import html
 import json
 import logging
 import re
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -29,9 +36,10 @@ from typing import Any, TypeVar
 
 import pydantic
 import requests
+from alpaca.common.enums import Sort
 from alpaca.common.exceptions import APIError
 from alpaca.trading.client import TradingClient
-from alpaca.trading.enums import OrderClass, OrderSide, QueryOrderStatus, TimeInForce
+from alpaca.trading.enums import OrderClass, OrderSide, PositionIntent, QueryOrderStatus, TimeInForce
 from alpaca.trading.models import Order as AlpacaOrder
 from alpaca.trading.requests import (
     GetCalendarRequest,
@@ -49,6 +57,7 @@ from daytrader.broker import (
     BrokerError,
     BrokerRejected,
     BrokerUnavailable,
+    BrokerUnreachable,
     DuplicateClientOrderId,
     InsufficientBuyingPower,
     InsufficientQty,
@@ -57,6 +66,7 @@ from daytrader.broker import (
     RateLimited,
     UpdateListener,
 )
+from daytrader.broker.budget import ORDER, READ, RequestBudget
 from daytrader.clock import EXCHANGE_TZ, Session
 from daytrader.models import (
     ZERO,
@@ -77,13 +87,20 @@ from daytrader.models import (
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 KEY_SETTINGS = "ALPACA_API_KEY / ALPACA_SECRET_KEY"
+PAGE = 500  # Alpaca's largest page of orders
+MAX_PAGES = 4  # the newest 2,000 orders: a trading day's, with room to spare
+UNHEALTHY_AFTER = 3  # calls in a row that cannot get through mark the broker unhealthy
+# alpaca-py's own endpoints when no URL is set (named in messages about an unreachable broker).
+DEFAULT_URLS = {True: ("https://paper-api.alpaca.markets", "wss://paper-api.alpaca.markets/stream"),
+                False: ("https://api.alpaca.markets", "wss://api.alpaca.markets/stream")}
 
 _STATUS = {
     "new": OrderStatus.NEW, "accepted": OrderStatus.NEW, "pending_new": OrderStatus.NEW,
-    "accepted_for_bidding": OrderStatus.NEW, "pending_cancel": OrderStatus.NEW,
+    "accepted_for_bidding": OrderStatus.NEW,
     "pending_replace": OrderStatus.NEW, "pending_review": OrderStatus.NEW,
     "calculated": OrderStatus.NEW, "stopped": OrderStatus.NEW, "suspended": OrderStatus.NEW,
     "done_for_day": OrderStatus.NEW, "held": OrderStatus.HELD,
+    "pending_cancel": OrderStatus.PENDING_CANCEL,
     "partially_filled": OrderStatus.PARTIALLY_FILLED, "filled": OrderStatus.FILLED,
     "canceled": OrderStatus.CANCELED, "replaced": OrderStatus.CANCELED,
     "expired": OrderStatus.EXPIRED, "rejected": OrderStatus.REJECTED,
@@ -104,6 +121,7 @@ class AlpacaConfig:
     reconnect_min: float = 1.0
     reconnect_max: float = 30.0
     workers: int = 16
+    requests_per_minute: int = 200  # Alpaca's limit per account; 0: no budget (local servers)
 
     @classmethod
     def from_settings(cls, settings: Any) -> AlpacaConfig:
@@ -111,7 +129,16 @@ class AlpacaConfig:
                    secret_key=settings.alpaca_secret_key.reveal(),
                    paper=settings.mode != "live", url=settings.alpaca_base_url,
                    trade_stream_url=settings.alpaca_stream_url, timeout=settings.alpaca_timeout,
-                   auth_timeout=settings.alpaca_timeout)
+                   auth_timeout=settings.alpaca_timeout,
+                   requests_per_minute=settings.alpaca_requests_per_minute)
+
+    @property
+    def base_url(self) -> str:
+        return self.url or DEFAULT_URLS[self.paper][0]
+
+    @property
+    def stream_url(self) -> str:
+        return self.trade_stream_url or DEFAULT_URLS[self.paper][1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,7 +231,9 @@ def map_api_error(exc: APIError, what: str) -> BrokerError:
                                f"{KEY_SETTINGS} (paper keys for paper, live keys for live)",
                                status=status)
     if status == 429:
-        return RateLimited(f"rate limited by Alpaca (429 {message}) on {what}; not processed")
+        limited = RateLimited(f"rate limited by Alpaca (429 {message}) on {what}; not processed")
+        limited.retry_after = _reset_in(exc)
+        return limited
     if status >= 500:
         return BrokerUnavailable(f"Alpaca server error {status} on {what}: {message}",
                                  status=status)
@@ -221,6 +250,19 @@ def map_api_error(exc: APIError, what: str) -> BrokerError:
     return BrokerRejected(f"{what} refused by Alpaca ({status}): {message}",
                           code=code or (status * 100000 if status else None),
                           status=status or None)
+
+
+def _reset_in(exc: APIError) -> float:
+    """How long to hold every call after a 429: until X-RateLimit-Reset (epoch seconds) when
+    X-RateLimit-Remaining says the quota is used up, else a short breath."""
+    try:
+        headers = exc.response.headers if exc.response is not None else {}
+        if headers.get("X-RateLimit-Remaining") != "0":
+            return 0.25
+        reset = float(headers.get("X-RateLimit-Reset", ""))
+    except (AttributeError, TypeError, ValueError):
+        return 1.0
+    return min(60.0, max(0.0, reset - time.time()))
 
 
 class _TimeoutSession(requests.Session):
@@ -347,6 +389,9 @@ class AlpacaBroker:
         quiet_client(self.client, config.timeout, config.workers)
         self._pool = concurrent.futures.ThreadPoolExecutor(config.workers,
                                                            thread_name_prefix="alpaca")
+        self.budget = RequestBudget(config.requests_per_minute)
+        self.reachable = True  # False after UNHEALTHY_AFTER calls in a row could not get through
+        self.failures = 0
         self._listener: UpdateListener | None = None
         self._gap_handler: Callable[[], Awaitable[Any]] | None = None
         self._health: Callable[[Health], None] | None = None
@@ -357,6 +402,7 @@ class AlpacaBroker:
         self._connected = asyncio.Event()
         self._connections = 0
         self.stream_ok = False
+        self.stream_detail = ""
         self.reconciliations = 0
 
     # -- wiring --------------------------------------------------------------------------------
@@ -373,23 +419,60 @@ class AlpacaBroker:
     def on_bars(self, bars: list[Bar]) -> None:
         """Alpaca matches orders itself; bars are not needed here."""
 
-    async def _call(self, what: str, fn: Callable[..., T], *args: Any) -> T:
-        return await call_in_thread(self._pool, self.config.timeout, what, fn, *args)
+    def account_view(self) -> Account | None:
+        return None  # the engine keeps a copy refreshed over REST
+
+    async def _call(self, what: str, fn: Callable[..., T], *args: Any, kind: str = READ) -> T:
+        await self.budget.acquire(kind)
+        try:
+            result = await call_in_thread(self._pool, self.config.timeout, what, fn, *args)
+        except RateLimited as exc:
+            self.budget.pause(exc.retry_after)
+            raise
+        except BrokerUnavailable as exc:
+            self.failures += 1
+            if self.failures >= UNHEALTHY_AFTER:
+                self._reachable(False, f"Alpaca at {self.config.base_url} unavailable "
+                                       f"({self.failures} calls failed): {exc.message}")
+            raise
+        except BrokerError:
+            self._reachable(True)
+            raise
+        self._reachable(True)
+        return result
+
+    def _reachable(self, ok: bool, detail: str = "") -> None:
+        if ok:
+            self.failures = 0
+        if ok == self.reachable:
+            return
+        self.reachable = ok
+        if self._health is not None:
+            self._health(Health("broker", ok, detail or f"{self.name}: answering again",
+                                datetime.now(EXCHANGE_TZ)))
 
     # -- life ----------------------------------------------------------------------------------
-    async def start(self, stream: bool = True, wait: float | None = None) -> Account:
+    async def start(self, stream: bool = True, wait: float | None = None,
+                    require_stream: bool = False) -> Account:
         """Checks the keys (a 401/403 names the key settings), then starts trade_updates and
-        waits (up to `wait` seconds) for it to be connected."""
+        waits (up to `wait` seconds) for it to be connected. An unreachable endpoint raises
+        BrokerUnreachable naming its setting and URL (with `require_stream`, the stream's too)."""
         try:
             account = await self.get_account()
-        except BrokerAuthError:
-            raise
+        except BrokerUnavailable as exc:
+            raise BrokerUnreachable(f"cannot reach Alpaca's trading API at ALPACA_BASE_URL="
+                                    f"{self.config.base_url}: {exc.message}") from None
         if stream:
             self.start_stream()
             try:
                 await asyncio.wait_for(self._connected.wait(),
                                        wait if wait is not None else self.config.auth_timeout + 5)
             except TimeoutError:
+                if require_stream:
+                    await self.stop()
+                    raise BrokerUnreachable(
+                        f"cannot connect to Alpaca's trade stream at ALPACA_STREAM_URL="
+                        f"{self.config.stream_url}: {self.stream_detail or 'no answer'}") from None
                 log.warning("trade stream not connected yet; entries pause until it is")
         return account
 
@@ -417,6 +500,7 @@ class AlpacaBroker:
             self._health(Health("trade_stream", ok, detail, datetime.now(EXCHANGE_TZ)))
 
     def _stream_down(self, detail: str) -> None:
+        self.stream_detail = detail
         was = self.stream_ok
         self.stream_ok = False
         self._connected.clear()
@@ -490,6 +574,7 @@ class AlpacaBroker:
 
     def order_from(self, o: AlpacaOrder) -> Order:
         self._remember_legs(o)
+        legs = tuple(self.order_from(leg) for leg in o.legs or [])
         order_id = str(o.id)
         status = _STATUS.get(_enum_value(o.status), OrderStatus.NEW)
         side = Side.BUY if _enum_value(o.side) == "buy" else Side.SELL
@@ -500,14 +585,8 @@ class AlpacaBroker:
                      filled_qty=to_qty(o.filled_qty), filled_avg_price=_price(o.filled_avg_price),
                      parent_id=self._parents.get(order_id),
                      updated_at=o.updated_at.astimezone(EXCHANGE_TZ) if o.updated_at else None,
-                     reject_reason="rejected by Alpaca" if status is OrderStatus.REJECTED else "")
-
-    def _flatten(self, orders: list[AlpacaOrder]) -> list[Order]:
-        out = []
-        for o in orders:
-            out.append(self.order_from(o))
-            out.extend(self.order_from(leg) for leg in o.legs or [])
-        return out
+                     reject_reason="rejected by Alpaca" if status is OrderStatus.REJECTED else "",
+                     legs=legs)
 
     @staticmethod
     def order_request(r: OrderRequest) -> MarketOrderRequest | LimitOrderRequest | StopOrderRequest:
@@ -515,6 +594,8 @@ class AlpacaBroker:
                                       side=OrderSide.BUY if r.side is Side.BUY else OrderSide.SELL,
                                       time_in_force=TimeInForce.DAY,
                                       client_order_id=r.client_order_id)
+        if r.position_intent:
+            common["position_intent"] = PositionIntent(r.position_intent)
         if r.stop_loss is not None and r.take_profit is not None:
             common.update(order_class=OrderClass.BRACKET,
                           take_profit=TakeProfitRequest(limit_price=float(r.take_profit)),
@@ -563,7 +644,8 @@ class AlpacaBroker:
         """Sent once. Any doubt about whether it landed raises BrokerUnavailable: the caller
         looks it up by client order id before it may send again."""
         what = f"submit {request.side} {request.qty} {request.symbol} [{request.client_order_id}]"
-        o = await self._call(what, self.client.submit_order, self.order_request(request))
+        o = await self._call(what, self.client.submit_order, self.order_request(request),
+                             kind=ORDER)
         return self.order_from(o)
 
     async def get_order(self, order_id: str) -> Order:
@@ -578,18 +660,33 @@ class AlpacaBroker:
             return None
         return self.order_from(o)
 
-    async def list_orders(self, open_only: bool = True) -> list[Order]:
+    async def list_orders(self, open_only: bool = True,
+                          since: datetime | None = None) -> list[Order]:
+        """Flat (legs listed as orders of their own), newest first, every page."""
         status = QueryOrderStatus.OPEN if open_only else QueryOrderStatus.ALL
-        orders = await self._call("list orders", self.client.get_orders,
-                                  GetOrdersRequest(status=status, limit=500, nested=True))
-        flat = self._flatten(orders)  # a listed parent may be done while its legs work
-        return [o for o in flat if o.status.is_open] if open_only else flat
+        found: dict[str, Order] = {}
+        until: datetime | None = None
+        for _ in range(MAX_PAGES):
+            page = await self._call("list orders", self.client.get_orders, GetOrdersRequest(
+                status=status, limit=PAGE, nested=False, after=since, until=until,
+                direction=Sort.DESC))
+            new = [o for o in page if str(o.id) not in found]
+            for o in new:
+                order = self.order_from(o)
+                found[order.id] = order
+            if len(page) < PAGE or not new:
+                break
+            until = min(o.submitted_at for o in page)  # the next page: older ones
+        else:
+            log.warning("order listing stopped after %d pages of %d", MAX_PAGES, PAGE)
+        return list(found.values())
 
     async def cancel_order(self, order_id: str) -> None:
-        await self._call(f"cancel order {order_id}", self.client.cancel_order_by_id, order_id)
+        await self._call(f"cancel order {order_id}", self.client.cancel_order_by_id, order_id,
+                         kind=ORDER)
 
     async def cancel_all(self) -> list[str]:
-        answers = await self._call("cancel all orders", self.client.cancel_orders)
+        answers = await self._call("cancel all orders", self.client.cancel_orders, kind=ORDER)
         failed = [str(a.id) for a in answers if a.status >= 300]
         if failed:
             log.warning("cancel all: %d orders not canceled: %s", len(failed), ", ".join(failed))
@@ -610,15 +707,24 @@ class AlpacaBroker:
         positions = await self._call("list positions", self.client.get_all_positions)
         return [self.position_from(p) for p in positions]
 
+    async def get_position(self, symbol: str) -> Position | None:
+        try:
+            p = await self._call(f"get position {symbol}", self.client.get_open_position, symbol)
+        except NotFound:
+            return None
+        position = self.position_from(p)
+        return position if position.qty else None
+
     async def close_position(self, symbol: str) -> Order:
-        o = await self._call(f"close {symbol}", self.client.close_position, symbol)
+        o = await self._call(f"close {symbol}", self.client.close_position, symbol, kind=ORDER)
         order = self.order_from(o)
         self._roles[order.id] = OrderRole.EXIT
         return Order(**{**_fields(order), "role": OrderRole.EXIT})
 
     async def close_all(self) -> list[Order]:
         """Alpaca's one call: cancel every open order, then close every position."""
-        answers = await self._call("close all positions", self.client.close_all_positions, True)
+        answers = await self._call("close all positions", self.client.close_all_positions, True,
+                                   kind=ORDER)
         orders, failed = [], []
         for a in answers:
             if isinstance(a.body, AlpacaOrder) and (a.status or 200) < 300:

@@ -260,6 +260,10 @@ class SimExchange:
             raise self._reject(request, BrokerRejected("stop orders need a stop_price"))
         position = self.book.qty(request.symbol)
         reducing = position * request.side.sign < 0
+        if (request.position_intent or "").endswith("_to_close") and not reducing:
+            # Alpaca refuses a closing intent with nothing to close (shared/notes/alpaca.md).
+            raise self._reject(request, InsufficientQty(
+                f"insufficient qty available for order (requested: {request.qty}, available: 0)"))
         if reducing:
             available = abs(position) - self._held_for_sale(request.symbol, request.side)
             if request.qty > available:
@@ -348,7 +352,9 @@ class SimExchange:
         if len(legs) == 2:
             legs[0].sibling, legs[1].sibling = legs[1].order.id, legs[0].order.id
         self._emit("new", parent.order)
-        return parent.order
+        if not legs:
+            return parent.order
+        return replace(parent.order, legs=tuple(leg.order for leg in legs))
 
     def restore(self, fills: Sequence[Fill], orders: Sequence[Order],
                 last_prices: dict[str, float]) -> None:
@@ -411,13 +417,21 @@ class SimExchange:
         source = self._open if open_only else self._orders
         return [w.order for w in source.values()]
 
-    async def list_orders(self, open_only: bool = True) -> list[Order]:
-        return self.orders(open_only)
+    async def list_orders(self, open_only: bool = True,
+                          since: datetime | None = None) -> list[Order]:
+        orders = self.orders(open_only)
+        return orders if since is None else [o for o in orders if o.submitted_at >= since]
 
     async def list_positions(self) -> list[Position]:
         return self.book.positions()
 
+    async def get_position(self, symbol: str) -> Position | None:
+        return self.book.position(symbol)
+
     async def get_account(self) -> Account:
+        return self.account()
+
+    def account_view(self) -> Account:
         return self.account()
 
     def account(self) -> Account:

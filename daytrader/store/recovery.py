@@ -167,9 +167,11 @@ def apply(engine: Any, rec: Recovered, last_prices: dict[str, float]) -> None:
     engine.orders.results.update(rec.outcomes)
     engine.orders.intents.update(rec.intents)
     for cid, intent in rec.intents.items():
-        engine._reasons[cid] = intent.reason
+        engine.order_book.reasons[cid] = intent.reason
+        if not intent.reduce_only:
+            engine.order_book.strategies[intent.symbol] = intent.strategy
     for order in rec.orders:
-        engine._remember(order)
+        engine.order_book.remember(order)
     if rec.day is not None and rec.start_of_day_equity is not None:
         engine.day = rec.day
         engine.start_of_day_equity = rec.start_of_day_equity
@@ -180,7 +182,6 @@ def apply(engine: Any, rec: Recovered, last_prices: dict[str, float]) -> None:
         trade = engine.book.apply_fill(fill, reason)
         if fill.role is OrderRole.ENTRY and intent is not None:
             engine.book.set_protection(fill.symbol, intent.stop_loss, intent.take_profit)
-            engine._protection[fill.symbol] = (intent.stop_loss, intent.take_profit)
         if trade is not None:
             engine.cooldown.record_exit(trade.symbol, trade.exit_reason, fill.ts)
     for symbol, price in last_prices.items():

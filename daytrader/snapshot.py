@@ -1,0 +1,81 @@
+"""What the engine publishes and what its commands answer: immutable values the console, the
+control API and headless mode read, and all that the widgets import from the engine's side."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from daytrader.metrics import Metrics
+from daytrader.models import Account, CheckResult, Health, LogEvent, Order, Position, Trade, TradingState
+
+
+@dataclass(frozen=True, slots=True)
+class CommandResult:
+    ok: bool
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class CloseReport:
+    """What one close did: the orders it canceled, what filled meanwhile, what it sent."""
+
+    symbol: str
+    ok: bool
+    message: str
+    canceled: tuple[str, ...] = ()  # order ids confirmed canceled
+    filled_meanwhile: tuple[str, ...] = ()  # orders (legs) found filled instead of canceled
+    close_qty: int = 0  # shares of the closing order sent (0: none was needed or sent)
+    close_order_id: str | None = None
+    flat: bool = False  # the broker held nothing when the close ended
+    elapsed_ms: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class EmergencyReport:
+    disabled_after_ms: float
+    requests_after_ms: float
+    canceled: int
+    close_orders: int
+    flat: bool
+    positions_left: tuple[str, ...]
+    open_orders_left: int
+    errors: tuple[str, ...]
+    elapsed_ms: float
+    broker_requests: int = 0  # REST requests the stop used (its share of the rate limit)
+
+    @property
+    def message(self) -> str:
+        head = ("EMERGENCY STOP complete: trading disabled, flat, no open orders" if self.flat
+                else f"EMERGENCY STOP: trading disabled; NOT FLAT: positions left "
+                     f"{', '.join(self.positions_left) or 'none'}, open orders "
+                     f"{self.open_orders_left}")
+        tail = f"; errors: {'; '.join(self.errors)}" if self.errors else ""
+        return (f"{head} (canceled {self.canceled} orders, sent {self.close_orders} closes, "
+                f"{self.elapsed_ms:.0f} ms){tail}")
+
+
+@dataclass(frozen=True, slots=True)
+class EngineSnapshot:
+    ts: datetime
+    mode: str
+    state: TradingState
+    market_open: bool
+    market_state: str
+    account: Account
+    # Each with the stop and target of the legs working at the broker now (by order id).
+    positions: tuple[Position, ...]
+    orders: tuple[Order, ...]  # open orders first, then the most recent others
+    risk: tuple[CheckResult, ...]  # each check's current value against its limit
+    breaker_tripped: bool
+    daily_loss_pct: float
+    max_daily_loss_pct: float
+    trades: tuple[Trade, ...]  # every round trip of the run
+    equity_curve: tuple[tuple[datetime, float], ...]
+    events: tuple[LogEvent, ...]
+    event_seq: int  # the seq of the newest event, even when `events` holds only a tail
+    metrics: Metrics  # today's: realized, trades, win rate, profit factor, drawdown
+    health: tuple[Health, ...]
+    symbols: tuple[str, ...]
+    last_prices: dict[str, float] = field(default_factory=dict)
+    rejections_by_check: dict[str, int] = field(default_factory=dict)
