@@ -39,7 +39,7 @@ from daytrader.clock import EXCHANGE_TZ
 from daytrader.config import Settings
 from daytrader.engine import CommandResult, EmergencyReport, EngineSnapshot
 from daytrader.host import EngineHost
-from daytrader.models import OrderIntent, RiskDecision
+from daytrader.models import OrderIntent, OrderRole, RiskDecision
 from daytrader.runtime import RunOptions, build_runtime
 from widgets.account import AccountPane
 from widgets.backtest import BacktestScreen
@@ -372,8 +372,23 @@ class DayTraderApp(App[int]):
             self.notify("No open order selected: move to the orders pane (tab) and pick a row.",
                         severity="warning")
             return
-        self._command(f"cancel {order.id}",
-                      lambda h: h.run(lambda: h.engine.cancel_order(order.id, SOURCE)))
+
+        def cancel() -> None:
+            self._command(f"cancel {order.id}",
+                          lambda h: h.run(lambda: h.engine.cancel_order(order.id, SOURCE)))
+
+        if order.role not in (OrderRole.STOP_LOSS, OrderRole.TAKE_PROFIT):
+            cancel()
+            return
+        leg = "stop-loss" if order.role is OrderRole.STOP_LOSS else "take-profit"
+        after = (f"{order.symbol} will be UNPROTECTED: nothing at the broker limits its loss"
+                 if order.role is OrderRole.STOP_LOSS else
+                 f"{order.symbol} keeps its stop-loss but loses its profit target")
+        self.push_screen(ConfirmModal(f"Cancel the {leg} of {order.symbol}?",
+                                      f"{leg} {order.side} {order.qty} {order.symbol} @ "
+                                      f"{order.stop_price or order.limit_price}. {after}.",
+                                      f"Cancel the {leg} (y)"),
+                         callback=lambda yes: cancel() if yes else None)
 
     def action_new_order(self) -> None:
         if self.host is None or self.snapshot is None:

@@ -30,7 +30,8 @@ _NUMBERS = re.compile(r"[0-9]+(\.[0-9]+)?")
 
 @dataclass(frozen=True, slots=True)
 class Alert:
-    kind: str  # "breaker", "emergency_stop", "broker_rejection", "unhealthy", "engine_error"
+    # "breaker", "emergency_stop", "broker_rejection", "unhealthy", "engine_error", "unprotected"
+    kind: str
     title: str
     message: str
     ts: datetime
@@ -58,6 +59,8 @@ def alert_for(event: LogEvent) -> Alert | None:
         return Alert("broker_rejection", "broker error", msg, event.ts)
     if event.kind == "engine" and event.level == "error":
         return Alert("engine_error", "engine error", msg, event.ts)
+    if event.kind == "protection" and event.level == "error":
+        return Alert("unprotected", "position unprotected", msg, event.ts)
     return None
 
 

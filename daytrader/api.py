@@ -181,9 +181,10 @@ def create_app(engine: Engine, *, token: str | None = None) -> FastAPI:
 
     @app.get("/positions")
     async def positions() -> list:
+        # Stop and target are the legs working at the broker now; no stop: "protected": false.
         return [{**plain(p), "unrealized_pnl": str(p.unrealized_pnl),
-                 "unrealized_pct": round(p.unrealized_pct, 4)}
-                for p in engine.book.positions()]
+                 "unrealized_pct": round(p.unrealized_pct, 4), "protected": p.protected}
+                for p in engine.positions_view()]
 
     @app.get("/orders")
     async def orders(status: str = "open") -> list:

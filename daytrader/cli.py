@@ -160,9 +160,11 @@ def main(argv: list[str] | None = None,
     try:
         if not args.headless:
             if run_console is not None:
-                from daytrader.runtime import instance_lock
+                from daytrader.runtime import check_broker_reachable, instance_lock
 
                 instance_lock(settings.data_dir)  # a second console says so before drawing
+                if settings.mode in ("paper", "live"):  # and an unreachable broker too
+                    asyncio.run(check_broker_reachable(settings))
                 return run_console(settings, options)
             print("(the full-screen console is not built yet: running headless)", file=sys.stderr)
         asyncio.run(run_headless(settings, options))

@@ -29,16 +29,25 @@ ACTIONS = {
 }
 
 
+# The engine's emergency stop verifies flat for up to 90 s; its report is worth the wait.
+EMERGENCY_WAIT = 150.0
+
+
 class CtlError(Exception):
     pass
+
+
+class StillWorking(CtlError):
+    """The request reached DayTrader, which has not answered yet (it is still working on it)."""
 
 
 def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("action", choices=list(ACTIONS), help="what to ask the running instance")
     p.add_argument("arg", nargs="?", help="SYMBOL for close, ORDER_ID for cancel")
     p.add_argument("--json", dest="ctl_json", action="store_true", help="print raw JSON")
-    p.add_argument("--timeout", type=float, default=30.0,
-                   help="seconds to wait for an answer (emergency-stop waits for fills)")
+    p.add_argument("--timeout", type=float, default=None,
+                   help=f"seconds to wait for an answer (default 30; emergency-stop "
+                        f"{EMERGENCY_WAIT:g}: it waits for the engine's report, flat or not)")
 
 
 def client(settings: Settings, timeout: float):
@@ -67,6 +76,10 @@ def request(settings: Settings, action: str, arg: str | None, timeout: float) ->
     with client(settings, timeout) as http:
         try:
             response = http.request(method, template.format(arg=arg))
+        except (httpx.ReadTimeout, httpx.RemoteProtocolError) as exc:
+            # Sent and received: no answer yet is not "cannot reach".
+            raise StillWorking(f"DayTrader received {action} and is still working after "
+                               f"{timeout:g}s ({type(exc).__name__})") from None
         except httpx.TransportError as exc:
             raise CtlError(f"cannot reach DayTrader: {exc}") from None
     try:
@@ -99,10 +112,11 @@ def render(action: str, status: int, body: Any, out: TextIO) -> None:
         if not body:
             print("no positions", file=out)
         for p in body:
+            guard = (f"stop {p['stop_loss']}" if p.get("protected")
+                     else "UNPROTECTED (no working stop at the broker)")
             print(f"{p['symbol']:<6} {p['qty']:>7} @ {p['avg_entry_price']:>10}  last "
                   f"{p['last_price']:>10}  P&L {_money(p['unrealized_pnl']):>10} "
-                  f"({p['unrealized_pct']:+.2f}%)  stop {p['stop_loss']}  tp {p['take_profit']}",
-                  file=out)
+                  f"({p['unrealized_pct']:+.2f}%)  {guard}  tp {p['take_profit']}", file=out)
     elif action == "orders":
         if not body:
             print("no orders", file=out)
@@ -111,14 +125,29 @@ def render(action: str, status: int, body: Any, out: TextIO) -> None:
             print(f"{o['submitted_at'][11:19]} {o['id']:<12} {o['symbol']:<6} {o['side']:<4} "
                   f"{o['qty']:>6} {o['order_type']:<6} {price:>9} {o['status']:<16} "
                   f"{o['role']}", file=out)
+    elif action == "emergency-stop":
+        print(body["message"], file=out)
+        if body.get("positions_left"):
+            print(f"  positions left: {', '.join(body['positions_left'])}", file=out)
+        print(f"  trading {body['state']}; {body.get('broker_requests', 0)} broker requests; "
+              f"requests in flight after {body['requests_after_ms']:.0f} ms", file=out)
     else:
         print(body.get("message") or json.dumps(body), file=out)
 
 
 def run(args: argparse.Namespace, settings: Settings, out: TextIO = sys.stdout,
         err: TextIO = sys.stderr) -> int:
+    timeout = args.timeout or (EMERGENCY_WAIT if args.action == "emergency-stop" else 30.0)
+    if args.action == "emergency-stop":
+        print("emergency stop: trading is disabled at once; waiting for the engine's report "
+              "(cancel all, close all, flat check)...", file=err, flush=True)
     try:
-        status, body = request(settings, args.action, args.arg, args.timeout)
+        status, body = request(settings, args.action, args.arg, timeout)
+    except StillWorking as exc:
+        follow = "; trading is disabled" if args.action == "emergency-stop" else ""
+        print(f"still working: {exc}{follow}; follow it with `python app.py ctl positions` "
+              "and `ctl orders`", file=err)
+        return 1
     except CtlError as exc:
         print(f"error: {exc}", file=err)
         return 2

@@ -238,10 +238,9 @@ class Engine:
             closing = {o.symbol for o in open_orders if o.role is OrderRole.EXIT}
             stuck = [p.symbol for p in positions if p.symbol not in closing]
             if stuck:
-                reports = await asyncio.gather(*(
-                    self.close(symbol, "emergency_stop", source, listed=open_orders)
-                    for symbol in stuck))
-                errors.extend(r.message for r in reports if not r.ok)
+                reports = await self.close_many(stuck, "emergency_stop", source,
+                                                listed=open_orders)
+                errors.extend(r.message for r in reports.values() if not r.ok)
             await self.order_book.changed(min(delay, max(0.0, deadline - time.monotonic())))
             delay = min(delay * 2, 5.0)
 
@@ -255,66 +254,113 @@ class Engine:
 
     async def close(self, symbol: str, reason: str, source: str,
                     listed: list[Order] | None = None) -> CloseReport:
-        """Closes `symbol` at the broker (see the module's docstring). One close per symbol runs
-        at a time: a second caller gets the running one's report."""
-        running = self._closing.get(symbol)
-        if running is None:
-            running = asyncio.ensure_future(self._close(symbol, reason, source, listed))
-            self._closing[symbol] = running
+        """Closes `symbol` at the broker (see the module's docstring)."""
+        return (await self.close_many([symbol], reason, source, listed))[symbol]
 
-            def done(task: asyncio.Future[CloseReport]) -> None:
-                if self._closing.get(symbol) is task:
-                    del self._closing[symbol]
+    async def close_many(self, symbols: list[str], reason: str, source: str,
+                         listed: list[Order] | None = None) -> dict[str, CloseReport]:
+        """Closes several symbols in one pass (one listing, one position read for all). One
+        close per symbol runs at a time: a symbol already closing gets the running report."""
+        waiting: dict[str, asyncio.Future[CloseReport]] = {}
+        fresh: list[str] = []
+        for symbol in dict.fromkeys(symbols):
+            if symbol in self._closing:
+                waiting[symbol] = self._closing[symbol]
+            else:
+                future = asyncio.get_running_loop().create_future()
+                self._closing[symbol] = waiting[symbol] = future
+                fresh.append(symbol)
+        if fresh:
+            batch = asyncio.ensure_future(self._close(fresh, reason, source, listed))
 
-            running.add_done_callback(done)
-        return await asyncio.shield(running)
+            def settle(task: asyncio.Future[dict[str, CloseReport]]) -> None:
+                for symbol in fresh:
+                    future = self._closing.pop(symbol, None)
+                    if future is None or future.done():
+                        continue
+                    if task.cancelled() or task.exception() is not None:
+                        error = task.exception() if not task.cancelled() else None
+                        future.set_result(CloseReport(symbol, False, f"close {symbol}: "
+                                                      f"failed: {error!r}"))
+                    else:
+                        future.set_result(task.result()[symbol])
 
-    async def _close(self, symbol: str, reason: str, source: str,
-                     listed: list[Order] | None) -> CloseReport:
+            batch.add_done_callback(settle)
+        return {symbol: await asyncio.shield(future) for symbol, future in waiting.items()}
+
+    async def _close(self, symbols: list[str], reason: str, source: str,
+                     listed: list[Order] | None) -> dict[str, CloseReport]:
         t0 = time.perf_counter()
-        self._close_reasons[symbol] = reason
-        working = {o.id: o for o in self.order_book.working(symbol)}
+        reports: dict[str, CloseReport] = {}
+        for symbol in symbols:
+            self._close_reasons[symbol] = reason
+        wanted = set(symbols)
+        working = {o.id: o for o in self.open_orders.values() if o.symbol in wanted}
         if listed is None:  # orders the engine does not know (placed elsewhere, or lost)
             try:
                 listed = await self.broker.list_orders(open_only=True)
             except BrokerError as exc:
-                self.record("warning", "broker", f"close {symbol}: cannot list orders: {exc}")
+                self.record("warning", "broker", f"close: cannot list orders: {exc}")
                 listed = []
         for order in listed:
-            if order.symbol == symbol and order.status.is_open and order.id not in working:
+            if order.symbol in wanted and order.status.is_open and order.id not in working:
                 working[order.id] = self.order_book.remember(order)
-        held = self.book.qty(symbol)
-        exiting = [o for o in working.values() if o.role is OrderRole.EXIT
-                   and o.status.is_working and o.qty - o.filled_qty == abs(held)]
-        if held and exiting:
-            return self._close_report(symbol, t0, True, f"close {symbol}: already closing "
-                                      f"(order {exiting[0].id} working)")
-        ids = [o.id for o in working.values()]
+        for symbol in symbols:
+            held = self.book.qty(symbol)
+            exiting = [o for o in working.values() if o.symbol == symbol and o.status.is_working
+                       and o.role is OrderRole.EXIT and o.qty - o.filled_qty == abs(held)]
+            if held and exiting:
+                reports[symbol] = self._close_report(symbol, t0, True, f"close {symbol}: already "
+                                                     f"closing (order {exiting[0].id} working)")
+        ids = [o.id for o in working.values() if o.symbol not in reports]
         await asyncio.gather(*(self._cancel_for_close(self.order_book.get(i) or working[i])
                                for i in ids))
-        unconfirmed = await self._await_done(ids, self.cancel_confirm_timeout)
-        finals = [o for i in ids if (o := self.order_book.get(i)) is not None]
-        canceled = tuple(o.id for o in finals if o.status is not OrderStatus.FILLED
-                         and not o.status.is_open)
-        filled = tuple(o.id for o in finals if o.filled_qty > 0)
-        if unconfirmed:
-            return self._close_report(
-                symbol, t0, False, f"close {symbol}: {len(unconfirmed)} order(s) not confirmed "
-                f"canceled in {self.cancel_confirm_timeout:g}s ({', '.join(unconfirmed)}); nothing "
-                "sent, since they may still hold or trade the shares", canceled, filled)
-        try:
-            position = await self.broker.get_position(symbol)
+        unconfirmed = set(await self._await_done(ids, self.cancel_confirm_timeout))
+        todo = [s for s in symbols if s not in reports]
+        outcome: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+        for symbol in todo:
+            finals = [o for i in ids if (o := self.order_book.get(i)) is not None
+                      and o.symbol == symbol]
+            canceled = tuple(o.id for o in finals if not o.status.is_open and o.filled_qty == 0)
+            filled = tuple(o.id for o in finals if o.filled_qty > 0)
+            outcome[symbol] = canceled, filled
+            stuck = [o.id for o in finals if o.id in unconfirmed]
+            if stuck:
+                reports[symbol] = self._close_report(
+                    symbol, t0, False, f"close {symbol}: {len(stuck)} order(s) not confirmed "
+                    f"canceled in {self.cancel_confirm_timeout:g}s ({', '.join(stuck)}); nothing "
+                    "sent, since they may still hold or trade the shares", canceled, filled)
+        todo = [s for s in todo if s not in reports]
+        try:  # the broker's position now, after every cancel is confirmed
+            if len(todo) == 1:
+                position = await self.broker.get_position(todo[0])
+                held = {todo[0]: position.qty if position is not None else 0}
+            elif todo:
+                held = {p.symbol: p.qty for p in await self.broker.list_positions()}
+            else:
+                held = {}
         except BrokerError as exc:
-            return self._close_report(symbol, t0, False, f"close {symbol}: cannot read the "
-                                      f"position at the broker: {exc}", canceled, filled)
-        qty = position.qty if position is not None else 0
+            for symbol in todo:
+                reports[symbol] = self._close_report(
+                    symbol, t0, False, f"close {symbol}: cannot read the position at the broker: "
+                    f"{exc}", *outcome[symbol])
+            return reports
+        if any(self.book.qty(s) and not held.get(s) for s in todo):
+            await self.sync("close reconciliation")  # a fill the stream never told: broker wins
+        sends = [self._close_one(symbol, held.get(symbol, 0), reason, t0, *outcome[symbol])
+                 for symbol in todo]
+        for report in await asyncio.gather(*sends):
+            reports[report.symbol] = report
+        return reports
+
+    async def _close_one(self, symbol: str, qty: int, reason: str, t0: float,
+                         canceled: tuple[str, ...], filled: tuple[str, ...]) -> CloseReport:
+        """Closes exactly `qty`, the broker's position read after the cancels were confirmed."""
         if qty == 0:
             meanwhile = f"; {len(filled)} order(s) filled while closing" if filled else ""
-            if self.book.qty(symbol):  # a fill the stream never told: the broker's word wins
-                await self.sync("close reconciliation")
             return self._close_report(symbol, t0, True, f"close {symbol}: flat at the broker"
-                                      f"{meanwhile} (canceled {len(canceled)})", canceled,
-                                      filled, flat=True)
+                                      f"{meanwhile} (canceled {len(canceled)})", canceled, filled,
+                                      flat=True)
         side = Side.SELL if qty > 0 else Side.BUY
         last = self.last_prices.get(symbol)
         intent = OrderIntent(symbol, side, abs(qty), OrderType.MARKET,
@@ -441,8 +487,14 @@ class Engine:
         after = {p.symbol: p.qty for p in positions}
         self.account = account
         self.account_stale = False
+        if self.day is None:  # before the first bar: the broker's start-of-day equity
+            self.start_of_day_equity = account.start_of_day_equity
         self.book.replace_all(account.cash, positions)
+        now = self.clock.now()
         for order in [*orders, *unlisted]:
+            if order.status.is_open and order.id not in self.known_orders:
+                # Journaled so that a restart knows its id (and a leg its role) before listing.
+                self.journal.order_update(now, OrderUpdate("adopted", order))
             self.order_book.remember(order)  # the broker's word, even over a newer event
             self.orders.adopt(order)
         still_open = {o.id for o in open_now} | {o.id for o in orders if o.status.is_open} | {
@@ -614,8 +666,7 @@ class Engine:
                 await self.cancel_order(order.id, "engine (flatten before close)")
         symbols = self.book.symbols()
         if symbols:
-            await asyncio.gather(*(self.close(symbol, "flatten_before_close", "engine")
-                                   for symbol in symbols))
+            await self.close_many(symbols, "flatten_before_close", "engine")
 
     async def _act(self, signal: Signal) -> None:
         if signal.action == "exit":

@@ -7,6 +7,7 @@ share one way of choosing the data source, the clock and the broker.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import logging
 import os
@@ -30,6 +31,10 @@ log = logging.getLogger(__name__)
 
 class UsageError(ValueError):
     """A command-line value that cannot be used; the message says which and why."""
+
+
+class StartupError(UsageError):
+    """Something the run needs at start could not be reached; the message names its setting."""
 
 
 # Locks are a process-wide resource: a runtime built twice in one process (the console checks
@@ -127,6 +132,8 @@ class Runtime:
     # Paper/live: connect and reconcile before the first minute; disconnect after the last.
     prepare: Callable[[], Awaitable[None]] | None = None
     shutdown: Callable[[], Awaitable[None]] | None = None
+    # Paper/live: loops that run beside the feed (account refresh, protection watch).
+    background: tuple[Callable[[], Awaitable[None]], ...] = ()
 
     def close(self, reason: str = "stopped") -> None:
         """Ends the run's journal session cleanly (a run that is killed resumes next start)."""
@@ -154,6 +161,7 @@ class Runtime:
         """Warms up, then feeds the engine minute by minute until the feed ends or `stop`.
         With `linger`, controls (and the API) stay up after the feed ends, until `stop`."""
         api = alerter = None
+        tasks: list[asyncio.Task] = []
         try:
             if self.settings.alert_webhook_url:
                 from daytrader.alerts import Alerter
@@ -166,6 +174,8 @@ class Runtime:
                 api = await ApiServer(self.engine, self.settings).start()
             if self.prepare is not None:
                 await self.prepare()
+            tasks = [asyncio.create_task(loop(), name=getattr(loop, "__name__", "background"))
+                     for loop in self.background]
             self.engine.warm_up(self.feed.warmup)
             minutes = self.feed.minutes
             if hasattr(minutes, "__aiter__"):  # a live stream: bars come when they come
@@ -185,6 +195,11 @@ class Runtime:
             if linger and stop is not None:
                 await stop.wait()
         finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
             if self.shutdown is not None:
                 await self.shutdown()
             if api is not None:
@@ -215,14 +230,30 @@ async def _until_stopped(minutes: AsyncIterator[list[Bar]], stop: asyncio.Event 
         stopped.cancel()
 
 
+async def check_broker_reachable(settings: Settings) -> None:
+    """Before the console draws: the trading API answers with these keys (one request).
+    Raises StartupError naming the URL setting, or BrokerAuthError naming the key settings."""
+    from daytrader.broker import BrokerUnreachable
+    from daytrader.broker.alpaca import AlpacaBroker, AlpacaConfig
+
+    broker = AlpacaBroker(AlpacaConfig.from_settings(settings))
+    try:
+        await broker.start(stream=False)
+    except BrokerUnreachable as exc:
+        raise StartupError(exc.message) from None
+    finally:
+        await broker.stop()
+
+
 def build_alpaca_runtime(settings: Settings, options: RunOptions,
                          calendar: MarketCalendar) -> Runtime:
     """Paper or live: Alpaca for orders, fills and bars, on the wall clock. Before the first
     minute it checks the keys, starts trade_updates, reconciles with the account (positions and
     open orders appear and are managed) and warms the strategy up on history."""
+    from daytrader.broker import BrokerUnavailable, BrokerUnreachable
     from daytrader.broker.alpaca import AlpacaBroker, AlpacaConfig
     from daytrader.clock import WallClock
-    from daytrader.data.alpaca import AlpacaData, AlpacaDataConfig
+    from daytrader.data.alpaca import DATA_URL, AlpacaData, AlpacaDataConfig
 
     clock = WallClock()
     broker = AlpacaBroker(AlpacaConfig.from_settings(settings))
@@ -239,13 +270,28 @@ def build_alpaca_runtime(settings: Settings, options: RunOptions,
     feed = SimFeed(start, warmup, data.minutes(settings.symbols, calendar, clock))  # type: ignore[arg-type]
 
     async def prepare() -> None:
-        await broker.start()  # bad keys stop here, naming the key settings
+        try:  # bad keys stop here, naming the key settings; an unreachable endpoint, its URL
+            await broker.start(require_stream=True)
+        except BrokerUnreachable as exc:
+            await data.stop()
+            raise StartupError(exc.message) from None
         if options.live_note:
             engine.record("warning", "control", options.live_note, source="cli",
                           action="live_start")
         await engine.sync("start-up")
         previous = calendar.previous_session(start.date())
-        feed.warmup.extend(await data.history(settings.symbols, previous.open, start))
+        try:
+            feed.warmup.extend(await data.history(settings.symbols, previous.open, start))
+        except BrokerUnavailable as exc:
+            await broker.stop()
+            await data.stop()
+            raise StartupError(f"cannot reach Alpaca's market data at ALPACA_DATA_URL="
+                               f"{data.config.url or DATA_URL}: {exc.message}") from None
+        if not await data.connect(settings.symbols, data.config.auth_timeout + 5):
+            await broker.stop()
+            await data.stop()
+            raise StartupError(f"cannot connect to Alpaca's market data stream at "
+                               f"ALPACA_DATA_STREAM_URL={data.stream_url}: {data.health.detail}")
         engine.record("info", "engine", f"{settings.mode}: warmed up on {len(feed.warmup)} bars "
                       f"from {previous.date}; waiting for live bars")
 
@@ -254,7 +300,8 @@ def build_alpaca_runtime(settings: Settings, options: RunOptions,
         await broker.stop()
 
     return Runtime(settings, options, calendar, feed, engine, source, store=store,
-                   prepare=prepare, shutdown=shutdown)
+                   prepare=prepare, shutdown=shutdown,
+                   background=(engine.keep_account_fresh, engine.watch_protection))
 
 
 def build_runtime(settings: Settings, options: RunOptions,

@@ -739,9 +739,10 @@ def data_config(server: FakeAlpaca, **changes: Any):
     return AlpacaDataConfig(**values)
 
 
-def paper_engine(server: FakeAlpaca, calendar: MarketCalendar, broker=None, **overrides: Any):
+def paper_engine(server: FakeAlpaca, calendar: MarketCalendar, broker=None, strategy=None,
+                 **overrides: Any):
     """An engine in paper mode on this server (sharing its clock), with a strategy that never
-    signals, so each test decides every order."""
+    signals (unless one is given), so each test decides every order."""
     from daytrader.broker.alpaca import AlpacaBroker
     from daytrader.config import Secret, Settings
     from daytrader.engine import Engine
@@ -762,7 +763,7 @@ def paper_engine(server: FakeAlpaca, calendar: MarketCalendar, broker=None, **ov
     values.update(overrides)
     settings = Settings(**values)
     broker = broker or AlpacaBroker(broker_config(server))
-    engine = Engine(settings, broker, calendar, server.clock, strategy=Idle())
+    engine = Engine(settings, broker, calendar, server.clock, strategy=strategy or Idle())
     broker.set_health_reporter(engine.report_health)
     broker.set_gap_handler(lambda: engine.sync("trade stream reconnect"))
     return engine

@@ -9,7 +9,7 @@ from ui_factory import make_app, settled, until
 
 from app import DayTraderApp
 from daytrader.config import Settings
-from daytrader.models import OrderStatus, OrderType, Side, TradingState
+from daytrader.models import OrderRole, OrderStatus, OrderType, Side, TradingState
 from widgets.confirm import ConfirmModal
 from widgets.emergency import EmergencyModal
 from widgets.error_modal import ErrorModal
@@ -154,9 +154,38 @@ async def test_x_cancels_the_selected_open_order():
         order = orders.selected_order
         assert order is not None and order.status.is_open
         await pilot.press("x")
+        if order.role in (OrderRole.STOP_LOSS, OrderRole.TAKE_PROFIT):
+            # A protective leg: the console asks first, and says what the position loses.
+            modal = app.screen
+            assert isinstance(modal, ConfirmModal)
+            if order.role is OrderRole.STOP_LOSS:
+                assert f"{order.symbol} will be UNPROTECTED" in modal.body
+            await pilot.press("n")
+            await pilot.pause(0.2)
+            assert app.host.engine.known_orders[order.id].status.is_open
+            await pilot.press("x", "y")
         await until(pilot, lambda: app.host.engine.known_orders[order.id].status
                     is OrderStatus.CANCELED, what="the order canceled")
         await until(pilot, lambda: order.id not in orders.keys, what="the row gone from open orders")
+
+
+async def test_canceling_a_positions_stop_shows_it_unprotected():
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settled(pilot)
+        engine = app.host.engine
+        await until(pilot, lambda: any(p.protected for p in app.snapshot.positions),
+                    what="a protected position")
+        position = next(p for p in app.snapshot.positions if p.protected)
+        positions = app.query_one(PositionsTable)
+        await until(pilot, lambda: position.symbol in positions.keys, what="the row")
+        assert "UNPROTECTED" not in positions.row_text(position.symbol)
+        app.host.run(lambda: engine.cancel_order(position.stop_order_id, "test")).result(10)
+        await until(pilot, lambda: not next(p for p in app.snapshot.positions
+                                            if p.symbol == position.symbol).protected,
+                    what="the snapshot to show no stop")
+        await until(pilot, lambda: "UNPROTECTED" in positions.row_text(position.symbol),
+                    what="UNPROTECTED on screen")
 
 
 async def test_x_on_a_finished_order_sends_nothing():

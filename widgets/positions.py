@@ -1,4 +1,7 @@
-"""Positions pane: symbol, qty, avg entry, last, unrealized $ and %, stop, take-profit, age."""
+"""Positions pane: symbol, qty, avg entry, last, unrealized $ and %, stop, take-profit, age.
+
+Stop and take-profit are the protective orders working at the broker now (known by order id);
+a position without a working stop reads UNPROTECTED, in red."""
 
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ POSITION_COLUMNS = (
     Column("last", "Last", 9, "right"),
     Column("upnl", "Unrl $", 10, "right"),
     Column("upct", "Unrl %", 7, "right"),
-    Column("stop", "Stop", 8, "right"),
+    Column("stop", "Stop", 11, "right"),
     Column("target", "Target", 8, "right"),
     Column("age", "Age", 6, "right"),
 )
@@ -31,7 +34,8 @@ def position_row(p: Position, now: datetime) -> Row:
         price(p.last_price),
         (money(p.unrealized_pnl, signed=True), pnl_tone),
         (f"{p.unrealized_pct:+.2f}%", pnl_tone),
-        price(p.stop_loss) if p.stop_loss is not None else ("none", "warning"),
+        # The stop working at the broker now; none means a loss has no floor.
+        price(p.stop_loss) if p.protected else ("UNPROTECTED", "negative"),
         price(p.take_profit),
         age(p.opened_at, now),
     )

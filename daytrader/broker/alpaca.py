@@ -86,6 +86,19 @@ from daytrader.models import (
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+
+class _OneLine(logging.Filter):
+    """alpaca-py's streams log every failed connection with a full traceback; the guard below
+    reports each in one line already, so their records keep the message only."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.exc_info = record.exc_text = None
+        return True
+
+
+for _name in ("alpaca.trading.stream", "alpaca.data.live.websocket"):
+    logging.getLogger(_name).addFilter(_OneLine())
 KEY_SETTINGS = "ALPACA_API_KEY / ALPACA_SECRET_KEY"
 PAGE = 500  # Alpaca's largest page of orders
 MAX_PAGES = 4  # the newest 2,000 orders: a trading day's, with room to spare
@@ -400,6 +413,7 @@ class AlpacaBroker:
         self._stream: _TradeStream | None = None
         self._stream_task: asyncio.Task | None = None
         self._connected = asyncio.Event()
+        self._attempted = asyncio.Event()  # the stream's first connection attempt has ended
         self._connections = 0
         self.stream_ok = False
         self.stream_detail = ""
@@ -464,9 +478,12 @@ class AlpacaBroker:
                                     f"{self.config.base_url}: {exc.message}") from None
         if stream:
             self.start_stream()
+            ready = self._attempted if require_stream else self._connected
             try:
-                await asyncio.wait_for(self._connected.wait(),
+                await asyncio.wait_for(ready.wait(),
                                        wait if wait is not None else self.config.auth_timeout + 5)
+                if not self.stream_ok:  # the first attempt failed: at start, that is the answer
+                    raise TimeoutError
             except TimeoutError:
                 if require_stream:
                     await self.stop()
@@ -501,6 +518,7 @@ class AlpacaBroker:
 
     def _stream_down(self, detail: str) -> None:
         self.stream_detail = detail
+        self._attempted.set()
         was = self.stream_ok
         self.stream_ok = False
         self._connected.clear()
@@ -509,6 +527,7 @@ class AlpacaBroker:
         self._report(False, detail)
 
     def _stream_up(self) -> None:
+        self._attempted.set()
         self._connections += 1
         self.stream_ok = True
         self._connected.set()

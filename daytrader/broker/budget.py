@@ -45,11 +45,11 @@ class RequestBudget:
 
     def delay(self, kind: str = READ) -> float:
         """Seconds until a request of this kind may go (0: now)."""
-        if self.unlimited:
-            return 0.0
         now = self.clock()
+        wait = max(0.0, self._paused_until - now)  # a 429 holds even an unlimited budget
+        if self.unlimited:
+            return wait
         self._expire(now)
-        wait = max(0.0, self._paused_until - now)
         cap = self.order_cap if kind == ORDER else self.read_cap
         if len(self._sent) >= cap:
             # Room opens when enough of the oldest requests leave the window.

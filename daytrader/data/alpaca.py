@@ -31,6 +31,7 @@ from daytrader.clock import EXCHANGE_TZ, Clock, MarketCalendar
 from daytrader.models import Bar, Health
 
 log = logging.getLogger(__name__)
+DATA_URL = "https://data.alpaca.markets"  # alpaca-py's data host when ALPACA_DATA_URL is empty
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,10 +90,13 @@ class _BarStream(GuardedStream, StockDataStream):
         return text
 
     def _down(self, detail: str) -> None:
+        self._owner.attempted.set()
         self._owner.report(False, detail)
 
     def _up(self) -> None:
         self._owner.connections += 1
+        self._owner.connected.set()
+        self._owner.attempted.set()
         self._owner.report(True, "data stream connected; waiting for bars")
 
 
@@ -111,6 +115,8 @@ class AlpacaData:
         self.rejected = 0
         self.late = 0
         self.connections = 0
+        self.connected = asyncio.Event()
+        self.attempted = asyncio.Event()  # the stream's first connection attempt has ended
         self._queue: asyncio.Queue[Bar] = asyncio.Queue()
         self._stream: _BarStream | None = None
         self._task: asyncio.Task | None = None
@@ -149,6 +155,20 @@ class AlpacaData:
         self._stream.subscribe_bars(self._on_bar, *symbols)
         self._task = asyncio.get_running_loop().create_task(self._stream._run_forever(),
                                                             name="alpaca-data-stream")
+
+    @property
+    def stream_url(self) -> str:
+        return self.config.stream_url or f"wss://stream.data.alpaca.markets/v2/{self.config.feed}"
+
+    async def connect(self, symbols: Iterable[str], wait: float) -> bool:
+        """Starts the bar stream and waits (up to `wait` seconds) for its first connection
+        attempt; True when it connected."""
+        self.start_stream(symbols)
+        try:
+            await asyncio.wait_for(self.attempted.wait(), wait)
+        except TimeoutError:
+            return False
+        return self.connected.is_set()
 
     async def _on_bar(self, raw) -> None:
         bar = _bar(raw)
