@@ -89,6 +89,7 @@ class Engine:
         self.breaker = CircuitBreaker(settings.max_daily_loss_pct)
         self.cooldown = StopCooldown(settings.cooldown_after_stops, settings.cooldown_minutes)
         self.enabled = settings.trading_enabled_at_start
+        self.pause_entries_on = PAUSE_ENTRIES_ON
         self.order_book = OrderBook()
         self.account = Account(settings.starting_cash, settings.starting_cash,
                                settings.starting_cash, settings.starting_cash)
@@ -195,15 +196,21 @@ class Engine:
             canceled = await self.broker.cancel_all()
         except BrokerError as exc:
             errors.append(f"cancel all: {exc}")
-        for symbol in self.book.symbols():
+        symbols = list(dict.fromkeys([*self.book.symbols(), *self._closing,
+                                      *(o.symbol for o in self.open_orders.values())]))
+        for symbol in symbols:
             self._close_reasons[symbol] = "emergency_stop"
-        try:
-            closes = await self.broker.close_all()
-        except BrokerError as exc:
-            errors.append(f"close all: {exc}")
+        if self._closing:
+            # A close is already on its way for some symbol: a close-all now could sell those
+            # shares a second time. Every symbol goes through the close routine instead (the
+            # running ones are joined, not repeated).
+            reports = await self.close_many(symbols, "emergency_stop", source, listed=[])
+            closes = [o for r in reports.values() if r.close_order_id
+                      and (o := self.order_book.get(r.close_order_id)) is not None]
+            errors.extend(r.message for r in reports.values() if not r.ok)
+        else:
+            closes = await self._close_all(symbols, errors)
         requests_ms = (time.perf_counter() - t0) * 1000
-        for order in closes:
-            self.order_book.remember(order)
         self.record("warning", "control", f"emergency stop: canceled {len(canceled)} orders, "
                     f"sent {len(closes)} closes; waiting for fills")
         positions, open_orders = await self._wait_flat(flat_timeout, source, errors)
@@ -215,6 +222,34 @@ class Engine:
         self.record("info" if report.flat else "error", "control", report.message)
         return report
 
+    async def _close_all(self, symbols: list[str], errors: list[str]) -> list[Order]:
+        """The broker's one-call close of every position. While it is in flight each symbol
+        counts as closing, so a strategy exit or a manual close meanwhile waits for it instead
+        of sending a second sell."""
+        loop = asyncio.get_running_loop()
+        held = {symbol: loop.create_future() for symbol in symbols}
+        self._closing.update(held)
+        closes: list[Order] = []
+        try:
+            closes = await self.broker.close_all()
+        except BrokerError as exc:
+            errors.append(f"close all: {exc}")
+        finally:
+            sent = {o.symbol: o for o in closes}
+            for order in closes:
+                self.order_book.remember(order)
+            for symbol, future in held.items():
+                if self._closing.get(symbol) is future:
+                    del self._closing[symbol]
+                order = sent.get(symbol)
+                future.set_result(CloseReport(
+                    symbol, order is not None, f"close {symbol}: "
+                    + (f"closed by the emergency stop's close-all (order {order.id})" if order
+                       else "the emergency stop's close-all did not close it; it retries"),
+                    close_qty=order.qty if order else 0, close_order_id=order.id if order
+                    else None))
+        return closes
+
     def _requests_used(self) -> int:
         budget = getattr(self.broker, "budget", None)
         return budget.used if budget is not None else 0
@@ -224,7 +259,8 @@ class Engine:
         """Re-reads positions and open orders, first soon, then less often (inside the request
         budget), waking early when trade updates arrive. A position with no closing order
         working is closed by the close routine."""
-        deadline = time.monotonic() + timeout
+        loop = asyncio.get_running_loop()  # the loop's clock: a test may run it on virtual time
+        deadline = loop.time() + timeout
         delay = 0.1
         while True:
             try:
@@ -233,7 +269,7 @@ class Engine:
             except BrokerError as exc:
                 self.record("error", "broker", f"cannot verify flat: {exc}")
                 positions, open_orders = self.book.positions(), list(self.open_orders.values())
-            if (not positions and not open_orders) or time.monotonic() >= deadline:
+            if (not positions and not open_orders) or loop.time() >= deadline:
                 return positions, open_orders
             closing = {o.symbol for o in open_orders if o.role is OrderRole.EXIT}
             stuck = [p.symbol for p in positions if p.symbol not in closing]
@@ -241,7 +277,7 @@ class Engine:
                 reports = await self.close_many(stuck, "emergency_stop", source,
                                                 listed=open_orders)
                 errors.extend(r.message for r in reports.values() if not r.ok)
-            await self.order_book.changed(min(delay, max(0.0, deadline - time.monotonic())))
+            await self.order_book.changed(min(delay, max(0.0, deadline - loop.time())))
             delay = min(delay * 2, 5.0)
 
     async def close_position(self, symbol: str, source: str = "console",
@@ -397,13 +433,14 @@ class Engine:
         """Waits until each order is final (canceled, filled, ...), from trade updates first and
         then by asking the broker for each by id (a stream can miss events, Alpaca's a leg's
         cancel), with backoff; returns the ids still open at the deadline."""
-        deadline = time.monotonic() + timeout
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
         delay = 0.25
         pending = list(ids)
         while True:
             pending = [i for i in pending if (o := self.order_book.get(i)) is None
                        or o.status.is_open]
-            left = deadline - time.monotonic()
+            left = deadline - loop.time()
             if not pending or left <= 0:
                 return pending
             if not await self.order_book.changed(min(delay, left)):
@@ -424,16 +461,20 @@ class Engine:
         self.learn(order)
 
     def learn(self, order: Order) -> None:
-        """A state of an order read over REST, turned into the update the stream would send."""
+        """A state of an order read over REST (a lookup, or the answer to our own submit),
+        turned into the update the stream would send: a fill it shows that the engine has not
+        booked is booked now, once (the stream's own event for it then finds it booked)."""
         prev = self.order_book.get(order.id)
         fill = None
-        if prev is not None and order.filled_qty > prev.filled_qty and order.filled_avg_price:
-            qty = order.filled_qty - prev.filled_qty
-            before = (prev.filled_avg_price or ZERO) * prev.filled_qty
+        booked = prev.filled_qty if prev is not None else 0
+        if order.filled_qty > booked and order.filled_avg_price:
+            qty = order.filled_qty - booked
+            before = (prev.filled_avg_price or ZERO) * booked if prev is not None else ZERO
             price = to_price((order.filled_avg_price * order.filled_qty - before) / qty)
             fill = Fill(f"{order.id}:{order.filled_qty}", order.id, order.client_order_id,
                         order.symbol, order.side, qty, price, ZERO,
-                        order.updated_at or self.clock.now(), prev.role)
+                        order.updated_at or self.clock.now(),
+                        prev.role if prev is not None else order.role)
         event = "fill" if fill is not None else order.status.value
         self._on_update(OrderUpdate(event, order, fill))
 
@@ -470,10 +511,12 @@ class Engine:
         list a held stop-loss) are read by id, so a position's protection is what is working."""
         try:
             for _ in range(5):
+                fills = len(self.fills)  # a fill told by the stream meanwhile: read again
                 first = await self.broker.list_orders(open_only=False)
                 positions = await self.broker.list_positions()
                 orders = await self.broker.list_orders(open_only=False)
-                if {o.id: o.filled_qty for o in first} == {o.id: o.filled_qty for o in orders}:
+                if ({o.id: o.filled_qty for o in first} == {o.id: o.filled_qty for o in orders}
+                        and len(self.fills) == fills):
                     break
             account = await self.broker.get_account()
             open_now = await self.broker.list_orders(open_only=True)
@@ -586,7 +629,7 @@ class Engine:
 
     def entries_paused(self) -> str:
         """Why new entries wait (stale data or a trade stream that is down), or ""."""
-        bad = [h for name in PAUSE_ENTRIES_ON if (h := self.health.get(name)) and not h.ok]
+        bad = [h for name in self.pause_entries_on if (h := self.health.get(name)) and not h.ok]
         return "; ".join(f"{h.name}: {h.detail}" for h in bad)
 
     # -- the data path ---------------------------------------------------------------------------
@@ -761,7 +804,9 @@ class Engine:
             self.order_book.strategies[intent.symbol] = intent.strategy
         for leg in result.order.legs:  # protection is tracked by these ids from now on
             self.journal.order_update(now, OrderUpdate("new", leg))
-        if result.order.id not in self.known_orders or result.order.legs:
+        if result.order.id not in self.known_orders:
+            self.learn(result.order)  # an answer that says "filled" books that fill now
+        elif result.order.legs:
             self.order_book.remember(result.order)
         bracket = (f" (stop {intent.stop_loss}, take-profit {intent.take_profit})"
                    if intent.stop_loss else "")

@@ -56,6 +56,9 @@ class OrderBook:
             order = replace(order, role=role or order.role, parent_id=parent or order.parent_id)
         if order.legs:
             order = replace(order, legs=())  # the legs are remembered on their own
+        prev = self.known.get(order.id)
+        if prev is not None and _older(order, prev):
+            return prev  # an answer sent before what the stream already told: never go back
         self.known[order.id] = order
         if order.status.is_open:
             self.open[order.id] = order
@@ -67,9 +70,7 @@ class OrderBook:
     def is_stale(self, update: OrderUpdate) -> bool:
         """An event older than what is known (a sync already read a later state)."""
         prev = self.known.get(update.order.id)
-        order = update.order
-        return prev is not None and (order.filled_qty < prev.filled_qty or (
-            not prev.status.is_open and order.status.is_open))
+        return prev is not None and _older(update.order, prev)
 
     def _touch(self) -> None:
         self._version += 1
@@ -124,3 +125,10 @@ class OrderBook:
 
     def open_entries(self) -> list[Order]:
         return [o for o in self.open.values() if o.role is OrderRole.ENTRY]
+
+
+def _older(order: Order, known: Order) -> bool:
+    """Whether `order` is an earlier state than `known`: fewer shares filled, or open again
+    after it was done (a final state is final)."""
+    return order.filled_qty < known.filled_qty or (
+        not known.status.is_open and order.status.is_open)

@@ -34,6 +34,9 @@ async def test_1000_intents_with_random_faults_never_make_two_orders(calendar):
         server.push_bars(flat_minute(symbols, T0, 50.0))
         broker = AlpacaBroker(broker_config(server, timeout=0.4, requests_per_minute=0))
         engine = paper_engine(server, calendar, broker=broker)
+        # About idempotency under faults: entries do not wait out the broker's ill health here
+        # (that pause is tested in test_alpaca_broker.py).
+        engine.pause_entries_on = ("data", "trade_stream")
         await broker.start()
         await engine.sync("test")
         server.faults.rate = 0.3
@@ -100,7 +103,10 @@ async def test_1000_intents_with_random_faults_never_make_two_orders(calendar):
             if intent.symbol == "ZZZZ":
                 assert result.order is None
         assert sum(outcomes.values()) == 1000
-        assert outcomes["filled"] > 500 and outcomes["canceled"] > 80, outcomes
+        # Every path was taken; with 30% of calls failing the broker often shows unhealthy
+        # (3 failures in a row), and entries wait for it (the "paused" ones).
+        assert outcomes["filled"] > 600 and outcomes["canceled"] > 100, outcomes
+        assert outcomes["paused"] == 0
         assert sum(server.faults.injected.values()) > 300, server.faults.injected
         assert engine_positions(engine) == server.positions()
         await broker.stop()
