@@ -213,8 +213,8 @@ class Engine:
         requests_ms = (time.perf_counter() - t0) * 1000
         self.record("warning", "control", f"emergency stop: canceled {len(canceled)} orders, "
                     f"sent {len(closes)} closes; waiting for fills")
-        positions, open_orders = await self._wait_flat(flat_timeout, source, errors)
-        report = EmergencyReport(disabled_ms, requests_ms, len(canceled), len(closes),
+        positions, open_orders = await self._wait_flat(flat_timeout, source, errors, closes)
+        report = EmergencyReport(disabled_ms, requests_ms, len(canceled), len({o.id for o in closes}),
                                  not positions and not open_orders,
                                  tuple(p.symbol for p in positions), len(open_orders),
                                  tuple(errors), (time.perf_counter() - t0) * 1000,
@@ -254,8 +254,8 @@ class Engine:
         budget = getattr(self.broker, "budget", None)
         return budget.used if budget is not None else 0
 
-    async def _wait_flat(self, timeout: float, source: str,
-                         errors: list[str]) -> tuple[list[Position], list[Order]]:
+    async def _wait_flat(self, timeout: float, source: str, errors: list[str],
+                         closes: list[Order]) -> tuple[list[Position], list[Order]]:
         """Re-reads positions and open orders, first soon, then less often (inside the request
         budget), waking early when trade updates arrive. A position with no closing order
         working is closed by the close routine."""
@@ -277,6 +277,8 @@ class Engine:
                 reports = await self.close_many(stuck, "emergency_stop", source,
                                                 listed=open_orders)
                 errors.extend(r.message for r in reports.values() if not r.ok)
+                closes.extend(o for r in reports.values() if r.close_order_id
+                              and (o := self.order_book.get(r.close_order_id)) is not None)
             await self.order_book.changed(min(delay, max(0.0, deadline - loop.time())))
             delay = min(delay * 2, 5.0)
 

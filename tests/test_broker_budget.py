@@ -233,3 +233,28 @@ def test_the_console_says_so_before_drawing(calendar, tmp_path):
         server.stop()
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert f"error: cannot reach Alpaca's trading API at ALPACA_BASE_URL={url}" in done.stderr
+
+
+def test_ctl_emergency_stop_says_still_working_not_cannot_reach(tmp_path):
+    """An engine busy flattening has the request and has not answered: that is not an outage."""
+    import os
+
+    silent = Silent()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("API_")}
+    env.update(API_PORT=str(silent.port), API_TOKEN="t0ken", API_SOCKET="false",
+               DATA_DIR=str(tmp_path))
+    try:
+        done = subprocess.run([sys.executable, str(ROOT / "app.py"), "ctl", "emergency-stop",
+                               "--timeout", "1"], env=env, capture_output=True, text=True,
+                              timeout=60, cwd=ROOT)
+    finally:
+        silent.close()
+    assert done.returncode == 1, done.stderr
+    assert "waiting for the engine's report" in done.stderr
+    assert "still working: DayTrader received emergency-stop and is still working after 1s" \
+        in done.stderr and "trading is disabled" in done.stderr
+    assert "cannot reach" not in done.stderr
+    refused = subprocess.run([sys.executable, str(ROOT / "app.py"), "ctl", "emergency-stop",
+                              "--timeout", "1"], env={**env, "API_PORT": str(_closed_port())},
+                             capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert refused.returncode == 2 and "cannot reach DayTrader" in refused.stderr
