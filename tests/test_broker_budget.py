@@ -111,6 +111,22 @@ async def test_emergency_stop_with_50_positions_and_100_orders_stays_inside_200_
 
 
 # -- the account, refreshed -------------------------------------------------------------------------
+class EntersOnce:
+    name = "enters-once"
+
+    def __init__(self, signal: Signal) -> None:
+        self.signal: Signal | None = signal
+
+    def warm_up(self, bar) -> None:
+        pass
+
+    def on_bar(self, bar, position_qty: int) -> Signal | None:
+        if self.signal is None or bar.symbol != self.signal.symbol:
+            return None
+        signal, self.signal = self.signal, None
+        return signal
+
+
 async def test_entries_are_sized_on_buying_power_read_after_the_last_fill(calendar):
     server = FakeAlpaca(("AAPL", "MSFT"), calendar, T0, cash=D("20000"),
                         instant_fills=True).start()
@@ -124,9 +140,12 @@ async def test_entries_are_sized_on_buying_power_read_after_the_last_fill(calend
         server.submit(symbol="MSFT", side="buy", qty=150)
         server.push_bars(flat_minute(("AAPL", "MSFT"), T0 + MINUTE, 100.0))
         await eventually(lambda: engine.account_stale, what="the fill seen by the engine")
-        signal = Signal("AAPL", "enter_long", T0 + 2 * MINUTE, D("100"), stop_loss=D("99"),
-                        take_profit=D("102"), reason="test")
-        await engine._act(signal)  # the strategy's path: refresh, then size
+        engine.strategy = EntersOnce(Signal("AAPL", "enter_long", T0 + 2 * MINUTE, D("100"),
+                                            stop_loss=D("99"), take_profit=D("102"),
+                                            reason="test"))
+        bars = flat_minute(("AAPL", "MSFT"), T0 + 2 * MINUTE, 100.0)
+        server.push_bars(bars)
+        await engine.on_minute(bars)  # the strategy's path: refresh, then size
         assert engine.account.buying_power == D("5000.00")
         [entry] = [o for o in server.all_orders() if o.symbol == "AAPL" and o.parent_id is None]
         assert entry.qty * 100 <= 5000 / 4  # a quarter of the fresh buying power (4 free slots)
