@@ -26,9 +26,9 @@ import polars as pl
 from daytrader import metrics
 from daytrader.clock import EXCHANGE_TZ, MarketCalendar
 from daytrader.config import Settings, SettingsError, env_name
-from daytrader.engine import build_engine
 from daytrader.metrics import Execution, Metrics
 from daytrader.models import Bar, Fill, OrderRole, OrderStatus, Trade, to_price
+from daytrader.runtime import build_engine
 
 # --param names -> Settings fields
 PARAMS = {

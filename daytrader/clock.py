@@ -217,12 +217,19 @@ class MarketCalendar:
 class Clock(Protocol):
     def now(self) -> datetime: ...
 
+    def advance_to(self, ts: datetime) -> None:
+        """The data says it is now `ts`: a sim clock moves there (never back); a wall clock,
+        which knows better, stays."""
+
 
 class WallClock:
     """The real time, in exchange time."""
 
     def now(self) -> datetime:
         return datetime.now(EXCHANGE_TZ)
+
+    def advance_to(self, ts: datetime) -> None:
+        pass
 
 
 class SimClock:
@@ -242,6 +249,10 @@ class SimClock:
                 f"sim clock cannot go backwards: {local.isoformat()} < {self._now.isoformat()}"
             )
         self._now = local
+
+    def advance_to(self, ts: datetime) -> None:
+        if ts > self._now:
+            self._now = _to_exchange_time(ts)
 
     def advance(self, delta: timedelta) -> None:
         """Move the clock forward by `delta` of elapsed time (not wall time across DST)."""

@@ -66,6 +66,10 @@ class Settings:
     take_profit_atr_mult: float = 4.0
     allow_shorts: bool = False
     flatten_minutes_before_close: int = 5
+    # Which strategy trades which symbols (daytrader/strategy/loader.py): STRATEGY for every
+    # symbol not assigned in STRATEGY_SYMBOLS ("opening_range(minutes=30)=NVDA,TSLA; ...").
+    strategy: str = "ema_cross"
+    strategy_symbols: str = ""
     # Sim exchange.
     sim_seed: int = 42
     sim_speed: float = 60.0  # 0 means as fast as possible
@@ -174,6 +178,8 @@ _ENV: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "STOP_ATR_MULT": ("stop_atr_mult", _float),
     "TAKE_PROFIT_ATR_MULT": ("take_profit_atr_mult", _float),
     "ALLOW_SHORTS": ("allow_shorts", _bool),
+    "STRATEGY": ("strategy", lambda n, r: r.strip()),
+    "STRATEGY_SYMBOLS": ("strategy_symbols", lambda n, r: r.strip()),
     "FLATTEN_MINUTES_BEFORE_CLOSE": ("flatten_minutes_before_close", _int),
     "SIM_SEED": ("sim_seed", _int),
     "SIM_SPEED": ("sim_speed", _speed),

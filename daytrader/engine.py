@@ -18,14 +18,13 @@ import contextlib
 import logging
 import time
 from collections import Counter, deque
-from collections.abc import AsyncIterable, Callable, Iterable
+from collections.abc import AsyncIterable, Callable, Iterable, Mapping
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from daytrader.broker import Broker, BrokerError, NotCancelable, NotFound
-from daytrader.broker.sim import SimExchange
-from daytrader.clock import EXCHANGE_TZ, Clock, MarketCalendar, Session, SimClock
+from daytrader.clock import EXCHANGE_TZ, Clock, MarketCalendar, Session
 from daytrader.config import Settings
 from daytrader.metrics import compute as compute_metrics
 from daytrader.models import (
@@ -60,29 +59,35 @@ from daytrader.risk import (
     StopCooldown,
     check_order,
     daily_loss_pct,
+    size_entry,
 )
 from daytrader.snapshot import CloseReport, CommandResult, EmergencyReport, EngineSnapshot
 from daytrader.store.journal import NullJournal
+from daytrader.store.recovery import Recovered
 from daytrader.strategy import Strategy
-from daytrader.strategy.ema_crossover import CrossoverParams, EmaCrossover, size_entry
+from daytrader.strategy.loader import assign
+from daytrader.strategy.running import RunningStrategies
 
 log = logging.getLogger(__name__)
 MINUTE = timedelta(minutes=1)
 # Components whose trouble pauses new entries (closing is never paused).
 PAUSE_ENTRIES_ON = ("data", "trade_stream", "broker")
 UNPROTECTED_ALERT_SECONDS = 30.0
-__all__ = ["CloseReport", "CommandResult", "EmergencyReport", "Engine", "EngineSnapshot",
-           "build_engine"]
+__all__ = ["CloseReport", "CommandResult", "EmergencyReport", "Engine", "EngineSnapshot"]
 
 
 class Engine:
     def __init__(self, settings: Settings, broker: Broker, calendar: MarketCalendar,
-                 clock: Clock, strategy: Strategy | None = None) -> None:
+                 clock: Clock, strategy: Strategy | Mapping[str, Strategy] | None = None) -> None:
+        """`strategy`: one for every symbol, a strategy per symbol, or None for the settings'
+        STRATEGY / STRATEGY_SYMBOLS."""
         self.settings = settings
         self.broker = broker
         self.calendar = calendar
         self.clock = clock
-        self.strategy: Strategy = strategy or EmaCrossover(CrossoverParams.from_settings(settings))
+        plan = (assign(settings) if strategy is None else dict(strategy)
+                if isinstance(strategy, Mapping) else dict.fromkeys(settings.symbols, strategy))
+        self.strategies = RunningStrategies(plan, self._strategy_failed)
         self.limits = RiskLimits.from_settings(settings)
         self.orders = OrderManager(broker)
         self.book = PositionBook(settings.starting_cash)
@@ -124,9 +129,22 @@ class Engine:
         self.journal: NullJournal = NullJournal()
         self.orders.before_send = lambda cid, intent, decision: self.journal.intent(
             cid, intent, decision)
-        broker.set_listener(self._on_update)
+        broker.set_listener(self.apply_update)
 
     # -- state -----------------------------------------------------------------------------------
+    @property
+    def strategy(self) -> Strategy:
+        """The run's strategy, when one trades every symbol (`strategies` holds them all)."""
+        distinct = {id(s): s for s in self.strategies.by_symbol.values()}
+        if len(distinct) != 1:
+            raise AttributeError("several strategies run here: use engine.strategies.of(symbol)")
+        return next(iter(distinct.values()))
+
+    @strategy.setter
+    def strategy(self, strategy: Strategy) -> None:
+        self.strategies = RunningStrategies(dict.fromkeys(self.settings.symbols, strategy),
+                                            self._strategy_failed)
+
     @property
     def known_orders(self) -> dict[str, Order]:
         return self.order_book.known
@@ -166,6 +184,29 @@ class Engine:
         self.record("warning", "control", f"trading disabled by {source}", source=source,
                     action="disable")
         return CommandResult(True, "trading disabled")
+
+    def set_strategy_enabled(self, name: str, enabled: bool,
+                             source: str = "console") -> CommandResult:
+        """Stops or resumes one strategy's decisions; its positions keep their protection and
+        close as any other. Enabling clears a failure (fix the strategy first)."""
+        if name not in self.strategies.by_name:
+            return CommandResult(False, f"no strategy {name!r}; running: "
+                                        f"{', '.join(self.strategies.names)}")
+        self.strategies.set_enabled(name, enabled)
+        verb = "enabled" if enabled else "disabled"
+        self.record("warning" if not enabled else "info", "control",
+                    f"strategy {name} {verb} by {source}", source=source,
+                    action=f"strategy_{'enable' if enabled else 'disable'}")
+        return CommandResult(True, f"strategy {name} {verb}")
+
+    def _strategy_failed(self, name: str, doing: str, exc: BaseException) -> None:
+        symbols = self.strategies.symbols_of(name)
+        held = [s for s in symbols if self.book.qty(s)]
+        self.record("error", "strategy", f"strategy {name} failed ({doing}: "
+                    f"{type(exc).__name__}: {exc}); it is disabled, the other strategies keep "
+                    f"trading" + (f"; its positions {', '.join(held)} keep their protection"
+                                  if held else ""),
+                    source="engine", action="strategy_failed")
 
     def reset_breaker(self, source: str = "console") -> CommandResult:
         if not self.breaker.tripped:
@@ -478,7 +519,7 @@ class Engine:
                         order.updated_at or self.clock.now(),
                         prev.role if prev is not None else order.role)
         event = "fill" if fill is not None else order.status.value
-        self._on_update(OrderUpdate(event, order, fill))
+        self.apply_update(OrderUpdate(event, order, fill))
 
 
     async def cancel_order(self, order_id: str, source: str = "console") -> CommandResult:
@@ -638,7 +679,7 @@ class Engine:
     def warm_up(self, bars: Iterable[Bar]) -> int:
         count = 0
         for bar in bars:
-            self.strategy.warm_up(bar)
+            self.strategies.warm_up(bar)
             self.last_prices[bar.symbol] = bar.close
             count += 1
         return count
@@ -659,8 +700,7 @@ class Engine:
         Returns the session the minute belongs to (None outside regular hours)."""
         bar_ts = bars[0].ts
         now = bar_ts + MINUTE  # the bar is complete at the end of its minute
-        if isinstance(self.clock, SimClock) and now > self.clock.now():
-            self.clock.set(now)
+        self.clock.advance_to(now)
         session = self.calendar.session_at(bar_ts)
         if session is not None and session.date != self.day:
             self._start_day(session.date)
@@ -683,10 +723,10 @@ class Engine:
         if now >= flatten_at:
             await self._flatten(now)
             for bar in bars:
-                self.strategy.warm_up(bar)
+                self.strategies.warm_up(bar)
             return session
         for bar in bars:
-            signal = self.strategy.on_bar(bar, self.book.qty(bar.symbol))
+            signal = self.strategies.on_bar(bar, self.book.qty(bar.symbol))
             if signal is not None:
                 await self._act(signal)
         return session
@@ -729,7 +769,7 @@ class Engine:
         intent = OrderIntent(signal.symbol, side, qty, OrderType.MARKET,
                              stop_loss=signal.stop_loss, take_profit=signal.take_profit,
                              ref_price=signal.price, reason=signal.reason,
-                             strategy=self.strategy.name, ts=signal.ts)
+                             strategy=self.strategies.name_of(signal.symbol), ts=signal.ts)
         if qty <= 0:
             self.record("info", "order", f"signal {signal.reason} {signal.symbol} skipped: "
                       "position size rounds to 0 shares")
@@ -753,23 +793,22 @@ class Engine:
 
     def _prepare_manual(self, intent: OrderIntent) -> OrderIntent:
         """Stamps a manual order with the time and the last price, and gives an entry without a
-        stop the strategy's bracket (2xATR / 4xATR) when the ATR is known, so no position is
-        left without protective orders at the broker."""
+        stop the bracket the symbol's strategy would give it at that price (market at the last
+        price, limit at its limit), so no position is left without protective orders."""
         changes: dict = {}
         if intent.ts is None:
             changes["ts"] = self.clock.now()
         ref = intent.ref_price
         if ref is None and intent.symbol in self.last_prices:
             ref = changes["ref_price"] = to_price(self.last_prices[intent.symbol])
-        atr = None
-        if isinstance(self.strategy, EmaCrossover):
-            atr = self.strategy.indicators(intent.symbol)[2]
-        if (not intent.reduce_only and intent.stop_loss is None and ref is not None and atr
-                and intent.order_type is OrderType.MARKET):
-            p = self.strategy.params
-            sign = intent.side.sign
-            changes["stop_loss"] = to_price(float(ref) - sign * p.stop_atr_mult * atr)
-            changes["take_profit"] = to_price(float(ref) + sign * p.take_profit_atr_mult * atr)
+        at = intent.limit_price if intent.order_type is OrderType.LIMIT else ref
+        if (not intent.reduce_only and intent.stop_loss is None and at is not None
+                and intent.order_type is not OrderType.STOP):
+            stop, take = self.strategies.bracket(intent.symbol, intent.side, at)
+            if stop is not None:
+                changes["stop_loss"] = stop
+                if intent.take_profit is None and take is not None:
+                    changes["take_profit"] = take
         return replace(intent, **changes) if changes else intent
 
     async def _send(self, intent: OrderIntent, broker_qty: int | None = None) -> SubmitResult:
@@ -855,7 +894,8 @@ class Engine:
         return decision
 
     # -- broker events ---------------------------------------------------------------------------
-    def _on_update(self, update: OrderUpdate) -> None:
+    def apply_update(self, update: OrderUpdate) -> None:
+        """A broker event (the broker's listener), or an order state read over REST."""
         if self.order_book.is_stale(update):  # older than what a sync or a lookup adopted
             self.journal.order_update(self.clock.now(), replace(update, fill=None))
             return
@@ -876,6 +916,8 @@ class Engine:
         self.account_stale = True
         if self._account_wanted is not None:
             self._account_wanted.set()
+        if fill.role is OrderRole.ENTRY and fill.symbol not in self.book:
+            self.book.set_strategy(fill.symbol, self.order_book.strategies.get(fill.symbol, ""))
         reason = ""
         if fill.role is OrderRole.EXIT:
             reason = self.order_book.reasons.get(fill.client_order_id) or self._close_reasons.get(
@@ -896,6 +938,49 @@ class Engine:
             if until is not None:
                 self.record("warning", "reject", f"{trade.symbol}: {self.limits.cooldown_after_stops}"
                             f" stop-outs in a row, no entries until {until:%H:%M %Z}")
+
+    # -- restart ---------------------------------------------------------------------------------
+    def restore(self, rec: Recovered, last_prices: dict[str, float]) -> None:
+        """Takes back what the journal says a crashed session had (store/recovery.py reads it):
+        intents (never sent twice), orders and their legs, fills (positions, cash, trades), the
+        day, a tripped breaker, the trading state, the equity curve."""
+        self.broker.restore(rec.fills, rec.orders, last_prices)
+        self.orders.results.update(rec.outcomes)
+        self.orders.intents.update(rec.intents)
+        for cid, intent in rec.intents.items():
+            self.order_book.reasons[cid] = intent.reason
+            if not intent.reduce_only:
+                self.order_book.strategies[intent.symbol] = intent.strategy
+        for order in rec.orders:
+            self.order_book.remember(order)
+        if rec.day is not None and rec.start_of_day_equity is not None:
+            self.day = rec.day
+            self.start_of_day_equity = rec.start_of_day_equity
+            self.breaker.start_day(rec.day, rec.start_of_day_equity)
+        for fill in rec.fills:
+            intent = rec.intents.get(fill.client_order_id)
+            reason = "" if fill.role is OrderRole.ENTRY or intent is None else intent.reason
+            if fill.role is OrderRole.ENTRY and intent is not None:
+                self.book.set_strategy(fill.symbol, intent.strategy)
+            trade = self.book.apply_fill(fill, reason)
+            if fill.role is OrderRole.ENTRY and intent is not None:
+                self.book.set_protection(fill.symbol, intent.stop_loss, intent.take_profit)
+            if trade is not None:
+                self.cooldown.record_exit(trade.symbol, trade.exit_reason, fill.ts)
+        for symbol, price in last_prices.items():
+            self.book.mark(symbol, price)
+            self.last_prices[symbol] = price
+        if rec.trip is not None and self.breaker.day == rec.trip.ts.date():
+            self.breaker.trip = rec.trip
+            self.breaker.trips.append(rec.trip)
+        if rec.enabled is not None:
+            self.enabled = rec.enabled
+        self.equity_curve.extend(rec.curve)
+        day_start = next((i for i, (ts, _) in enumerate(rec.curve) if ts.date() == rec.day), 0)
+        trades_before = sum(t.exit_time.date() != rec.day for t in self.book.trades)
+        self._day_starts = (trades_before, day_start)
+        if rec.last_minute is not None:
+            self.clock.advance_to(rec.last_minute)
 
     # -- reading ---------------------------------------------------------------------------------
     def snapshot(self, events: int = 200, orders: int = 200) -> EngineSnapshot:
@@ -927,7 +1012,8 @@ class Engine:
             health=self._health(),
             symbols=self.settings.symbols,
             last_prices=dict(self.last_prices),
-            rejections_by_check=dict(self.rejections_by_check))
+            rejections_by_check=dict(self.rejections_by_check),
+            strategies=self.strategies.states())
 
     def positions_view(self) -> tuple[Position, ...]:
         """Positions with the stop and target of the legs working at the broker now (by id): a
@@ -942,7 +1028,7 @@ class Engine:
                 take_profit=guard.take_profit.limit_price if guard.take_profit else None,
                 stop_order_id=guard.stop.id if guard.stop else None,
                 take_profit_order_id=guard.take_profit.id if guard.take_profit else None,
-                strategy=self.order_book.strategies.get(p.symbol, "")))
+                strategy=p.strategy))
         return tuple(out)
 
     def _health(self) -> tuple[Health, ...]:
@@ -958,16 +1044,3 @@ class Engine:
     async def run(self, minutes: AsyncIterable[list[Bar]]) -> None:
         async for bars in minutes:
             await self.on_minute(bars)
-
-
-def build_engine(settings: Settings, calendar: MarketCalendar | None = None,
-                 start: datetime | None = None) -> Engine:
-    """A sim engine from settings: the sim exchange on a sim clock that starts at `start`."""
-    calendar = calendar or MarketCalendar()
-    clock = SimClock(start or calendar.latest_session_started(datetime.now(EXCHANGE_TZ)).open)
-    broker = SimExchange(settings.symbols, calendar, clock, cash=settings.starting_cash,
-                         slippage_bps=settings.sim_slippage_bps,
-                         commission_per_share=settings.sim_commission_per_share,
-                         buying_power_multiplier=settings.sim_buying_power_multiplier)
-    return Engine(settings, broker, calendar, clock)
-

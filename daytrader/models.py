@@ -282,6 +282,7 @@ class Trade:
     stop_loss: Decimal | None = None
     take_profit: Decimal | None = None
     commission: Decimal = ZERO
+    strategy: str = ""  # the strategy whose entry opened it ("" when not known: adopted)
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ class _OpenPosition:
     stop_loss: Decimal | None = None
     take_profit: Decimal | None = None
     _last_price: Decimal | None = None  # `last` as a price, made once per mark when asked
+    strategy: str = ""
 
     @property
     def last_price(self) -> Decimal:
@@ -46,6 +47,7 @@ class PositionBook:
         self.trades: list[Trade] = []
         self.realized = ZERO
         self.commissions = ZERO
+        self._next_strategy: dict[str, str] = {}
 
     # -- reading -------------------------------------------------------------------------------
     def __contains__(self, symbol: str) -> bool:
@@ -70,7 +72,8 @@ class PositionBook:
             return None
         return Position(symbol=pos.symbol, qty=pos.qty, avg_entry_price=pos.avg_price,
                         last_price=pos.last_price, opened_at=pos.opened_at,
-                        stop_loss=pos.stop_loss, take_profit=pos.take_profit)
+                        stop_loss=pos.stop_loss, take_profit=pos.take_profit,
+                        strategy=pos.strategy)
 
     def positions(self) -> list[Position]:
         return [p for s in sorted(self._open) if (p := self.position(s)) is not None]
@@ -101,6 +104,10 @@ class PositionBook:
         if pos is not None:
             pos.set_last(price)
 
+    def set_strategy(self, symbol: str, strategy: str) -> None:
+        """The strategy of the next entry in `symbol`: its round trip is counted for it."""
+        self._next_strategy[symbol] = strategy
+
     def set_protection(self, symbol: str, stop_loss: Decimal | None,
                        take_profit: Decimal | None) -> None:
         pos = self._open.get(symbol)
@@ -114,8 +121,9 @@ class PositionBook:
         self.commissions += fill.commission
         pos = self._open.get(fill.symbol)
         if pos is None:
-            self._open[fill.symbol] = _OpenPosition(fill.symbol, signed, fill.price, fill.ts,
-                                                    float(fill.price), fill.commission)
+            self._open[fill.symbol] = _OpenPosition(
+                fill.symbol, signed, fill.price, fill.ts, float(fill.price), fill.commission,
+                strategy=self._next_strategy.pop(fill.symbol, ""))
             return None
         pos.set_last(float(fill.price))
         if (pos.qty > 0) == (signed > 0):  # adding to the position
@@ -137,7 +145,7 @@ class PositionBook:
                       exit_time=fill.ts, exit_price=fill.price, pnl=pnl,
                       exit_reason=reason or _ROLE_REASON.get(fill.role, "exit"),
                       stop_loss=pos.stop_loss, take_profit=pos.take_profit,
-                      commission=pos.entry_commission + fill.commission)
+                      commission=pos.entry_commission + fill.commission, strategy=pos.strategy)
         self.trades.append(trade)
         del self._open[fill.symbol]
         if remaining != 0:  # the fill went through zero: the rest opens the other way
@@ -156,4 +164,5 @@ class PositionBook:
                 p.symbol, p.qty, p.avg_entry_price, old.opened_at if old else p.opened_at,
                 float(p.last_price), old.entry_commission if old else ZERO,
                 p.stop_loss or (old.stop_loss if old else None),
-                p.take_profit or (old.take_profit if old else None))
+                p.take_profit or (old.take_profit if old else None),
+                strategy=old.strategy if old else "")

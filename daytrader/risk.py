@@ -287,3 +287,18 @@ class StopCooldown:
         self.streak[symbol] = 0
         self.until[symbol] = ts + timedelta(minutes=self.minutes)
         return self.until[symbol]
+
+
+def size_entry(equity: Decimal, risk_pct: float, price: Decimal, stop: Decimal,
+               cash_cap: Decimal) -> int:
+    """Shares so that hitting the stop loses at most risk_pct of equity, capped by the cash cap.
+
+    The stop distance is the rounded one the broker will hold (about stop_mult x ATR), so the
+    order always passes the risk-per-trade check it was sized for.
+    """
+    distance = abs(price - stop)
+    if distance <= 0 or price <= 0:
+        return 0
+    by_risk = math.floor(equity * Decimal(str(risk_pct)) / 100 / distance)
+    by_cash = math.floor(cash_cap / price) if cash_cap > 0 else 0
+    return max(0, min(by_risk, by_cash))

@@ -17,11 +17,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO
 
-from daytrader.clock import EXCHANGE_TZ, MarketCalendar
+from daytrader.broker.sim import SimExchange
+from daytrader.clock import EXCHANGE_TZ, MarketCalendar, SimClock
 from daytrader.config import Settings
 from daytrader.data.feed import SimFeed, paced, synthetic_feed
 from daytrader.data.replay import bars_by_minute, load_bars
-from daytrader.engine import Engine, build_engine
+from daytrader.engine import Engine
 from daytrader.models import Bar
 from daytrader.store import Store
 from daytrader.store import attach as attach_store
@@ -335,3 +336,16 @@ def build_runtime(settings: Settings, options: RunOptions,
     if options.journal:
         store, feed = attach_store(engine, settings, f"{source} from {feed.start.isoformat()}", feed)
     return Runtime(settings, options, calendar, feed, engine, source, rejected, store=store)
+
+
+def build_engine(settings: Settings, calendar: MarketCalendar | None = None,
+                 start: datetime | None = None) -> Engine:
+    """A sim engine from settings: the sim exchange on a sim clock that starts at `start`."""
+    calendar = calendar or MarketCalendar()
+    clock = SimClock(start or calendar.latest_session_started(datetime.now(EXCHANGE_TZ)).open)
+    broker = SimExchange(settings.symbols, calendar, clock, cash=settings.starting_cash,
+                         slippage_bps=settings.sim_slippage_bps,
+                         commission_per_share=settings.sim_commission_per_share,
+                         buying_power_multiplier=settings.sim_buying_power_multiplier)
+    return Engine(settings, broker, calendar, clock)
+

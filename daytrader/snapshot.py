@@ -8,6 +8,7 @@ from datetime import datetime
 
 from daytrader.metrics import Metrics
 from daytrader.models import Account, CheckResult, Health, LogEvent, Order, Position, Trade, TradingState
+from daytrader.strategy.running import StrategyState
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,3 +80,4 @@ class EngineSnapshot:
     symbols: tuple[str, ...]
     last_prices: dict[str, float] = field(default_factory=dict)
     rejections_by_check: dict[str, int] = field(default_factory=dict)
+    strategies: tuple[StrategyState, ...] = ()  # each with its symbols, state and parameters

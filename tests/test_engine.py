@@ -83,7 +83,7 @@ async def test_emergency_stop_disables_first_then_cancels_then_closes_and_ends_f
 
     sequence: list[tuple[str, TradingState]] = []
     engine.listeners.append(lambda e: sequence.append((f"log:{e.kind}", engine.state)))
-    inner = engine._on_update
+    inner = engine.apply_update
     engine.broker.set_listener(lambda u: (sequence.append((u.event, engine.state)), inner(u)))
 
     stop = asyncio.create_task(engine.emergency_stop("test", flat_timeout=5))

@@ -21,8 +21,8 @@ from daytrader.risk import (
     RiskLimits,
     StopCooldown,
     check_order,
+    size_entry,
 )
-from daytrader.strategy.ema_crossover import size_entry
 
 ET = ZoneInfo("America/New_York")
 NOW = datetime(2026, 3, 10, 10, 30, tzinfo=ET)

@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Protocol
 
-from daytrader.models import Account, Bar, Order, OrderRequest, OrderUpdate, Position
+from daytrader.models import Account, Bar, Fill, Order, OrderRequest, OrderUpdate, Position
 
 
 class BrokerError(Exception):
@@ -125,3 +125,8 @@ class Broker(Protocol):
     async def close_position(self, symbol: str) -> Order: ...
 
     async def close_all(self) -> list[Order]: ...
+
+    def restore(self, fills: Sequence[Fill], orders: Sequence[Order],
+                last_prices: dict[str, float]) -> None:
+        """After a crash, what the journal holds: an in-process venue rebuilds itself from it;
+        a real broker, which outlived the process, ignores it (the engine syncs instead)."""

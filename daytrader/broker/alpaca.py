@@ -436,6 +436,9 @@ class AlpacaBroker:
     def account_view(self) -> Account | None:
         return None  # the engine keeps a copy refreshed over REST
 
+    def restore(self, fills: Any, orders: Any, last_prices: Any) -> None:
+        """Alpaca outlived the process: what it holds is read back by the engine's sync."""
+
     async def _call(self, what: str, fn: Callable[..., T], *args: Any, kind: str = READ) -> T:
         await self.budget.acquire(kind)
         try:

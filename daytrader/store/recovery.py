@@ -3,9 +3,10 @@
 A session that did not stop cleanly, with the same mode, data source and symbols, is resumed:
 its intents (so no client order id is ever sent twice), its fills (positions, cash, trades), the
 orders still working at the kill (bracket legs protect the positions), the trading state, the
-day's start equity and a tripped breaker. In sim the exchange lived in the process, so it is
-rebuilt from the same records; with a real broker the broker is the source of truth and the
-engine syncs with it after this.
+day's start equity and a tripped breaker. This module reads it into a `Recovered` value;
+`Engine.restore` takes it back (in sim the exchange, which lived in the process, is rebuilt from
+the same records; with a real broker the broker is the source of truth and the engine syncs with
+it after this).
 """
 
 from __future__ import annotations
@@ -155,46 +156,3 @@ def load(conn: sqlite3.Connection, session_id: str) -> Recovered:
         elif r["action"] in ("disable", "emergency_stop"):
             rec.enabled = False
     return rec
-
-
-def apply(engine: Any, rec: Recovered, last_prices: dict[str, float]) -> None:
-    """Gives the engine (and the sim exchange, when it is one) back what the journal holds."""
-    from daytrader.broker.sim import SimExchange
-    from daytrader.clock import SimClock
-
-    if isinstance(engine.broker, SimExchange):
-        engine.broker.restore(rec.fills, rec.orders, last_prices)
-    engine.orders.results.update(rec.outcomes)
-    engine.orders.intents.update(rec.intents)
-    for cid, intent in rec.intents.items():
-        engine.order_book.reasons[cid] = intent.reason
-        if not intent.reduce_only:
-            engine.order_book.strategies[intent.symbol] = intent.strategy
-    for order in rec.orders:
-        engine.order_book.remember(order)
-    if rec.day is not None and rec.start_of_day_equity is not None:
-        engine.day = rec.day
-        engine.start_of_day_equity = rec.start_of_day_equity
-        engine.breaker.start_day(rec.day, rec.start_of_day_equity)
-    for fill in rec.fills:
-        intent = rec.intents.get(fill.client_order_id)
-        reason = "" if fill.role is OrderRole.ENTRY or intent is None else intent.reason
-        trade = engine.book.apply_fill(fill, reason)
-        if fill.role is OrderRole.ENTRY and intent is not None:
-            engine.book.set_protection(fill.symbol, intent.stop_loss, intent.take_profit)
-        if trade is not None:
-            engine.cooldown.record_exit(trade.symbol, trade.exit_reason, fill.ts)
-    for symbol, price in last_prices.items():
-        engine.book.mark(symbol, price)
-        engine.last_prices[symbol] = price
-    if rec.trip is not None and engine.breaker.day == rec.trip.ts.date():
-        engine.breaker.trip = rec.trip
-        engine.breaker.trips.append(rec.trip)
-    if rec.enabled is not None:
-        engine.enabled = rec.enabled
-    engine.equity_curve.extend(rec.curve)
-    day_start = next((i for i, (ts, _) in enumerate(rec.curve) if ts.date() == rec.day), 0)
-    trades_before = sum(t.exit_time.date() != rec.day for t in engine.book.trades)
-    engine._day_starts = (trades_before, day_start)
-    if rec.last_minute is not None and isinstance(engine.clock, SimClock):
-        engine.clock.set(rec.last_minute)

@@ -53,7 +53,7 @@ def attach(engine, settings: Settings, source: str, feed):
     if resume:
         recovered = recovery.load(journal.conn, resume)
         feed, last_prices = _skip_done(feed, recovered)
-        recovery.apply(engine, recovered, last_prices)
+        engine.restore(recovered, last_prices)
     info = journal.start_session(settings.mode, __version__, source, settings.symbols,
                                  resume=resume)
     recovery.STARTED_HERE.add(info.session_id)

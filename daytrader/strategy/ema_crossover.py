@@ -1,24 +1,38 @@
-"""The seed strategy: long when EMA(9) crosses above EMA(21), stop 2xATR(14), take-profit 4xATR(14)."""
+"""The seed strategy (`ema_cross`): EMA(9)/EMA(21) crossover, stop 2xATR(14), take-profit 4xATR(14).
+
+Rules, per symbol:
+1. Each bar updates EMA(`fast`), EMA(`slow`) (SMA-seeded) and Wilder's ATR(`atr_period`).
+2. Flat, the fast EMA crossing above the slow one enters long; crossing below enters short
+   (only with `allow_shorts`).
+3. Stop `stop_atr_mult` x ATR from the entry; take-profit `take_profit_atr_mult` x ATR.
+4. Long, a cross down exits; short, a cross up exits.
+"""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from decimal import Decimal
 
 from daytrader.config import Settings
 from daytrader.indicators import ATR, EMA
-from daytrader.models import Bar, Signal, to_price
+from daytrader.models import Bar, Side, Signal, to_price
+from daytrader.strategy import NextSignal
+from daytrader.strategy.params import param
 
 
 @dataclass(frozen=True, slots=True)
 class CrossoverParams:
-    fast: int = 9
-    slow: int = 21
-    atr_period: int = 14
-    stop_atr_mult: float = 2.0
-    take_profit_atr_mult: float = 4.0
-    allow_shorts: bool = False
+    fast: int = param(9, 2, 100, 1, "fast EMA period")
+    slow: int = param(21, 3, 400, 1, "slow EMA period")
+    atr_period: int = param(14, 2, 100, 1, "ATR period")
+    stop_atr_mult: float = param(2.0, 0.25, 10.0, 0.25, "stop distance in ATRs")
+    take_profit_atr_mult: float = param(4.0, 0.25, 20.0, 0.25, "take-profit distance in ATRs")
+    allow_shorts: bool = param(False, help="enter short on a cross down")
+
+    def __post_init__(self) -> None:
+        if self.fast >= self.slow:
+            raise ValueError(f"the fast EMA ({self.fast}) must be shorter than the slow "
+                             f"one ({self.slow})")
 
     @classmethod
     def from_settings(cls, s: Settings) -> CrossoverParams:
@@ -46,6 +60,7 @@ class _SymbolState:
 
 class EmaCrossover:
     name = "ema_cross"
+    Params = CrossoverParams
 
     def __init__(self, params: CrossoverParams | None = None) -> None:
         self.params = params or CrossoverParams()
@@ -61,9 +76,53 @@ class EmaCrossover:
         self._symbol(bar.symbol).update(bar)
 
     def indicators(self, symbol: str) -> tuple[float | None, float | None, float | None]:
-        """Current (fast EMA, slow EMA, ATR) of a symbol, for display and manual orders."""
+        """Current (fast EMA, slow EMA, ATR) of a symbol."""
         s = self._state.get(symbol)
         return (s.fast.value, s.slow.value, s.atr.value) if s else (None, None, None)
+
+    def _names(self) -> tuple[str, str, str]:
+        p = self.params
+        return f"EMA{p.fast}", f"EMA{p.slow}", f"ATR{p.atr_period}"
+
+    def indicator_values(self, symbol: str) -> dict[str, float | None]:
+        return dict(zip(self._names(), self.indicators(symbol), strict=True))
+
+    def chart_lines(self) -> tuple[str, ...]:
+        return self._names()[:2]
+
+    def next_signal(self, symbol: str, position_qty: int) -> NextSignal | None:
+        """The close that makes the EMAs cross on the next bar. With a = 2/(N+1) each EMA moves
+        to ema + a(close - ema), so they meet where fast + af(c - fast) = slow + as(c - slow):
+        c = (slow(1 - as) - fast(1 - af)) / (af - as). Above it the fast EMA ends above."""
+        fast, slow, _ = self.indicators(symbol)
+        s = self._state.get(symbol)
+        if fast is None or slow is None or s is None:
+            return None
+        a_fast, a_slow = 2 / (self.params.fast + 1), 2 / (self.params.slow + 1)
+        trigger = (slow * (1 - a_slow) - fast * (1 - a_fast)) / (a_fast - a_slow)
+        fast_name, slow_name, _ = self._names()
+        if fast > slow:  # the next crossing is downwards
+            action = ("exit" if position_qty > 0 else
+                      "enter_short" if position_qty == 0 and self.params.allow_shorts else "")
+            return NextSignal(f"{fast_name} crosses below {slow_name}", action,
+                              trigger if trigger > 0 else None, above=False)
+        action = "exit" if position_qty < 0 else "enter_long" if position_qty == 0 else ""
+        return NextSignal(f"{fast_name} crosses above {slow_name}", action,
+                          trigger if trigger > 0 else None, above=True)
+
+    def bracket(self, symbol: str, side: Side, price: Decimal
+                ) -> tuple[Decimal | None, Decimal | None]:
+        """Stop stop_atr_mult x ATR away, take-profit take_profit_atr_mult x ATR: the same
+        distances as the strategy's own entries."""
+        atr = self.indicators(symbol)[2]
+        if not atr or atr <= 0 or price <= 0:
+            return None, None
+        p, ref, sign = self.params, float(price), side.sign
+        stop = ref - sign * p.stop_atr_mult * atr
+        take = ref + sign * p.take_profit_atr_mult * atr
+        if stop <= 0 or take <= 0:
+            return None, None
+        return to_price(stop), to_price(take)
 
     def on_bar(self, bar: Bar, position_qty: int) -> Signal | None:
         was, now, atr = self._symbol(bar.symbol).update(bar)
@@ -91,18 +150,3 @@ class EmaCrossover:
     @staticmethod
     def _exit(bar: Bar, reason: str) -> Signal:
         return Signal(bar.symbol, "exit", bar.ts, to_price(bar.close), reason=reason)
-
-
-def size_entry(equity: Decimal, risk_pct: float, price: Decimal, stop: Decimal,
-               cash_cap: Decimal) -> int:
-    """Shares so that hitting the stop loses at most risk_pct of equity, capped by the cash cap.
-
-    The stop distance is the rounded one the broker will hold (about stop_mult x ATR), so the
-    order always passes the risk-per-trade check it was sized for.
-    """
-    distance = abs(price - stop)
-    if distance <= 0 or price <= 0:
-        return 0
-    by_risk = math.floor(equity * Decimal(str(risk_pct)) / 100 / distance)
-    by_cash = math.floor(cash_cap / price) if cash_cap > 0 else 0
-    return max(0, min(by_risk, by_cash))

@@ -1,0 +1,132 @@
+"""The strategies of a run: which one trades each symbol, which are enabled, and a wall around
+each, so that an exception inside one strategy disables that strategy alone.
+
+The engine asks here for every decision and every reading; nothing else calls a strategy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from daytrader.models import Bar, Side, Signal
+from daytrader.strategy import NextSignal, Strategy
+from daytrader.strategy.params import as_dict
+
+
+@dataclass(frozen=True, slots=True)
+class StrategyState:
+    """One strategy as the console, the API and `ctl` show it."""
+
+    name: str
+    symbols: tuple[str, ...]
+    enabled: bool
+    params: dict[str, Any]
+    error: str = ""  # why it was disabled, when it failed
+
+
+Failure = Callable[[str, str, BaseException], None]  # (strategy name, what it was doing, error)
+
+
+class RunningStrategies:
+    def __init__(self, by_symbol: Mapping[str, Strategy], on_failure: Failure | None = None) -> None:
+        self.by_symbol: dict[str, Strategy] = dict(by_symbol)
+        self.by_name: dict[str, Strategy] = {}
+        for strategy in self.by_symbol.values():
+            self.by_name.setdefault(strategy.name, strategy)
+        self.enabled: dict[str, bool] = dict.fromkeys(self.by_name, True)
+        self.errors: dict[str, str] = {}
+        self.on_failure = on_failure
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.by_name)
+
+    def of(self, symbol: str) -> Strategy | None:
+        return self.by_symbol.get(symbol)
+
+    def name_of(self, symbol: str) -> str:
+        strategy = self.by_symbol.get(symbol)
+        return strategy.name if strategy is not None else "manual"
+
+    def symbols_of(self, name: str) -> tuple[str, ...]:
+        return tuple(s for s, x in self.by_symbol.items() if x.name == name)
+
+    def set_enabled(self, name: str, enabled: bool) -> None:
+        if name not in self.by_name:
+            raise KeyError(name)
+        self.enabled[name] = enabled
+        if enabled:
+            self.errors.pop(name, None)
+
+    def _failed(self, strategy: Strategy, doing: str, exc: BaseException) -> None:
+        self.enabled[strategy.name] = False
+        self.errors[strategy.name] = f"{doing}: {type(exc).__name__}: {exc}"
+        if self.on_failure is not None:
+            self.on_failure(strategy.name, doing, exc)
+
+    # -- the calls, each behind the wall --------------------------------------------------------------
+    def warm_up(self, bar: Bar) -> None:
+        strategy = self.by_symbol.get(bar.symbol)
+        if strategy is None or strategy.name in self.errors:
+            return
+        try:
+            strategy.warm_up(bar)
+        except Exception as exc:
+            self._failed(strategy, f"warm-up on {bar.symbol}", exc)
+
+    def on_bar(self, bar: Bar, position_qty: int) -> Signal | None:
+        """The symbol's strategy's decision; a disabled strategy keeps its indicators current
+        (so enabling it again needs no warm-up) but decides nothing."""
+        strategy = self.by_symbol.get(bar.symbol)
+        if strategy is None or strategy.name in self.errors:
+            return None
+        try:
+            if not self.enabled[strategy.name]:
+                strategy.warm_up(bar)
+                return None
+            signal = strategy.on_bar(bar, position_qty)
+        except Exception as exc:
+            self._failed(strategy, f"bar of {bar.symbol} at {bar.ts:%H:%M}", exc)
+            return None
+        if signal is not None and (not isinstance(signal, Signal) or signal.symbol != bar.symbol):
+            self._failed(strategy, f"bar of {bar.symbol} at {bar.ts:%H:%M}",
+                         TypeError(f"on_bar returned {signal!r:.120}, not a Signal for "
+                                   f"{bar.symbol}"))
+            return None
+        return signal
+
+    def _ask(self, symbol: str, method: str, default: Any, *args: Any) -> Any:
+        strategy = self.by_symbol.get(symbol)
+        if strategy is None or strategy.name in self.errors or not hasattr(strategy, method):
+            return default
+        try:
+            return getattr(strategy, method)(*args)
+        except Exception as exc:
+            self._failed(strategy, f"{method} of {symbol}", exc)
+            return default
+
+    def bracket(self, symbol: str, side: Side, price: Decimal
+                ) -> tuple[Decimal | None, Decimal | None]:
+        return self._ask(symbol, "bracket", (None, None), symbol, side, price)
+
+    def indicator_values(self, symbol: str) -> dict[str, float | None]:
+        return self._ask(symbol, "indicator_values", {}, symbol)
+
+    def chart_lines(self, symbol: str) -> tuple[str, ...]:
+        return self._ask(symbol, "chart_lines", ())
+
+    def next_signal(self, symbol: str, position_qty: int) -> NextSignal | None:
+        return self._ask(symbol, "next_signal", None, symbol, position_qty)
+
+    def states(self) -> tuple[StrategyState, ...]:
+        out = []
+        for name, strategy in self.by_name.items():
+            params = getattr(strategy, "params", None)
+            shown = as_dict(params) if params is not None and hasattr(
+                params, "__dataclass_fields__") else {}
+            out.append(StrategyState(name, self.symbols_of(name), self.enabled[name], shown,
+                                     self.errors.get(name, "")))
+        return tuple(out)
