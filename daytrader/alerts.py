@@ -59,6 +59,8 @@ def alert_for(event: LogEvent) -> Alert | None:
         return Alert("broker_rejection", "broker error", msg, event.ts)
     if event.kind == "engine" and event.level == "error":
         return Alert("engine_error", "engine error", msg, event.ts)
+    if event.kind == "strategy" and event.level == "error":
+        return Alert("strategy_error", "strategy disabled", msg, event.ts)
     if event.kind == "protection" and event.level == "error":
         return Alert("unprotected", "position unprotected", msg, event.ts)
     return None

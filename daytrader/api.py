@@ -175,7 +175,8 @@ def create_app(engine: Engine, *, token: str | None = None) -> FastAPI:
     @app.get("/metrics")
     async def metrics_() -> dict:
         snap = engine.snapshot(events=0, orders=0)
-        return {"today": snap.metrics.as_dict(), "rejections_by_check": snap.rejections_by_check,
+        return {"today": snap.metrics.as_dict(), "by_strategy": engine.metrics_by_strategy(),
+                "rejections_by_check": snap.rejections_by_check,
                 "breaker_trips": len(engine.breaker.trips), "trades_total": len(snap.trades),
                 "risk": plain(snap.risk)}
 
@@ -259,6 +260,24 @@ def create_app(engine: Engine, *, token: str | None = None) -> FastAPI:
     @app.post("/sync")
     async def sync() -> dict:
         return plain(await engine.sync("api"))
+
+    @app.get("/strategies")
+    async def strategies() -> list:
+        """Each strategy with its symbols, state, parameters, readings and today's metrics."""
+        snap = engine.snapshot(events=0, orders=0)
+        today = engine.metrics_by_strategy()
+        return [plain(s) | {"metrics": today.get(s.name, {}), "readings": {
+            sym: engine.strategies.indicator_values(sym) for sym in s.symbols}}
+            for s in snap.strategies]
+
+    @app.post("/strategies/{name}/{action}")
+    async def switch_strategy(name: str, action: str) -> dict:
+        if action not in ("enable", "disable"):
+            raise ApiError(404, f"no such action {action!r}: enable or disable")
+        if name not in engine.strategies.names:
+            raise ApiError(404, f"no strategy {name!r}; running: "
+                                f"{', '.join(engine.strategies.names)}")
+        return plain(engine.set_strategy_enabled(name, action == "enable", "api"))
 
     return app
 

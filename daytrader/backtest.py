@@ -319,9 +319,9 @@ def parse_sweep(specs: Sequence[str]) -> dict[str, list[float]]:
     for spec in specs:
         name, _, values = spec.partition("=")
         name = name.strip()
-        if name not in ("fast", "slow", "atr", "stop", "take") or not values:
-            raise SettingsError(f"--sweep: expected fast|slow|atr|stop|take=FROM:TO[:STEP] or "
-                                f"a,b,c, got {spec!r}")
+        if not name or not values:
+            raise SettingsError(f"--sweep: expected NAME=FROM:TO[:STEP] or NAME=a,b,c, got "
+                                f"{spec!r}")
         try:
             if ":" in values:
                 parts = [float(x) for x in values.split(":")]
@@ -338,6 +338,11 @@ def parse_sweep(specs: Sequence[str]) -> dict[str, list[float]]:
 
 
 def combinations(grid: dict[str, list[float]], base: Settings) -> list[dict[str, float]]:
+    """The seed strategy's combinations (its vectorized screen's names)."""
+    unknown = sorted(set(grid) - {"fast", "slow", "atr", "stop", "take"})
+    if unknown:
+        raise SettingsError(f"--sweep: ema_cross's screen sweeps fast, slow, atr, stop, take; "
+                            f"not {', '.join(unknown)}")
     defaults = {"fast": base.ema_fast, "slow": base.ema_slow, "atr": base.atr_period,
                 "stop": base.stop_atr_mult, "take": base.take_profit_atr_mult}
     combos: list[dict[str, float]] = [{}]
@@ -372,6 +377,80 @@ def screen(frame: pl.DataFrame, combos: list[dict[str, float]], workers: int = 2
     with ctx.Pool(workers) as pool:
         parts = pool.map(_screen_chunk, [(frame, chunk) for chunk in chunks])
     return [r for part in parts for r in part]
+
+
+@dataclass(frozen=True, slots=True)
+class EngineSweepResult:
+    params: dict[str, float]
+    metrics: Metrics
+    final_equity: Decimal
+    elapsed: float
+
+
+def strategy_combinations(spec: str, grid: dict[str, list[float]]) -> list[dict[str, float]]:
+    """Every combination of a strategy's parameters, each checked against its Params (names,
+    types, ranges, cross-field rules); the invalid ones are left out."""
+    from itertools import product
+
+    from daytrader.strategy.loader import load_class, parse_spec
+    from daytrader.strategy.params import StrategyError, build_params
+
+    cls = load_class(parse_spec(spec).target)
+    params_type = getattr(cls, "Params", None)
+    if params_type is None:
+        raise SettingsError(f"--sweep: strategy {spec} has no parameters to sweep")
+    names = list(grid)
+    combos = []
+    for values in product(*(grid[n] for n in names)):
+        combo = dict(zip(names, values, strict=True))
+        try:
+            build_params(params_type, {k: plain_number(v) for k, v in combo.items()}, spec)
+        except StrategyError as exc:
+            if "unknown parameter" in str(exc):
+                raise SettingsError(f"--sweep: {exc}") from None
+            continue
+        combos.append(combo)
+    return combos
+
+
+def plain_number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def with_params(spec: str, params: dict[str, float]) -> str:
+    """`spec` with these parameters added (or replacing its own)."""
+    from daytrader.strategy.loader import Spec, parse_spec
+
+    parsed = parse_spec(spec)
+    merged = dict(parsed.params) | {k: plain_number(v) for k, v in params.items()}
+    return str(Spec(parsed.target, tuple(merged.items())))
+
+
+def _engine_chunk(args: tuple[list[Bar], Settings, str, list[dict[str, float]]]
+                  ) -> list[EngineSweepResult]:
+    bars, settings, spec, combos = args
+    out = []
+    for combo in combos:
+        run = run_backtest(bars, settings.with_overrides(strategy=with_params(spec, combo)))
+        out.append(EngineSweepResult(combo, run.metrics, run.final_equity, run.elapsed))
+    return out
+
+
+def engine_sweep(bars: list[Bar], settings: Settings, spec: str,
+                 combos: list[dict[str, float]], workers: int = 2) -> list[EngineSweepResult]:
+    """Every combination through the full engine, for a strategy without a vectorized screen,
+    on `workers` processes (spawn: see `screen`)."""
+    if workers <= 1 or len(combos) < 2:
+        return _engine_chunk((bars, settings, spec, combos))
+    import multiprocessing
+
+    chunks = [combos[i::workers] for i in range(workers)]
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(workers) as pool:
+        parts = pool.map(_engine_chunk, [(bars, settings, spec, c) for c in chunks if c])
+    order = {tuple(sorted(c.items())): i for i, c in enumerate(combos)}
+    return sorted((r for part in parts for r in part),
+                  key=lambda r: order[tuple(sorted(r.params.items()))])
 
 
 def split_days(frame: pl.DataFrame, oos_fraction: float) -> tuple[pl.DataFrame, pl.DataFrame, date]:

@@ -17,17 +17,24 @@ from daytrader.backtest import (
     BacktestResult,
     apply_params,
     combinations,
+    engine_sweep,
     parse_sweep,
+    plain_number,
     prepare_frame,
     run_backtest,
     screen,
     split_days,
+    strategy_combinations,
+    with_params,
 )
 from daytrader.clock import EXCHANGE_TZ, MarketCalendar
 from daytrader.config import Settings, SettingsError, parse_symbols
 from daytrader.data.replay import load_bars
 from daytrader.models import Bar
 from daytrader.runtime import UsageError
+from daytrader.strategy.loader import parse_spec
+
+RISK_PARAMS = ("risk", "max_positions", "max_loss", "flatten")
 
 OVERFIT_WARNING = (
     "Overfitting warning: the best of many combinations on the same data looks better than it "
@@ -47,17 +54,22 @@ def configure(p: argparse.ArgumentParser) -> None:
                    help="first day (inclusive)")
     p.add_argument("--to", dest="end", type=date.fromisoformat, metavar="YYYY-MM-DD",
                    help="last day (inclusive)")
+    p.add_argument("--strategy", dest="backtest_strategy", metavar="SPEC",
+                   help="the strategy (default STRATEGY, ema_cross): a name, module:Class or "
+                        "path/to/file.py:Class, e.g. 'opening_range(minutes=30)'")
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                   help="strategy or risk parameter: fast, slow, atr, stop, take, risk, "
-                        "max_positions, max_loss, flatten (repeatable)")
+                   help="a parameter of the strategy by its name (ema_cross: fast, slow, atr, "
+                        "stop, take), or of risk: risk, max_positions, max_loss, flatten "
+                        "(repeatable)")
     p.add_argument("--capital", type=Decimal, help="starting equity (default STARTING_CASH)")
     p.add_argument("--slippage-bps", type=float, help="per taker fill (default SIM_SLIPPAGE_BPS)")
     p.add_argument("--commission", type=Decimal, metavar="PER_SHARE",
                    help="per share (default SIM_COMMISSION_PER_SHARE)")
     p.add_argument("--sweep", action="append", default=[], metavar="NAME=FROM:TO[:STEP]",
-                   help="sweep a parameter (fast, slow, atr, stop, take), e.g. fast=5:15 "
-                        "slow=20:40:5; screens every combination vectorized, then confirms the "
-                        "best with the full engine")
+                   help="sweep a strategy parameter, e.g. fast=5:15 slow=20:40:5 (ema_cross: "
+                        "screened vectorized, the best confirmed with the full engine; other "
+                        "strategies: every combination through the full engine on --workers "
+                        "processes)")
     p.add_argument("--top", type=int, default=3, help="combinations confirmed with the engine")
     p.add_argument("--oos", type=float, default=0.0, metavar="FRACTION",
                    help="hold out the last FRACTION of days as out-of-sample (e.g. 0.3)")
@@ -76,6 +88,14 @@ def _settings(args: argparse.Namespace, base: Settings) -> Settings:
         if not sep:
             raise SettingsError(f"--param: expected NAME=VALUE, got {item!r}")
         params[name.strip()] = value.strip()
+    spec = getattr(args, "backtest_strategy", None) or base.strategy or "ema_cross"
+    if parse_spec(spec).target != "ema_cross":  # its own parameters, by their names
+        risk = {k: v for k, v in params.items() if k in RISK_PARAMS}
+        mine = {k: v for k, v in params.items() if k not in RISK_PARAMS}
+        base = base.with_overrides(strategy=str(with_params(spec, mine)) if mine else spec)
+        params = risk
+    elif spec != base.strategy:
+        base = base.with_overrides(strategy=spec)
     settings = apply_params(base, params)
     changes: dict = {"mode": "backtest"}
     if args.capital is not None:
@@ -252,6 +272,8 @@ def _sweep(args, settings: Settings, bars: list[Bar], rejected: dict[str, int],
     import time
 
     grid = parse_sweep(args.sweep)
+    if parse_spec(settings.strategy or "ema_cross").target != "ema_cross":
+        return _engine_sweep(args, settings, bars, grid, out, err)
     combos = combinations(grid, settings)
     if not combos:
         raise UsageError("--sweep: no valid combination (fast must stay below slow)")
@@ -316,3 +338,59 @@ def _sweep(args, settings: Settings, bars: list[Bar], rejected: dict[str, int],
     print(f"\n{OVERFIT_WARNING}", file=out)
     return 0
 
+
+def _engine_sweep(args, settings: Settings, bars: list[Bar], grid: dict[str, list[float]],
+                  out: TextIO, err: TextIO) -> int:
+    """A strategy without a vectorized screen: every combination through the full engine."""
+    import time
+
+    spec = settings.strategy
+    combos = strategy_combinations(spec, grid)
+    if not combos:
+        raise UsageError(f"--sweep: no valid combination of {', '.join(grid)} for {spec}")
+    days = sorted({b.ts.date() for b in bars})
+    cut = days[max(1, min(len(days) - 1, round(len(days) * (1 - args.oos))))] if args.oos > 0 \
+        else None
+    in_bars = [b for b in bars if cut is None or b.ts.date() < cut]
+    print(f"running {len(combos)} combinations of {spec} through the engine over "
+          f"{len(in_bars):,} bars on {args.workers} process(es)...", file=err, flush=True)
+    started = time.perf_counter()
+    results = engine_sweep(in_bars, settings, spec, combos, args.workers)
+    wall = time.perf_counter() - started
+    ranked = sorted(results, key=lambda r: r.metrics.realized, reverse=True)[: max(1, args.top)]
+    rows = []
+    for r in ranked:
+        oos = None
+        if cut is not None:
+            oos = run_backtest([b for b in bars if b.ts.date() >= cut],
+                               settings.with_overrides(strategy=with_params(spec, r.params)))
+        rows.append((r, oos))
+    report = {
+        "strategy": spec, "combinations": len(combos), "bars": len(in_bars),
+        "seconds": round(wall, 3), "bars_per_second_per_combination":
+            round(len(in_bars) * len(combos) / wall) if wall > 0 else None,
+        "out_of_sample_from": None if cut is None else cut.isoformat(),
+        "best": [{"params": r.params, "engine": r.metrics.as_dict() | {
+            "final_equity": str(r.final_equity)}, "out_of_sample": None if o is None else
+            o.metrics.as_dict() | {"final_equity": str(o.final_equity)}} for r, o in rows],
+        "warning": OVERFIT_WARNING,
+    }
+    if args.backtest_json:
+        print(json.dumps(report, indent=2, default=str), file=out)
+        return 0
+    print(f"\nSweep of {spec}: {len(combos)} combinations through the full engine in "
+          f"{wall:.1f}s", file=out)
+    head = f"{'params':<44} | {'trades  win%   PF      net P&L':<32}" + (
+        " | out-of-sample net P&L" if cut else "")
+    print(head, file=out)
+    print("-" * len(head), file=out)
+    for r, o in rows:
+        p = " ".join(f"{k}={plain_number(v)}" for k, v in r.params.items())
+        pf = "n/a" if r.metrics.profit_factor is None else f"{r.metrics.profit_factor:.2f}"
+        line = (f"{p:<44} | {r.metrics.trades:>6} {r.metrics.win_rate:5.1f} {pf:>5} "
+                f"{r.metrics.realized:>12,.2f}")
+        if o is not None:
+            line += f" | {o.metrics.realized:>12,.2f} ({o.metrics.trades} trades)"
+        print(line, file=out)
+    print(f"\n{OVERFIT_WARNING}", file=out)
+    return 0

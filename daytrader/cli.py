@@ -35,6 +35,8 @@ examples:
   python app.py --headless --speed max --until close --json
   python app.py --headless --replay bars.csv --speed max --json
   python app.py --headless --duration 2h --symbols AAPL,MSFT
+  python app.py --strategy 'opening_range(minutes=30)'
+  STRATEGY_SYMBOLS="vwap_reversion=AAPL" python app.py --strategy docs/examples/donchian.py:Donchian
   python app.py backtest --data bars.parquet --param fast=8 --capital 50000
 
 settings are read from .env and the environment (see .env.example):
@@ -52,7 +54,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "checklist": ("daytrader.checklist", "the production checklist from the journal (live's "
                   "gate)"),
     "ctl": ("daytrader.ctl", "control a running DayTrader through its API: status, positions, "
-            "orders, enable, disable, emergency-stop, close SYMBOL, cancel ID, sync"),
+            "orders, enable, disable, emergency-stop, close SYMBOL, cancel ID, sync, "
+            "strategies, strategy-enable NAME, strategy-disable NAME"),
     "store": ("daytrader.store.cli", "the journal: status, replay-to-supabase, export --format "
               "parquet"),
 }
@@ -78,6 +81,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--duration", metavar="D", help="stop after this much market time: 90m, 6h, 3d")
     p.add_argument("--seed", type=int, help="seed of the synthetic bars (default SIM_SEED)")
     p.add_argument("--symbols", help="comma-separated symbols (default SYMBOLS)")
+    p.add_argument("--strategy", metavar="SPEC",
+                   help="the strategy of every symbol not in STRATEGY_SYMBOLS (default STRATEGY: "
+                        "ema_cross): ema_cross, opening_range, vwap_reversion, module:Class or "
+                        "path/to/file.py:Class, with parameters: 'opening_range(minutes=30)'; "
+                        "see docs/strategies.md")
     p.add_argument("--json", action="store_true",
                    help="print a machine-readable summary on stdout at the end (live log on stderr)")
     p.add_argument("--quiet", action="store_true", help="no live log, only the summary")
@@ -112,6 +120,7 @@ def main(argv: list[str] | None = None,
     # Imported here so that --help answers at once.
     from daytrader.headless import run_headless
     from daytrader.runtime import RunOptions, UsageError
+    from daytrader.strategy.params import StrategyError
 
     try:
         settings = load_settings(args.env_file)
@@ -122,14 +131,20 @@ def main(argv: list[str] | None = None,
             overrides["sim_seed"] = args.seed
         if args.symbols:
             overrides["symbols"] = parse_symbols("--symbols", args.symbols)
+        if getattr(args, "strategy", None):
+            overrides["strategy"] = args.strategy
         if overrides:
             settings = settings.with_overrides(**overrides)
+        if not args.command or args.command == "backtest":  # a bad strategy stops here, named
+            from daytrader.strategy.loader import assign
+
+            assign(settings)
         speed = None
         if args.speed is not None:
             speed = 0.0 if args.speed.lower() == "max" else float(args.speed)
             if speed < 0:
                 raise UsageError(f"--speed: must be positive or max, got {args.speed}")
-    except SettingsError as exc:
+    except (SettingsError, StrategyError) as exc:
         print(f"error: bad setting: {exc}", file=sys.stderr)
         return 2
     except (UsageError, ValueError) as exc:

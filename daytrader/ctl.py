@@ -26,6 +26,9 @@ ACTIONS = {
     "close": ("POST", "/positions/{arg}/close", True),
     "cancel": ("POST", "/orders/{arg}/cancel", True),
     "sync": ("POST", "/sync", False),
+    "strategies": ("GET", "/strategies", False),
+    "strategy-enable": ("POST", "/strategies/{arg}/enable", True),
+    "strategy-disable": ("POST", "/strategies/{arg}/disable", True),
 }
 
 
@@ -43,7 +46,8 @@ class StillWorking(CtlError):
 
 def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("action", choices=list(ACTIONS), help="what to ask the running instance")
-    p.add_argument("arg", nargs="?", help="SYMBOL for close, ORDER_ID for cancel")
+    p.add_argument("arg", nargs="?", help="SYMBOL for close, ORDER_ID for cancel, NAME for "
+                   "strategy-enable / strategy-disable")
     p.add_argument("--json", dest="ctl_json", action="store_true", help="print raw JSON")
     p.add_argument("--timeout", type=float, default=None,
                    help=f"seconds to wait for an answer (default 30; emergency-stop "
@@ -70,7 +74,8 @@ def client(settings: Settings, timeout: float):
 def request(settings: Settings, action: str, arg: str | None, timeout: float) -> tuple[int, Any]:
     method, template, needs_arg = ACTIONS[action]
     if needs_arg and not arg:
-        raise CtlError(f"ctl {action} needs {'a SYMBOL' if action == 'close' else 'an ORDER_ID'}")
+        what = {"close": "a SYMBOL", "cancel": "an ORDER_ID"}.get(action, "a strategy NAME")
+        raise CtlError(f"ctl {action} needs {what}")
     import httpx
 
     with client(settings, timeout) as http:
@@ -125,6 +130,13 @@ def render(action: str, status: int, body: Any, out: TextIO) -> None:
             print(f"{o['submitted_at'][11:19]} {o['id']:<12} {o['symbol']:<6} {o['side']:<4} "
                   f"{o['qty']:>6} {o['order_type']:<6} {price:>9} {o['status']:<16} "
                   f"{o['role']}", file=out)
+    elif action == "strategies":
+        for s in body:
+            state = "enabled" if s["enabled"] else f"DISABLED{': ' + s['error'] if s['error'] else ''}"
+            m = s.get("metrics") or {}
+            params = " ".join(f"{k}={v}" for k, v in s["params"].items())
+            print(f"{s['name']:<16} {state:<10} {','.join(s['symbols']):<24} trades "
+                  f"{m.get('trades', 0)}  P&L {_money(m.get('realized', 0))}  {params}", file=out)
     elif action == "emergency-stop":
         print(body["message"], file=out)
         if body.get("positions_left"):

@@ -1015,6 +1015,12 @@ class Engine:
             rejections_by_check=dict(self.rejections_by_check),
             strategies=self.strategies.states())
 
+    def metrics_by_strategy(self) -> dict[str, dict]:
+        """Today's metrics of each strategy's round trips (the total is the snapshot's)."""
+        today = self.book.trades[self._day_starts[0]:]
+        return {name: compute_metrics([t for t in today if t.strategy == name]).as_dict()
+                for name in self.strategies.names}
+
     def positions_view(self) -> tuple[Position, ...]:
         """Positions with the stop and target of the legs working at the broker now (by id): a
         position whose stop is gone shows none, and reads UNPROTECTED."""

@@ -138,8 +138,11 @@ def test_sweep_ranges():
         "fast": [5, 6, 7, 8], "slow": [20, 30, 40], "stop": [1.5, 2.0]}
     with pytest.raises(SettingsError):
         parse_sweep(["fast=9:5"])
-    with pytest.raises(SettingsError):
-        parse_sweep(["bogus=1:2"])
+    with pytest.raises(SettingsError, match="expected NAME=FROM:TO"):
+        parse_sweep(["bogus"])
+    with pytest.raises(SettingsError, match="ema_cross's screen sweeps fast, slow, atr, stop, "
+                                            "take; not bogus"):
+        combinations(parse_sweep(["bogus=1:2"]), Settings())
     combos = combinations({"fast": [5, 25], "slow": [20]}, Settings())
     assert combos == [{"fast": 5, "slow": 20, "atr": 14, "stop": 2.0, "take": 4.0}]
 

@@ -163,8 +163,11 @@ def assign(settings: Any, default: str | None = None,
             claimed[symbol] = strategy
     rest = [s for s in symbols if s not in claimed]
     if rest:
-        spec = parse_spec(default or getattr(settings, "strategy", "") or "ema_cross")
-        strategy = build(spec, settings, extra)
+        try:
+            spec = parse_spec(default or getattr(settings, "strategy", "") or "ema_cross")
+            strategy = build(spec, settings, extra)
+        except StrategyError as exc:
+            raise StrategyError(f"STRATEGY: {exc}") from None
         _unique(strategy, spec, by_name)
         claimed.update(dict.fromkeys(rest, strategy))
     return {s: claimed[s] for s in symbols}
