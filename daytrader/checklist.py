@@ -12,7 +12,7 @@ import argparse
 import json
 import sqlite3
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -52,6 +52,9 @@ class Item:
 @dataclass(frozen=True, slots=True)
 class Checklist:
     items: tuple[Item, ...]
+    # The paper-trading items again for each strategy's own round trips: which strategy earns
+    # the total, and which one drags it (shown; the gate is the total).
+    by_strategy: dict[str, tuple[Item, ...]] = field(default_factory=dict)
 
     @property
     def ready(self) -> bool:
@@ -88,10 +91,15 @@ def _ts(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
 
-def trades_from_fills(fills: Iterable[Fill], reasons: dict[str, str]) -> list[Trade]:
-    """Round trips rebuilt by booking fills in order, as the engine did when they happened."""
+def trades_from_fills(fills: Iterable[Fill], reasons: dict[str, str],
+                      strategies: dict[str, str] | None = None) -> list[Trade]:
+    """Round trips rebuilt by booking fills in order, as the engine did when they happened;
+    each counted for the strategy of the entry that opened it (`strategies`: client order id
+    -> strategy)."""
     book = PositionBook(Decimal(0))
     for fill in fills:
+        if fill.role is OrderRole.ENTRY and fill.symbol not in book:
+            book.set_strategy(fill.symbol, (strategies or {}).get(fill.client_order_id, ""))
         book.apply_fill(fill, "" if fill.role is OrderRole.ENTRY
                         else reasons.get(fill.client_order_id, ""))
     return list(book.trades)
@@ -105,6 +113,7 @@ def read_records(path: Path) -> Records:
         rehearsal = {s for s, m in modes.items() if m in ("paper", "sim")}
         intents = {r["client_order_id"]: r for r in _rows(conn, "SELECT * FROM intents")}
         reasons = {cid: r["reason"] for cid, r in intents.items()}
+        strategies = {cid: r["strategy"] for cid, r in intents.items()}
         fills, executions = [], []
         for r in _rows(conn, "SELECT * FROM fills ORDER BY ts, rowid"):
             if r["session_id"] not in paper:
@@ -125,36 +134,45 @@ def read_records(path: Path) -> Records:
                     if r["action"] == "emergency_stop" and r["session_id"] in rehearsal)
         dupes = _rows(conn, "SELECT client_order_id FROM order_events WHERE order_id IS NOT NULL "
                             "GROUP BY client_order_id HAVING COUNT(DISTINCT order_id) > 1")
-        return Records(tuple(trades_from_fills(fills, reasons)), tuple(executions), len(sent),
+        return Records(tuple(trades_from_fills(fills, reasons, strategies)), tuple(executions),
+                       len(sent),
                        len(filled_cids & set(sent)), trips, stops, len(dupes),
                        frozenset(modes.values()))
     finally:
         conn.close()
 
 
+def _judged(ok: bool, figure: str, requirement: str, name: str, known: bool = True) -> Item:
+    if not known:
+        return Item(name, Status.UNKNOWN, "no records yet", requirement)
+    return Item(name, Status.PASS if ok else Status.FAIL, figure, requirement)
+
+
+def _performance(trades: Sequence[Trade]) -> tuple[Item, ...]:
+    """The paper-trading performance items, for all trades or one strategy's."""
+    m = metrics.compute(trades)
+    pf, has = m.profit_factor, m.trades > 0
+    return (
+        _judged(m.trades >= MIN_PAPER_TRADES, f"{m.trades} paper trades",
+                f">= {MIN_PAPER_TRADES}", "paper trades"),
+        _judged(m.win_rate >= MIN_WIN_RATE, f"{m.win_rate:.1f}%", f">= {MIN_WIN_RATE:.0f}%",
+                "win rate (paper)", has),
+        _judged(pf is None or pf >= MIN_PROFIT_FACTOR,
+                "no losing trade" if pf is None else f"{pf:.2f}", f">= {MIN_PROFIT_FACTOR}",
+                "profit factor (paper)", has),
+    )
+
+
 def evaluate(records: Records, settings: Settings, runbook: Path = RUNBOOK) -> Checklist:
     m = metrics.compute(records.paper_trades, executions=records.paper_executions,
                         orders_sent=records.paper_orders_sent,
                         orders_filled=records.paper_orders_filled)
-    n = m.trades
-    has_paper = n > 0
-
-    def judged(ok: bool, figure: str, requirement: str, name: str, known: bool = True) -> Item:
-        if not known:
-            return Item(name, Status.UNKNOWN, "no records yet", requirement)
-        return Item(name, Status.PASS if ok else Status.FAIL, figure, requirement)
-
-    pf = m.profit_factor
+    has_paper = m.trades > 0
+    judged = _judged
     webhook = getattr(settings, "alert_webhook_url", "")
     cap = getattr(settings, "live_max_capital", Decimal(0))
     items = (
-        judged(n >= MIN_PAPER_TRADES, f"{n} paper trades", f">= {MIN_PAPER_TRADES}",
-               "paper trades"),
-        judged(m.win_rate >= MIN_WIN_RATE, f"{m.win_rate:.1f}%", f">= {MIN_WIN_RATE:.0f}%",
-               "win rate (paper)", has_paper),
-        judged(pf is None or pf >= MIN_PROFIT_FACTOR,
-               "no losing trade" if pf is None else f"{pf:.2f}", f">= {MIN_PROFIT_FACTOR}",
-               "profit factor (paper)", has_paper),
+        *_performance(records.paper_trades),
         judged(records.breaker_trips > 0, f"{records.breaker_trips} trips recorded",
                "a trip in paper or sim", "circuit breaker tested"),
         judged(records.emergency_stops > 0, f"{records.emergency_stops} recorded",
@@ -173,7 +191,10 @@ def evaluate(records: Records, settings: Settings, runbook: Path = RUNBOOK) -> C
                "LIVE_MAX_CAPITAL unset", f"set, at most {MAX_LIVE_CAPITAL}",
                "live capital allocation small"),
     )
-    return Checklist(items)
+    names = sorted({t.strategy or "adopted" for t in records.paper_trades})
+    by_strategy = {name: _performance([t for t in records.paper_trades
+                                       if (t.strategy or "adopted") == name]) for name in names}
+    return Checklist(items, by_strategy)
 
 
 def for_settings(settings: Settings) -> Checklist:
@@ -190,6 +211,9 @@ def render(checklist: Checklist, out: TextIO) -> None:
     for item in checklist.items:
         print(f"  [{mark[item.status]}] {item.name:<{width}}  {item.figure}  "
               f"(needs {item.requirement})", file=out)
+    for name, items in checklist.by_strategy.items():
+        figures = ", ".join(f"{i.figure} [{mark[i.status].strip() or '?'}]" for i in items)
+        print(f"  strategy {name}: {figures}", file=out)
     verdict = "READY for live" if checklist.ready else (
         f"NOT READY for live: {len(checklist.failing)} of {len(checklist.items)} items open")
     print(f"\n{verdict}", file=out)
@@ -203,9 +227,13 @@ def configure(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, settings: Settings, out: TextIO = sys.stdout) -> int:
     checklist = for_settings(settings)
     if args.checklist_json:
-        print(json.dumps({"ready": checklist.ready, "items": [
-            {"name": i.name, "status": i.status.value, "figure": i.figure,
-             "requirement": i.requirement} for i in checklist.items]}, indent=2), file=out)
+        def rows(items):
+            return [{"name": i.name, "status": i.status.value, "figure": i.figure,
+                     "requirement": i.requirement} for i in items]
+
+        print(json.dumps({"ready": checklist.ready, "items": rows(checklist.items),
+                          "by_strategy": {k: rows(v) for k, v in checklist.by_strategy.items()}},
+                         indent=2), file=out)
     else:
         print("Production checklist (from the journal):", file=out)
         render(checklist, out)

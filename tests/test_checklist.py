@@ -25,7 +25,7 @@ def insert(conn: sqlite3.Connection, table: str, **row) -> None:
 
 
 def journal(path: Path, wins: int, losses: int, mode: str = "paper", trip: bool = True,
-            emergency: bool = True, duplicate: bool = False) -> Path:
+            emergency: bool = True, duplicate: bool = False, strategy=lambda n: "t") -> Path:
     """A journal with `wins` trades of +$2/share and `losses` of -$1/share, 10 shares each."""
     conn = sqlite3.connect(path)
     migrate(conn)
@@ -40,7 +40,8 @@ def journal(path: Path, wins: int, losses: int, mode: str = "paper", trip: bool 
             insert(conn, "intents", client_order_id=cid, session_id="s1", ts=ts.isoformat(),
                    symbol="AAA", side=side, qty=10, order_type="market", ref_price=price,
                    reduce_only=int(leg == "x"), reason="ema_cross_down" if leg == "x" else "",
-                   strategy="t", journaled_at=ts.isoformat())
+                   strategy="exit" if leg == "x" else strategy(n),
+                   journaled_at=ts.isoformat())
             insert(conn, "order_events", event_id=f"ev{cid}", session_id="s1", ts=ts.isoformat(),
                    event="new", order_id=f"o{cid}", client_order_id=cid, symbol="AAA", detail="")
             insert(conn, "fills", fill_id=f"f{cid}", session_id="s1", broker_fill_id=f"f{cid}",
@@ -79,6 +80,20 @@ def test_a_good_paper_record_with_everything_set_is_ready(tmp_path):
     figures = {i.name: i.figure for i in checklist.items}
     assert figures["win rate (paper)"] == "66.7%"
     assert figures["profit factor (paper)"] == "4.00"  # 200 x $20 / 100 x $10
+
+
+def test_each_strategy_is_judged_on_its_own_round_trips(tmp_path):
+    # 200 winners by "breakout", 100 losers by "fade": the total passes, the fade does not.
+    records = read_records(journal(tmp_path / "j.sqlite3", wins=200, losses=100,
+                                   strategy=lambda n: "breakout" if n < 200 else "fade"))
+    checklist = evaluate(records, READY)
+    per = {name: {i.name: (i.status, i.figure) for i in rows}
+           for name, rows in checklist.by_strategy.items()}
+    assert set(per) == {"breakout", "fade"}
+    assert per["breakout"]["win rate (paper)"] == (Status.PASS, "100.0%")
+    assert per["breakout"]["paper trades"] == (Status.FAIL, "200 paper trades")
+    assert per["fade"]["win rate (paper)"] == (Status.FAIL, "0.0%")
+    assert items(checklist)["win rate (paper)"] is Status.PASS  # the total: 66.7%
 
 
 def test_too_few_paper_trades_and_low_win_rate_fail(tmp_path):
