@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import hmac
 import ipaddress
+import json
 import logging
 import os
 import socket
@@ -31,7 +32,17 @@ from daytrader import __version__
 from daytrader.clock import EXCHANGE_TZ
 from daytrader.config import Settings, api_socket_path
 from daytrader.engine import Engine
-from daytrader.models import OrderIntent, OrderType, Side
+from daytrader.models import OrderIntent
+from daytrader.order_input import (
+    FIELDS,
+    MAX_QTY,
+    PRICE_FIELDS,
+    OrderInputError,
+    check_order,
+    parse_order_id,
+    parse_symbol,
+    shown,
+)
 
 log = logging.getLogger(__name__)
 
@@ -59,57 +70,111 @@ def plain(value: Any) -> Any:
     return value
 
 
-def _positive_int(name: str, value: Any) -> int:
-    try:
-        number = Decimal(str(value))
-    except Exception:
-        raise ApiError(400, f"{name} must be a whole number, got {value!r}") from None
-    if number != number.to_integral_value() or number <= 0:
-        raise ApiError(400, f"{name} must be a positive whole number of shares, got {value}")
-    return int(number)
-
-
-def _price(name: str, value: Any) -> Decimal | None:
-    if value in (None, ""):
-        return None
-    try:
-        price = Decimal(str(value))
-    except Exception:
-        raise ApiError(400, f"{name} must be a price, got {value!r}") from None
-    if not price.is_finite() or price <= 0:
-        raise ApiError(400, f"{name} must be a positive price, got {value}")
-    return price
+MAX_BODY_BYTES = 4096  # an order is a few hundred bytes
+MAX_QUERY_BYTES = 2048
+MAX_PATH_BYTES = 256
 
 
 def intent_from(params: dict[str, Any], settings: Settings) -> OrderIntent:
-    """An order intent from query parameters or a JSON body; every field checked."""
-    symbol = str(params.get("symbol") or "").strip().upper()
-    if not symbol:
-        raise ApiError(400, "symbol is required")
-    if symbol not in settings.symbols:
-        raise ApiError(400, f"unknown symbol {symbol}; this engine trades "
-                            f"{', '.join(settings.symbols)}")
-    side_text = str(params.get("side") or "").strip().lower()
-    if side_text not in ("buy", "sell"):
-        raise ApiError(400, f"side must be buy or sell, got {params.get('side')!r}")
-    qty = _positive_int("qty", params.get("qty"))
-    type_text = str(params.get("type") or params.get("order_type") or "market").lower()
+    """An order intent from query parameters or a JSON body, checked by the shared order input
+    rules; a bad field is a 422 that names it (all bad fields are listed in `errors`)."""
+    checked = check_order(params, settings.symbols, reason="api", strategy="manual")
+    if checked.intent is None:
+        name, message = checked.first_error
+        raise ApiError(422, message, field=name, errors=checked.errors)
+    return checked.intent
+
+
+def json_object(body: bytes) -> dict[str, Any]:
+    """A request body as a flat JSON object: bounded in size before it is parsed (the body limit
+    runs first), refused when it nests (an order's fields are plain values)."""
     try:
-        order_type = OrderType(type_text)
-    except ValueError:
-        raise ApiError(400, f"type must be market, limit or stop, got {type_text!r}") from None
-    limit = _price("limit_price", params.get("limit_price"))
-    stop = _price("stop_price", params.get("stop_price"))
-    if order_type is OrderType.MARKET and (limit or stop):
-        raise ApiError(400, "a market order takes no limit_price or stop_price")
-    if order_type is OrderType.LIMIT and limit is None:
-        raise ApiError(400, "a limit order needs limit_price")
-    if order_type is OrderType.STOP and stop is None:
-        raise ApiError(400, "a stop order needs stop_price")
-    return OrderIntent(symbol, Side(side_text), qty, order_type, limit_price=limit,
-                       stop_price=stop, stop_loss=_price("stop_loss", params.get("stop_loss")),
-                       take_profit=_price("take_profit", params.get("take_profit")),
-                       reason=str(params.get("reason") or "api"))
+        payload = json.loads(body)
+    except (ValueError, RecursionError) as exc:  # RecursionError: deep nesting
+        raise ApiError(422, f"malformed JSON body: {str(exc)[:120]}", field="body") from None
+    if not isinstance(payload, dict):
+        raise ApiError(422, "the JSON body must be an object of order fields", field="body")
+    for key, value in payload.items():
+        if isinstance(value, dict | list):
+            raise ApiError(422, f"{shown(key, 32)}: a plain value is expected, not a nested "
+                                "object or array", field=key if len(key) <= 32 else "body")
+    return payload
+
+
+def _refusal(status: int, message: str, field: str) -> tuple[int, bytes]:
+    return status, json.dumps({"error": message, "field": field}).encode()
+
+
+class BodyTooLarge(Exception):
+    """A chunked body grew past MAX_BODY_BYTES while it was being read."""
+
+
+def _refusal(status: int, message: str, field: str) -> JSONResponse:
+    return JSONResponse({"error": message, "field": field}, status_code=status,
+                        headers={"connection": "close"})
+
+
+class RequestLimits:
+    """ASGI middleware that refuses an oversized path, query string or body before anything
+    reads or parses it: the declared Content-Length first, then the bytes that actually arrive
+    (a chunked body). The API shares the engine's loop: nothing a client sends may hold it.
+    (FastAPI's own `max_body_size` answers in plain text, not the API's JSON.)"""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        refusal = None
+        length = dict(scope.get("headers", ())).get(b"content-length", b"0")
+        if len(scope.get("raw_path") or scope["path"].encode()) > MAX_PATH_BYTES:
+            refusal = _refusal(414, f"path longer than {MAX_PATH_BYTES} bytes", "path")
+        elif len(scope.get("query_string", b"")) > MAX_QUERY_BYTES:
+            refusal = _refusal(414, f"query string longer than {MAX_QUERY_BYTES} bytes", "query")
+        elif not length.isdigit() or len(length) > 12 or int(length) > MAX_BODY_BYTES:
+            refusal = _refusal(413, f"request body larger than {MAX_BODY_BYTES} bytes", "body")
+        if refusal is not None:
+            await refusal(scope, receive, send)
+            return
+        received = 0
+
+        async def bounded_receive() -> dict:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > MAX_BODY_BYTES:
+                    raise BodyTooLarge
+            return message
+
+        try:
+            await self.app(scope, bounded_receive, send)
+        except BodyTooLarge:
+            await _refusal(413, f"request body larger than {MAX_BODY_BYTES} bytes", "body")(
+                scope, receive, send)
+
+
+_ORDER_FIELDS_SCHEMA = {
+    "type": "object", "additionalProperties": False,
+    "properties": {
+        "symbol": {"type": "string", "example": "AAPL"},
+        "side": {"type": "string", "enum": ["buy", "sell"]},
+        "qty": {"oneOf": [{"type": "integer", "minimum": 1, "maximum": MAX_QTY},
+                          {"type": "string"}], "description": "whole shares, 1 to 1,000,000"},
+        "type": {"type": "string", "enum": ["market", "limit", "stop"]},
+        **{name: {"oneOf": [{"type": "number"}, {"type": "string"}],
+                  "description": "a positive price"} for name in PRICE_FIELDS},
+        "reason": {"type": "string", "maxLength": 200},
+    },
+}
+SUBMIT_OPENAPI = {
+    "parameters": [{"name": name, "in": "query", "required": False,
+                    "schema": {"type": "string"}} for name in FIELDS],
+    "requestBody": {"required": False,
+                    "content": {"application/json": {"schema": _ORDER_FIELDS_SCHEMA}}},
+}
 
 
 def create_app(engine: Engine, *, token: str | None = None) -> FastAPI:
@@ -118,6 +183,7 @@ def create_app(engine: Engine, *, token: str | None = None) -> FastAPI:
                   description="The seed's endpoints over the running engine: the same commands "
                               "as the console's keys.")
     settings = engine.settings
+    app.add_middleware(RequestLimits)  # added last: runs first, before the token check
 
     @app.middleware("http")
     async def require_token(request: Request, call_next):
@@ -132,15 +198,23 @@ def create_app(engine: Engine, *, token: str | None = None) -> FastAPI:
     async def api_error(_: Request, exc: ApiError):
         return JSONResponse({"error": exc.message, **plain(exc.extra)}, status_code=exc.status)
 
+    @app.exception_handler(OrderInputError)
+    async def bad_field(_: Request, exc: OrderInputError):
+        return JSONResponse({"error": exc.message, "field": exc.field}, status_code=422)
+
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError):
         problems = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}"
                              for e in exc.errors())
-        return JSONResponse({"error": f"bad request: {problems}"}, status_code=422)
+        first = next(iter(exc.errors()), {})
+        field = str((first.get("loc") or ("", ""))[-1])
+        return JSONResponse({"error": f"bad request: {problems}", "field": field},
+                            status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException):
-        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code)
+        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code,
+                            headers=exc.headers)
 
     @app.exception_handler(Exception)
     async def crash(_: Request, exc: Exception):
@@ -190,22 +264,18 @@ def create_app(engine: Engine, *, token: str | None = None) -> FastAPI:
     @app.get("/orders")
     async def orders(status: str = "open") -> list:
         if status not in ("open", "all"):
-            raise ApiError(400, f"status must be open or all, got {status!r}")
+            raise ApiError(422, f"status must be open or all, got {shown(status)}", field="status")
         source = engine.open_orders if status == "open" else engine.known_orders
         return [plain(o) for o in source.values()]
 
-    @app.post("/orders/submit")
+    @app.post("/orders/submit", openapi_extra=SUBMIT_OPENAPI)
     async def submit(request: Request) -> dict:
+        """An order from query parameters and/or a JSON object (the body wins). Bad input is a
+        422 naming the field; nothing is sent."""
         params: dict[str, Any] = dict(request.query_params)
         body = await request.body()
         if body.strip():
-            try:
-                payload = await request.json()
-            except ValueError as exc:
-                raise ApiError(400, f"malformed JSON body: {exc}") from None
-            if not isinstance(payload, dict):
-                raise ApiError(400, "the JSON body must be an object")
-            params.update(payload)
+            params.update(json_object(body))
         intent = intent_from(params, settings)
         result = await engine.submit(intent, source="api")
         body_out = {"status": result.status.value, "client_order_id": result.client_order_id,
@@ -224,6 +294,7 @@ def create_app(engine: Engine, *, token: str | None = None) -> FastAPI:
 
     @app.post("/orders/{order_id}/cancel")
     async def cancel(order_id: str) -> dict:
+        order_id = parse_order_id(order_id)
         order = engine.known_orders.get(order_id)
         if order is None:
             raise ApiError(404, f"order {order_id} not found")
@@ -236,7 +307,7 @@ def create_app(engine: Engine, *, token: str | None = None) -> FastAPI:
 
     @app.post("/positions/{symbol}/close")
     async def close(symbol: str) -> dict:
-        symbol = symbol.upper()
+        symbol = parse_symbol(symbol)
         if engine.book.qty(symbol) == 0:
             raise ApiError(404, f"no position in {symbol}")
         result = await engine.close_position(symbol, source="api")

@@ -55,7 +55,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
                   "gate)"),
     "ctl": ("daytrader.ctl", "control a running DayTrader through its API: status, positions, "
             "orders, enable, disable, emergency-stop, close SYMBOL, cancel ID, sync, "
-            "strategies, strategy-enable NAME, strategy-disable NAME"),
+            "strategies, strategy-enable NAME, strategy-disable NAME, buy / sell SYMBOL QTY "
+            "[--limit P | --stop P]"),
     "store": ("daytrader.store.cli", "the journal: status, replay-to-supabase, export --format "
               "parquet"),
 }

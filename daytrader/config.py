@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from decimal import Decimal, InvalidOperation
@@ -12,8 +11,9 @@ from typing import Any
 
 from dotenv import dotenv_values
 
+from daytrader.symbols import is_symbol, normalize_symbol
+
 MODES = ("sim", "paper", "live", "backtest")
-_SYMBOL = re.compile(r"^[A-Z][A-Z0-9.]{0,9}$")
 
 
 class SettingsError(ValueError):
@@ -150,10 +150,12 @@ def _decimal(name: str, raw: str) -> Decimal:
 
 
 def parse_symbols(name: str, raw: str) -> tuple[str, ...]:
-    symbols = tuple(s.strip().upper() for s in raw.split(",") if s.strip())
-    bad = [s for s in symbols if not _SYMBOL.match(s)]
+    symbols = tuple(normalize_symbol(s) for s in raw.split(",") if s.strip())
+    bad = [s for s in symbols if not is_symbol(s)]
     if bad:
-        raise SettingsError(f"{name}: not a ticker symbol: {', '.join(bad)}")
+        shown = ", ".join(b if b.isprintable() else repr(b) for b in bad[:5])
+        raise SettingsError(f"{name}: not a ticker symbol: {shown} (expected 1-10 letters, "
+                            "digits or dots, starting with a letter)")
     return symbols
 
 

@@ -13,6 +13,7 @@ from typing import Any, TextIO
 
 from daytrader.config import Settings
 from daytrader.config import api_socket_path as socket_path
+from daytrader.order_input import OrderInputError, check_order, parse_order_id, parse_symbol
 
 ACTIONS = {
     # name: (method, path template, needs an argument)
@@ -29,7 +30,10 @@ ACTIONS = {
     "strategies": ("GET", "/strategies", False),
     "strategy-enable": ("POST", "/strategies/{arg}/enable", True),
     "strategy-disable": ("POST", "/strategies/{arg}/disable", True),
+    "buy": ("POST", "/orders/submit", True),
+    "sell": ("POST", "/orders/submit", True),
 }
+ORDER_ACTIONS = ("buy", "sell")
 
 
 # The engine's emergency stop verifies flat for up to 90 s; its report is worth the wait.
@@ -46,8 +50,15 @@ class StillWorking(CtlError):
 
 def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("action", choices=list(ACTIONS), help="what to ask the running instance")
-    p.add_argument("arg", nargs="?", help="SYMBOL for close, ORDER_ID for cancel, NAME for "
-                   "strategy-enable / strategy-disable")
+    p.add_argument("arg", nargs="?", help="SYMBOL for close, buy and sell; ORDER_ID for cancel; "
+                   "NAME for strategy-enable / strategy-disable")
+    p.add_argument("qty", nargs="?", help="buy / sell: whole shares")
+    p.add_argument("--limit", dest="limit_price", metavar="PRICE",
+                   help="buy / sell: a limit order at this price (default: market)")
+    p.add_argument("--stop", dest="stop_price", metavar="PRICE",
+                   help="buy / sell: a stop order triggered at this price")
+    p.add_argument("--stop-loss", metavar="PRICE", help="buy / sell: protective stop-loss leg")
+    p.add_argument("--take-profit", metavar="PRICE", help="buy / sell: take-profit leg")
     p.add_argument("--json", dest="ctl_json", action="store_true", help="print raw JSON")
     p.add_argument("--timeout", type=float, default=None,
                    help=f"seconds to wait for an answer (default 30; emergency-stop "
@@ -71,16 +82,55 @@ def client(settings: Settings, timeout: float):
                    "(start one with `python app.py` or `python app.py --headless`)")
 
 
-def request(settings: Settings, action: str, arg: str | None, timeout: float) -> tuple[int, Any]:
+def order_body(args: argparse.Namespace) -> dict[str, Any]:
+    """`ctl buy|sell SYMBOL QTY [--limit P | --stop P]`, checked by the same order input rules as
+    the API and the console's form before anything is sent (the symbol only for its form: the
+    running instance knows its universe)."""
+    values = {"symbol": args.arg, "side": args.action, "qty": args.qty}
+    for name in ("limit_price", "stop_price", "stop_loss", "take_profit"):
+        if getattr(args, name, None) is not None:
+            values[name] = getattr(args, name)
+    if values.get("limit_price") is not None:
+        values["type"] = "limit"
+    elif values.get("stop_price") is not None:
+        values["type"] = "stop"
+    checked = check_order(values, None, reason="ctl")
+    if checked.intent is None:
+        name, message = checked.first_error
+        raise CtlError(f"bad {name}: {message}")
+    return {k: str(v) for k, v in values.items()} | {"reason": "ctl"}
+
+
+def target(action: str, arg: str | None) -> str:
+    """The request path, with its argument checked (a symbol, an order id: never a path)."""
     method, template, needs_arg = ACTIONS[action]
     if needs_arg and not arg:
-        what = {"close": "a SYMBOL", "cancel": "an ORDER_ID"}.get(action, "a strategy NAME")
+        what = {"cancel": "an ORDER_ID", "strategy-enable": "a strategy NAME",
+                "strategy-disable": "a strategy NAME"}.get(action, "a SYMBOL")
         raise CtlError(f"ctl {action} needs {what}")
+    try:
+        if action == "close":
+            arg = parse_symbol(arg)
+        elif action == "cancel":
+            arg = parse_order_id(arg)
+    except OrderInputError as exc:
+        raise CtlError(exc.message) from None
+    if arg is not None and "{arg}" in template:  # a strategy name stays one path segment
+        from urllib.parse import quote
+
+        arg = quote(arg, safe="")
+    return template.format(arg=arg)
+
+
+def request(settings: Settings, action: str, arg: str | None, timeout: float,
+            body: dict[str, Any] | None = None) -> tuple[int, Any]:
+    method = ACTIONS[action][0]
+    path = target(action, arg)
     import httpx
 
     with client(settings, timeout) as http:
         try:
-            response = http.request(method, template.format(arg=arg))
+            response = http.request(method, path, json=body)
         except (httpx.ReadTimeout, httpx.RemoteProtocolError) as exc:
             # Sent and received: no answer yet is not "cannot reach".
             raise StillWorking(f"DayTrader received {action} and is still working after "
@@ -99,7 +149,8 @@ def _money(x: Any) -> str:
 
 def render(action: str, status: int, body: Any, out: TextIO) -> None:
     if status >= 400 and not (action == "health" and "components" in body):
-        print(f"error ({status}): {body.get('error', body)}", file=out)
+        field = f" [{body['field']}]" if body.get("field") else ""
+        print(f"error ({status}){field}: {body.get('error', body)}", file=out)
         if body.get("failed_check"):
             print(f"  failed check: {body['failed_check']}", file=out)
         return
@@ -143,6 +194,11 @@ def render(action: str, status: int, body: Any, out: TextIO) -> None:
             print(f"  positions left: {', '.join(body['positions_left'])}", file=out)
         print(f"  trading {body['state']}; {body.get('broker_requests', 0)} broker requests; "
               f"requests in flight after {body['requests_after_ms']:.0f} ms", file=out)
+    elif action in ORDER_ACTIONS:
+        order = body.get("order") or {}
+        print(f"{body['status']}: {order.get('side', '')} {order.get('qty', '')} "
+              f"{order.get('symbol', '')} {order.get('order_type', '')} (order {order.get('id')}, "
+              f"client order id {body.get('client_order_id')})", file=out)
     else:
         print(body.get("message") or json.dumps(body), file=out)
 
@@ -154,7 +210,8 @@ def run(args: argparse.Namespace, settings: Settings, out: TextIO = sys.stdout,
         print("emergency stop: trading is disabled at once; waiting for the engine's report "
               "(cancel all, close all, flat check)...", file=err, flush=True)
     try:
-        status, body = request(settings, args.action, args.arg, timeout)
+        order = order_body(args) if args.action in ORDER_ACTIONS else None
+        status, body = request(settings, args.action, args.arg, timeout, order)
     except StillWorking as exc:
         follow = "; trading is disabled" if args.action == "emergency-stop" else ""
         print(f"still working: {exc}{follow}; follow it with `python app.py ctl positions` "

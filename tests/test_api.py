@@ -75,32 +75,39 @@ async def test_submit_by_query_and_by_json_then_positions_and_orders(engine):
             (await http.get("/orders")).json())
 
 
-@pytest.mark.parametrize(("params", "message"), [
-    ({"symbol": "ZZZ", "side": "buy", "qty": 1}, "unknown symbol ZZZ"),
-    ({"symbol": "", "side": "buy", "qty": 1}, "symbol is required"),
-    ({"symbol": "AAA", "side": "hold", "qty": 1}, "side must be buy or sell"),
-    ({"symbol": "AAA", "side": "buy", "qty": -3}, "positive whole number"),
-    ({"symbol": "AAA", "side": "buy", "qty": 1.5}, "positive whole number"),
-    ({"symbol": "AAA", "side": "buy", "qty": "ten"}, "whole number"),
-    ({"symbol": "AAA", "side": "buy", "qty": 1, "limit_price": "99"}, "market order takes no"),
-    ({"symbol": "AAA", "side": "buy", "qty": 1, "type": "limit"}, "needs limit_price"),
-    ({"symbol": "AAA", "side": "buy", "qty": 1, "type": "iceberg"}, "market, limit or stop"),
+@pytest.mark.parametrize(("params", "field", "message"), [
+    ({"symbol": "ZZZ", "side": "buy", "qty": 1}, "symbol", "unknown symbol ZZZ"),
+    ({"symbol": "", "side": "buy", "qty": 1}, "symbol", "symbol is required"),
+    ({"symbol": "AAA", "side": "hold", "qty": 1}, "side", "side must be buy or sell"),
+    ({"symbol": "AAA", "side": "buy", "qty": -3}, "qty", "must be more than zero"),
+    ({"symbol": "AAA", "side": "buy", "qty": 1.5}, "qty", "whole shares only"),
+    ({"symbol": "AAA", "side": "buy", "qty": "ten"}, "qty", "must be a number"),
+    ({"symbol": "AAA", "side": "buy", "qty": 1, "limit_price": "99"}, "limit_price",
+     "market order takes no"),
+    ({"symbol": "AAA", "side": "buy", "qty": 1, "type": "limit"}, "limit_price",
+     "needs a limit price"),
+    ({"symbol": "AAA", "side": "buy", "qty": 1, "type": "iceberg"}, "type", "market or limit or stop"),
 ])
-async def test_bad_orders_get_a_clear_400_and_send_nothing(engine, params, message):
+async def test_bad_orders_get_a_422_naming_the_field_and_send_nothing(engine, params, field,
+                                                                      message):
     async with api(engine) as http:
         r = await http.post("/orders/submit", params=params)
-        assert r.status_code == 400
-        assert message in r.json()["error"]
+        assert r.status_code == 422
+        assert r.json()["field"] == field and message in r.json()["error"]
     assert engine.broker.orders(open_only=False) == []
 
 
-async def test_malformed_json_is_a_400(engine):
+async def test_malformed_or_nested_json_is_a_422_naming_the_body(engine):
     async with api(engine) as http:
         r = await http.post("/orders/submit", content=b"{not json",
                             headers={"content-type": "application/json"})
-        assert r.status_code == 400 and "malformed JSON" in r.json()["error"]
+        assert r.status_code == 422 and "malformed JSON" in r.json()["error"]
+        assert r.json()["field"] == "body"
         r = await http.post("/orders/submit", json=[1, 2])
-        assert r.status_code == 400
+        assert r.status_code == 422 and r.json()["field"] == "body"
+        r = await http.post("/orders/submit", json={"symbol": "AAA", "side": "buy",
+                                                    "qty": {"n": 1}})
+        assert r.status_code == 422 and r.json()["field"] == "qty"
 
 
 async def test_risk_rejection_says_which_check_failed(engine):
@@ -253,6 +260,8 @@ def test_ctl_against_a_running_headless_process(tmp_path):
         assert "trading DISABLED" in ctl("status").stdout
         as_json = json.loads(ctl("health", "--json").stdout)
         assert as_json["trading"] == "DISABLED"
+        refused = ctl("buy", "AAPL", "1", "--limit", "1")  # checked, sent, refused by risk
+        assert refused.returncode == 1 and "failed check: trading_enabled" in refused.stdout
         missing = ctl("close", "ZZZZ")
         assert missing.returncode == 1 and "no position in ZZZZ" in missing.stdout
         stop = ctl("emergency-stop")

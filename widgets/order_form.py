@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -16,12 +16,15 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, Input, Label, Select, Static
 
-from daytrader.models import OrderIntent, OrderType, RiskDecision, Side, to_price
+from daytrader.models import OrderIntent, RiskDecision, Side, to_price
+from daytrader.order_input import MAX_QTY, check_order
 from widgets.formatting import money
 from widgets.inputs import FieldInput
 
 FIELDS = ("symbol", "side", "qty", "type", "price")
-MAX_QTY = 1_000_000  # a typo guard: no manual order is that big
+# The shared rules' field names -> this form's fields (one Price box for limit and stop).
+_FORM_FIELD = {"limit_price": "price", "stop_price": "price"}
+__all__ = ["MAX_QTY", "OrderDraft", "OrderForm", "ParsedOrder", "parse_order", "preview_text"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,75 +52,27 @@ class ParsedOrder:
         return next(iter(self.errors.values()), "")
 
 
-def _decimal(text: str) -> Decimal | None:
-    try:
-        value = Decimal(text.replace(",", "").lstrip("$"))
-    except InvalidOperation:
-        return None
-    return value if value.is_finite() else None
-
-
 def parse_order(draft: OrderDraft, symbols: Collection[str], buying_power: Decimal,
                 last_prices: Mapping[str, float]) -> ParsedOrder:
-    """The form's rules; the first failing rule of each field is reported with the field."""
-    errors: dict[str, str] = {}
-    symbol = draft.symbol.strip().upper()
-    if not symbol:
-        errors["symbol"] = "symbol is required"
-    elif symbol not in symbols:
-        errors["symbol"] = f"unknown symbol {symbol}: this session trades {', '.join(symbols)}"
-    try:
-        side = Side(draft.side)
-    except ValueError:
-        errors["side"] = f"side must be buy or sell, not {draft.side!r}"
-        side = Side.BUY
-    qty = 0
-    raw_qty = draft.qty.strip()
-    number = _decimal(raw_qty) if raw_qty else None
-    if not raw_qty:
-        errors["qty"] = "qty is required"
-    elif number is None:
-        errors["qty"] = f"qty must be a number of shares, not {raw_qty!r}"
-    elif number != number.to_integral_value():
-        errors["qty"] = f"qty {raw_qty}: whole shares only (fractional qty is not allowed)"
-    elif number <= 0:
-        errors["qty"] = f"qty {raw_qty}: must be more than zero"
-    elif number > MAX_QTY:
-        errors["qty"] = f"qty {raw_qty}: more than {MAX_QTY:,} shares is surely a typo"
-    else:
-        qty = int(number)
-    try:
-        order_type = OrderType(draft.order_type)
-    except ValueError:
-        errors["type"] = f"type must be market, limit or stop, not {draft.order_type!r}"
-        order_type = OrderType.MARKET
-    level: Decimal | None = None
-    raw_price = draft.price.strip()
-    if order_type is OrderType.MARKET:
-        if raw_price:
-            errors["price"] = "a market order takes no price: clear it or pick limit or stop"
-    elif not raw_price:
-        errors["price"] = f"a {order_type} order needs a {order_type} price"
-    else:
-        value = _decimal(raw_price)
-        if value is None:
-            errors["price"] = f"price must be a number, not {raw_price!r}"
-        elif value <= 0:
-            errors["price"] = f"price {raw_price}: must be more than zero"
-        else:
-            level = to_price(value)
-    if not errors and side is Side.BUY:
+    """The shared order input rules (`daytrader.order_input`, as the API and `ctl` use them) on
+    the form's fields, plus the form's own: a buy must fit the buying power. The one Price field
+    is the limit or the stop price, by type; errors are reported under the form's field names."""
+    values = {"symbol": draft.symbol, "side": draft.side, "qty": draft.qty,
+              "type": draft.order_type}
+    if draft.price.strip():
+        values["stop_price" if draft.order_type == "stop" else "limit_price"] = draft.price
+    checked = check_order(values, symbols, reason="manual order", strategy="manual")
+    errors = {_FORM_FIELD.get(name, name): message for name, message in checked.errors.items()}
+    intent = checked.intent
+    if intent is not None and intent.side is Side.BUY:
+        level = intent.limit_price or intent.stop_price
         ref = level if level is not None else (
-            to_price(last_prices[symbol]) if symbol in last_prices else None)
-        if ref is not None and ref * qty > buying_power:
-            errors["qty"] = (f"{qty} x {money(ref)} = {money(ref * qty)} is over the buying "
-                             f"power of {money(buying_power)}")
+            to_price(last_prices[intent.symbol]) if intent.symbol in last_prices else None)
+        if ref is not None and ref * intent.qty > buying_power:
+            errors["qty"] = (f"{intent.qty} x {money(ref)} = {money(ref * intent.qty)} is over the "
+                             f"buying power of {money(buying_power)}")
     if errors:
         return ParsedOrder(None, errors)
-    intent = OrderIntent(symbol, side, qty, order_type,
-                         limit_price=level if order_type is OrderType.LIMIT else None,
-                         stop_price=level if order_type is OrderType.STOP else None,
-                         reason="manual order", strategy="manual")
     return ParsedOrder(intent)
 
 
