@@ -46,7 +46,7 @@ def test_a_new_file_is_migrated_to_the_current_schema_in_wal_mode(tmp_path):
     assert schema_version(conn) == SCHEMA_VERSION
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    assert set(TABLES) | {"outbox", "replication_state"} <= names
+    assert set(TABLES) | {"outbox", "replication_state", "set_aside"} <= names
     journal.close()
 
 
@@ -54,19 +54,19 @@ def test_a_version_1_file_is_migrated_and_keeps_its_records(tmp_path):
     path = tmp_path / "old.sqlite"
     conn = sqlite3.connect(path, isolation_level=None)
     migrate(conn, target=1)
-    assert schema_version(conn) == 1 and len(MIGRATIONS) == 2
+    assert schema_version(conn) == 1 and len(MIGRATIONS) == SCHEMA_VERSION == 3
     conn.execute("INSERT INTO control_actions VALUES ('a1','s1','2026-11-24T10:00:00-05:00',"
                  "'console','disable','trading disabled by console')")
     conn.execute("INSERT INTO outbox (tbl, row_key, payload, created_at) VALUES "
                  "('control_actions','a1','{}',0)")
     conn.close()
     journal = Journal(path)
-    assert journal.migrated == (1, 2)
+    assert journal.migrated == (1, 3)
     row = journal.conn.execute("SELECT action, sent_at, failed_at, error FROM control_actions "
                                "JOIN outbox ON row_key = action_id").fetchone()
     assert row == ("disable", None, None, None)
     journal.close()
-    assert Journal(path).migrated == (2, 2)  # idempotent at every start
+    assert Journal(path).migrated == (3, 3)  # idempotent at every start
 
 
 async def test_an_intent_is_journaled_before_it_is_sent(calendar, tmp_path):
@@ -145,7 +145,7 @@ def test_store_commands_status_and_parquet_export(tmp_path):
     assert proc.returncode == 0, proc.stderr
     status = run_app("store", "status", cwd=tmp_path)
     assert status.returncode == 0, status.stderr
-    assert "schema v2" in status.stdout and "integrity: ok" in status.stdout
+    assert "schema v3" in status.stdout and "integrity: ok" in status.stdout
     assert "Supabase: not configured" in status.stdout
     export = run_app("store", "export", "--format", "parquet", "--out", "out", cwd=tmp_path)
     assert export.returncode == 0, export.stderr

@@ -68,6 +68,14 @@ def status(args, settings: Settings, conn: sqlite3.Connection, path: Path) -> in
         print(f"  {failed} records set aside after a permanent error; last: {error[0]}: {error[1]}")
     for key, value in conn.execute("SELECT key, value FROM replication_state"):
         print(f"  replicator {key}: {value}")
+    aside, last = conn.execute("SELECT count(*), max(seq) FROM set_aside").fetchone()
+    if aside:
+        table, error = conn.execute("SELECT tbl, error FROM set_aside WHERE seq = ?",
+                                    (last,)).fetchone()
+        print(f"journal: {aside} record(s) set aside (could not be written; kept in the "
+              f"set_aside table); last: {table}: {error}")
+    else:
+        print("journal: no record set aside")
     return 0
 
 

@@ -20,7 +20,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -74,6 +74,12 @@ def _new_id() -> str:
     return uuid.uuid4().hex[:16]
 
 
+def _unwritable(exc: Exception) -> bool:
+    """True when the file cannot take any record (locked, read-only, disk full or damaged), as
+    opposed to one record it refuses (a value out of SQLite's range, a constraint)."""
+    return isinstance(exc, sqlite3.OperationalError) or type(exc) is sqlite3.DatabaseError
+
+
 @dataclass(frozen=True, slots=True)
 class SessionInfo:
     session_id: str
@@ -119,6 +125,9 @@ class Journal(NullJournal):
         self._closed = False
         self.write_errors = 0
         self.last_error = ""
+        self.set_aside = 0  # records that could not be written and were kept aside
+        self.last_set_aside = ""
+        self.on_set_aside: Callable[[], None] | None = None  # the store's health listens
         self.conn = connect(self.path)
         self.migrated = migrate(self.conn)
         # Checkpoints (and their fsync) happen on a thread of their own, never in a commit.
@@ -163,23 +172,24 @@ class Journal(NullJournal):
                 row["resumed"] = bool(row["resumed"])
                 self._outbox("sessions", row)
                 self.conn.execute("COMMIT")
-            except sqlite3.Error as exc:
+            except Exception as exc:
                 self._rollback()
                 self._failed(exc)
 
     # -- what the engine writes ------------------------------------------------------------------
     def intent(self, cid: str, intent: OrderIntent, decision: RiskDecision) -> None:
         """Write-ahead: committed before the order is sent; raises JournalError if it cannot be."""
-        self._append("intents", {
+        row = {
             "client_order_id": cid, "session_id": self.session_id, "ts": to_cell(intent.ts),
             "symbol": intent.symbol, "side": to_cell(intent.side), "qty": intent.qty,
             "order_type": to_cell(intent.order_type), "limit_price": to_cell(intent.limit_price),
             "stop_price": to_cell(intent.stop_price), "stop_loss": to_cell(intent.stop_loss),
             "take_profit": to_cell(intent.take_profit), "ref_price": to_cell(intent.ref_price),
             "reduce_only": intent.reduce_only, "reason": intent.reason,
-            "strategy": intent.strategy, "journaled_at": _wall()})
+            "strategy": intent.strategy, "journaled_at": _wall()}
+        self._append("intents", row)
         self._append("risk_decisions", self._decision_row(intent.ts, cid, intent, decision))
-        self.commit(strict=True)
+        self._commit(required=(row,))
 
     def submit_result(self, ts: datetime, cid: str, status: str, order_id: str | None,
                       error: str) -> None:
@@ -276,27 +286,79 @@ class Journal(NullJournal):
             self.commit()
 
     def commit(self, strict: bool = False) -> None:
-        """Writes every waiting record, with its outbox row, in one transaction."""
+        """Writes every waiting record, with its outbox row, in one transaction.
+
+        One bad record never costs the others: when the batch fails for any reason, it is rolled
+        back and retried record by record; a record that still fails on its own is set aside
+        (kept in the `set_aside` table with its error, logged and counted) and the rest commit.
+        When the file itself cannot be written (locked, disk full), nothing is set aside: the
+        records wait for the next commit. With `strict`, a record of this batch that could not
+        be written raises JournalError."""
+        self._commit(required=None if strict else ())
+
+    def _commit(self, required: tuple[dict[str, Any], ...] | None) -> None:
+        """`required`: the rows whose loss raises JournalError (None: every row)."""
         with self._lock:
             if not self._pending or self._closed:
                 return
             rows, self._pending = self._pending, []
             try:
-                self._begin()
-                for table, row in rows:
-                    spec = TABLES[table]
-                    cur = self.conn.execute(
-                        f"INSERT INTO {table} ({', '.join(spec.columns)}) VALUES "
-                        f"({', '.join('?' * len(spec.columns))}) ON CONFLICT ({spec.key}) DO NOTHING",
-                        [row[c] for c in spec.columns])
-                    if cur.rowcount:
-                        self._outbox(table, row)
-                self.conn.execute("COMMIT")
-            except sqlite3.Error as exc:
+                self._write(rows)
+                return
+            except Exception as exc:
                 self._rollback()
-                self._failed(exc)
-                if strict:
-                    raise JournalError(f"journal write failed: {exc}") from exc
+                if _unwritable(exc):
+                    self._pending[:0] = rows  # kept, in order, for the next commit
+                    self._failed(exc)
+                    if required is None or required:
+                        raise JournalError(f"journal write failed: {exc}") from exc
+                    return
+            lost: list[dict[str, Any]] = []
+            for index, (table, row) in enumerate(rows):
+                try:
+                    self._write([(table, row)])
+                except Exception as exc:
+                    self._rollback()
+                    if _unwritable(exc):  # the file, not the record: keep the rest waiting
+                        self._pending[:0] = rows[index:]
+                        self._failed(exc)
+                        lost.extend(r for _, r in rows[index:])
+                        break
+                    self._set_aside(table, row, exc)
+                    lost.append(row)
+            if lost and (required is None or any(r is x for r in required for x in lost)):
+                raise JournalError(f"journal write failed: {self.last_set_aside or self.last_error}")
+
+    def _write(self, rows: list[tuple[str, dict[str, Any]]]) -> None:
+        self._begin()
+        for table, row in rows:
+            spec = TABLES[table]
+            cur = self.conn.execute(
+                f"INSERT INTO {table} ({', '.join(spec.columns)}) VALUES "
+                f"({', '.join('?' * len(spec.columns))}) ON CONFLICT ({spec.key}) DO NOTHING",
+                [row[c] for c in spec.columns])
+            if cur.rowcount:
+                self._outbox(table, row)
+        self.conn.execute("COMMIT")
+
+    def _set_aside(self, table: str, row: dict[str, Any], exc: Exception) -> None:
+        """A record that cannot be written: kept as text with its reason, logged, counted."""
+        reason = f"{type(exc).__name__}: {str(exc)[:300]}"
+        self.set_aside += 1
+        self.last_set_aside = f"{table}: {reason}"
+        try:
+            payload = json.dumps(row, default=str)[:65536]
+        except (TypeError, ValueError):
+            payload = repr(row)[:65536]
+        log.error("journal %s: %s record set aside (%s); the rest of the batch is written",
+                  self.path, table, reason)
+        try:
+            self.conn.execute("INSERT INTO set_aside (tbl, payload, error, created_at) "
+                              "VALUES (?,?,?,?)", (table, payload, reason, time.time()))
+        except sqlite3.Error as write_error:
+            log.error("journal %s: could not keep the set-aside record: %s", self.path, write_error)
+        if self.on_set_aside is not None:
+            self.on_set_aside()
 
     def _outbox(self, table: str, row: dict[str, Any]) -> None:
         self.conn.execute("INSERT INTO outbox (tbl, row_key, payload, created_at) VALUES (?,?,?,?)",
@@ -309,7 +371,7 @@ class Journal(NullJournal):
         with contextlib.suppress(sqlite3.Error):
             self.conn.execute("ROLLBACK")
 
-    def _failed(self, exc: sqlite3.Error) -> None:
+    def _failed(self, exc: Exception) -> None:
         self.write_errors += 1
         self.last_error = str(exc)
         log.error("journal %s: write failed: %s", self.path, exc)

@@ -102,7 +102,15 @@ CREATE INDEX outbox_pending ON outbox (seq) WHERE sent_at IS NULL AND failed_at 
 CREATE TABLE replication_state (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at REAL NOT NULL);
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2)
+# v3: a record the journal could not write (a value out of SQLite's range, a constraint) is
+# kept here as text with its error, so one bad record never costs the batch it came in.
+_V3 = """
+CREATE TABLE set_aside (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, tbl TEXT NOT NULL, payload TEXT NOT NULL,
+    error TEXT NOT NULL, created_at REAL NOT NULL);
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from daytrader import __version__
 from daytrader.config import Settings
@@ -30,6 +30,22 @@ class Store:
         self.journal.close(reason)
         if self.replicator is not None:
             self.replicator.stop(drain_timeout)
+
+
+def store_health(journal: Journal, replication: ReplicationStatus | None, *,
+                 starting: bool = False) -> Health:
+    """The store's line in health: replication's state (when configured) and any journal record
+    that had to be set aside (not ok: someone should look at `store status`)."""
+    if replication is not None:
+        ok, detail = replication.state != "failing", replication.detail
+    else:
+        ok, detail = True, f"journal {journal.path}; Supabase " + (
+            "starting" if starting else "not configured")
+    if journal.set_aside:
+        ok = False
+        detail += (f"; journal: {journal.set_aside} record(s) set aside (last: "
+                   f"{journal.last_set_aside}); see store status")
+    return Health("store", ok, detail, datetime.now(UTC))
 
 
 def journal_path(settings: Settings):
@@ -66,11 +82,12 @@ def attach(engine, settings: Settings, source: str, feed):
         log.warning("SUPABASE_SERVICE_KEY is not set: replicating with SUPABASE_KEY, which RLS "
                     "should refuse")
 
-    def report(status: ReplicationStatus) -> None:
-        engine.health["store"] = status.health()
+    def report(status: ReplicationStatus | None = None) -> None:
+        engine.health["store"] = store_health(journal, status or (
+            replicator.status if replicator is not None else None))
 
-    engine.health["store"] = Health("store", True, f"journal {journal.path}" + (
-        "; Supabase starting" if replicator else "; Supabase not configured"))
+    journal.on_set_aside = report
+    engine.health["store"] = store_health(journal, None, starting=replicator is not None)
     if replicator is not None:
         replicator.on_status = report
         replicator.start()
