@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import hmac
-import ipaddress
 import json
 import logging
 import os
@@ -30,7 +30,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from daytrader import __version__
 from daytrader.clock import EXCHANGE_TZ
-from daytrader.config import Settings, api_socket_path
+from daytrader.config import Settings, SettingsError, api_host_problem, api_socket_path
 from daytrader.engine import Engine
 from daytrader.models import OrderIntent
 from daytrader.order_input import (
@@ -353,15 +353,6 @@ def create_app(engine: Engine, *, token: str | None = None) -> FastAPI:
     return app
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def socket_path(settings: Settings) -> Path:
     return api_socket_path(settings)
 
@@ -397,24 +388,51 @@ class ApiServer:
         self._task: asyncio.Task | None = None
 
     def _bind(self) -> None:
+        """Binds every listener or none: a failure closes what was bound and removes the
+        socket file, then says which setting to change (SettingsError, exit 2)."""
+        try:
+            self._bind_all()
+        except BaseException:
+            self._close_sockets()
+            raise
+
+    def _bind_all(self) -> None:
         s = self.settings
         if s.api_socket_enabled:
             path = socket_path(s)
             self.sockets.append(unix_socket(path))
             self.addresses.append(f"unix:{path}")
         if s.api_port:
-            if not is_loopback(s.api_host) and not s.api_allow_remote:
-                raise OSError(f"API_HOST {s.api_host} is not a loopback address; set "
-                              "API_ALLOW_REMOTE=true to serve it (a token is still required)")
+            problem = api_host_problem(s)
+            if problem:
+                raise SettingsError(f"API_HOST: {problem}")
             if not s.api_token:
-                raise OSError("API_PORT is set but API_TOKEN is empty: the TCP API needs a token")
+                raise SettingsError("API_TOKEN: required when API_PORT is set (the TCP API "
+                                    "always needs a bearer token)")
             family = socket.AF_INET6 if ":" in s.api_host else socket.AF_INET
             sock = socket.socket(family, socket.SOCK_STREAM)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((s.api_host, s.api_port))
-            sock.listen(64)
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                sock.bind((s.api_host, s.api_port))
+                sock.listen(64)
+            except OSError as exc:
+                sock.close()
+                why = ("already in use (another program listens there)"
+                       if exc.errno == errno.EADDRINUSE else exc.strerror or str(exc))
+                raise SettingsError(f"API_PORT: cannot listen on {s.api_host}:{s.api_port}: "
+                                    f"{why}; expected a free TCP port (or 0 for no TCP API)"
+                                    ) from None
             self.sockets.append(sock)
             self.addresses.append(f"http://{s.api_host}:{sock.getsockname()[1]}")
+
+    def _close_sockets(self) -> None:
+        for sock in self.sockets:
+            with contextlib.suppress(OSError):
+                sock.close()
+        self.sockets.clear()
+        if self.settings.api_socket_enabled:
+            with contextlib.suppress(OSError):
+                socket_path(self.settings).unlink()
 
     async def start(self) -> ApiServer:
         import uvicorn
@@ -444,9 +462,4 @@ class ApiServer:
             self._server.should_exit = True
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(self._task, 5)
-        for sock in self.sockets:
-            with contextlib.suppress(OSError):
-                sock.close()
-        if self.settings.api_socket_enabled:
-            with contextlib.suppress(OSError):
-                socket_path(self.settings).unlink()
+        self._close_sockets()

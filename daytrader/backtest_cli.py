@@ -28,7 +28,7 @@ from daytrader.backtest import (
     with_params,
 )
 from daytrader.clock import EXCHANGE_TZ, MarketCalendar
-from daytrader.config import Settings, SettingsError, parse_symbols
+from daytrader.config import Settings, SettingsError, ensure_data_dir, parse_symbols
 from daytrader.data.replay import load_bars
 from daytrader.models import Bar
 from daytrader.runtime import UsageError
@@ -104,7 +104,16 @@ def _settings(args: argparse.Namespace, base: Settings) -> Settings:
         changes["sim_slippage_bps"] = args.slippage_bps
     if args.commission is not None:
         changes["sim_commission_per_share"] = args.commission
-    return settings.with_overrides(**changes)
+    try:
+        return settings.with_overrides(**changes)
+    except SettingsError as exc:  # name the option that set it, and the setting it sets
+        message = str(exc)
+        for option, env in (("--capital", "STARTING_CASH"), ("--slippage-bps", "SIM_SLIPPAGE_BPS"),
+                            ("--commission", "SIM_COMMISSION_PER_SHARE")):
+            if message.startswith(f"{env}:") and getattr(args, option[2:].replace("-", "_"),
+                                                         None) is not None:
+                message = f"{option} ({env}){message[len(env):]}"
+        raise SettingsError(message) from None
 
 
 def _load(args: argparse.Namespace, settings: Settings, err: TextIO
@@ -129,12 +138,15 @@ def _load(args: argparse.Namespace, settings: Settings, err: TextIO
     symbols = None
     if args.backtest_symbols:
         symbols = parse_symbols("--symbols", args.backtest_symbols)
-    data = load_bars(path, symbols)
+    calendar = MarketCalendar()
+    data = load_bars(path, symbols, (calendar.first_day, calendar.last_day))
     bars = [b for b in data.bars
             if (args.start is None or b.ts.date() >= args.start)
             and (args.end is None or b.ts.date() <= args.end)]
     if not bars:
-        raise UsageError(f"{path}: no bars in the chosen dates and symbols")
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(data.rejected.items()))
+        raise UsageError(f"{path}: no bars in the chosen dates and symbols"
+                         + (f" (rejected: {counts})" if counts else ""))
     return bars, dict(data.rejected), data.symbols
 
 
@@ -236,9 +248,27 @@ def write_trades(result: BacktestResult, folder: Path) -> tuple[Path, Path]:
     return parquet, csv
 
 
+def check_options(args: argparse.Namespace, settings: Settings) -> None:
+    """Every option within range before a bar is read: UsageError naming the option."""
+    if not 0 <= args.oos < 1:  # also refuses NaN
+        raise UsageError(f"--oos: expected the fraction of days held out, from 0 up to (not "
+                         f"including) 1, e.g. 0.3; got {args.oos}")
+    if not 1 <= args.top <= 100:
+        raise UsageError(f"--top: expected 1 to 100 combinations, got {args.top}")
+    if not 1 <= args.workers <= 64:
+        raise UsageError(f"--workers: expected 1 to 64 processes, got {args.workers}")
+    if args.start and args.end and args.start > args.end:
+        raise UsageError(f"--from {args.start} is after --to {args.end}")
+    if args.out is not None and args.out.exists() and not args.out.is_dir():
+        raise UsageError(f"--out: {args.out} is a file; expected a folder")
+    if args.out is None:
+        ensure_data_dir(settings.data_dir)  # the trades go there: a bad DATA_DIR stops us now
+
+
 def run(args: argparse.Namespace, base: Settings, out: TextIO = sys.stdout,
         err: TextIO = sys.stderr) -> int:
     settings = _settings(args, base)
+    check_options(args, settings)
     bars, rejected, symbols = _load(args, settings, err)
     settings = settings.with_overrides(symbols=symbols)
     calendar = MarketCalendar()

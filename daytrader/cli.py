@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import importlib
 import logging
+import os
 import sys
 import textwrap
 from collections.abc import Callable
@@ -13,7 +14,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from daytrader import __version__
-from daytrader.config import ENV_NAMES, MODES, Settings, SettingsError, load_settings, parse_symbols
+from daytrader.config import (
+    ENV_NAMES,
+    MODES,
+    Settings,
+    SettingsError,
+    load_settings,
+    parse_symbols,
+    setting_given,
+)
 
 if TYPE_CHECKING:
     from daytrader.runtime import RunOptions
@@ -110,17 +119,41 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def parse_speed(text: str) -> float:
+    """`--speed`: market minutes per wall minute (a positive finite number), or max (0)."""
+    if text.strip().lower() == "max":
+        return 0.0
+    try:
+        speed = float(text)
+    except ValueError:
+        speed = float("nan")
+    if not 0 < speed < float("inf"):
+        raise ValueError(f"--speed: expected a positive number of market minutes per wall minute "
+                         f"(60 = one bar a second) or max, got {text[:40]!r}")
+    return speed
+
+
 def main(argv: list[str] | None = None,
          run_console: Callable[[Settings, RunOptions], int] | None = None) -> int:
     """Parses the command line and runs it; `run_console` starts the full-screen console
-    (app.py passes it), otherwise the run is headless."""
+    (app.py passes it), otherwise the run is headless. Everything it creates (the journal, the
+    lock, caches, backtest and export files) is owner-only."""
+    previous_umask = os.umask(0o077)
+    try:
+        return _main(argv, run_console)
+    finally:
+        os.umask(previous_umask)
+
+
+def _main(argv: list[str] | None,
+          run_console: Callable[[Settings, RunOptions], int] | None) -> int:
     args = parse_args(argv)
     # Imported after parsing so that --help answers at once.
     from daytrader.data.replay import ReplayError
 
     # Imported here so that --help answers at once.
     from daytrader.headless import run_headless
-    from daytrader.runtime import RunOptions, UsageError
+    from daytrader.runtime import RunOptions, UsageError, parse_duration
     from daytrader.strategy.params import StrategyError
 
     try:
@@ -140,11 +173,9 @@ def main(argv: list[str] | None = None,
             from daytrader.strategy.loader import assign
 
             assign(settings)
-        speed = None
-        if args.speed is not None:
-            speed = 0.0 if args.speed.lower() == "max" else float(args.speed)
-            if speed < 0:
-                raise UsageError(f"--speed: must be positive or max, got {args.speed}")
+        speed = None if args.speed is None else parse_speed(args.speed)
+        if args.duration is not None:
+            parse_duration(args.duration)  # checked before anything starts
     except (SettingsError, StrategyError) as exc:
         print(f"error: bad setting: {exc}", file=sys.stderr)
         return 2
@@ -156,7 +187,10 @@ def main(argv: list[str] | None = None,
     if args.command:
         try:
             return importlib.import_module(COMMANDS[args.command][0]).run(args, settings)
-        except (SettingsError, UsageError, ReplayError) as exc:
+        except SettingsError as exc:
+            print(f"error: bad setting: {exc}", file=sys.stderr)
+            return 2
+        except (UsageError, ReplayError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
     from daytrader.broker import BrokerAuthError
@@ -170,7 +204,9 @@ def main(argv: list[str] | None = None,
     if settings.mode in ("paper", "live") and args.replay is not None:
         print(f"error: --replay runs in sim mode, not {settings.mode}", file=sys.stderr)
         return 2
-    options = RunOptions(replay=args.replay, speed=speed, until=args.until,
+    symbols_given = bool(args.symbols) or setting_given("SYMBOLS", args.env_file)
+    options = RunOptions(replay=args.replay, symbols_given=symbols_given, speed=speed,
+                         until=args.until,
                          duration=args.duration, json_summary=args.json, quiet=args.quiet,
                          live_note=live_note, journal=True, api=not args.no_api)
     try:
@@ -187,7 +223,7 @@ def main(argv: list[str] | None = None,
     except (ReplayError, UsageError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except BrokerAuthError as exc:
+    except (BrokerAuthError, SettingsError) as exc:
         print(f"error: bad setting: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

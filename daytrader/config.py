@@ -226,12 +226,49 @@ def _require(ok: bool, field_name: str, message: str) -> None:
         raise SettingsError(f"{env_name(field_name)}: {message}")
 
 
+MAX_STARTING_CASH = Decimal("1000000000")  # a billion: beyond it sizes stop being share counts
+
+
+def _finite_numbers(s: Settings) -> None:
+    """Settings also come from options (`--capital nan`, `--slippage-bps inf`): every number is
+    finite before any limit is compared with it."""
+    for f in fields(s):
+        value = getattr(s, f.name)
+        if isinstance(value, bool):
+            continue
+        if isinstance(value, Decimal) and not value.is_finite() or (
+                isinstance(value, float) and value != value or value in (float("inf"),
+                                                                         float("-inf"))):
+            _require(False, f.name, f"expected a finite number, got {value}")
+
+
+def api_host_problem(s: Settings) -> str:
+    """Why API_HOST cannot be served (empty when it can): an IP address or localhost, and a
+    loopback one unless API_ALLOW_REMOTE is set."""
+    import ipaddress
+
+    host = s.api_host
+    if host == "localhost":
+        return ""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return (f"expected an IP address to listen on (127.0.0.1, ::1, or with API_ALLOW_REMOTE="
+                f"true another address of this machine), got {host!r}")
+    if not address.is_loopback and not s.api_allow_remote:
+        return (f"{host} is not a loopback address; set API_ALLOW_REMOTE=true to serve the API "
+                "beyond this machine (the token is still required)")
+    return ""
+
+
 def validate(s: Settings) -> Settings:
     """Checks every limit together; raises SettingsError naming the first bad setting."""
+    _finite_numbers(s)
     _require(s.mode in MODES, "mode", f"must be one of {', '.join(MODES)}, got {s.mode!r}")
     _require(bool(s.symbols), "symbols", "at least one symbol is needed")
     _require(len(set(s.symbols)) == len(s.symbols), "symbols", "a symbol is listed twice")
-    _require(s.starting_cash > 0, "starting_cash", f"must be positive, got {s.starting_cash}")
+    _require(0 < s.starting_cash <= MAX_STARTING_CASH, "starting_cash",
+             f"must be a positive amount up to {MAX_STARTING_CASH:,}, got {s.starting_cash}")
     _require(0 < s.max_daily_loss_pct < 100, "max_daily_loss_pct",
              f"must be between 0 and 100 (percent), got {s.max_daily_loss_pct}")
     _require(s.max_positions >= 1, "max_positions", f"must be at least 1, got {s.max_positions}")
@@ -267,8 +304,13 @@ def validate(s: Settings) -> Settings:
     _require(s.alert_unhealthy_seconds > 0, "alert_unhealthy_seconds",
              f"must be positive, got {s.alert_unhealthy_seconds}")
     if s.api_port:
+        problem = api_host_problem(s)
+        _require(not problem, "api_host", problem)
         _require(bool(s.api_token), "api_token", "required when API_PORT is set (the TCP API "
                  "always needs a bearer token)")
+    token = s.api_token.reveal()
+    _require(token.isascii() and token.isprintable() and " " not in token, "api_token",
+             "expected printable ASCII characters without spaces (it is sent in an HTTP header)")
     if s.alert_webhook_url:
         _require(s.alert_webhook_url.startswith(("http://", "https://")), "alert_webhook_url",
                  "must start with http:// or https://")
@@ -327,6 +369,35 @@ def load_settings(env_file: str | Path | None = ".env",
         merged.update(dotenv_values(env_file))
     merged.update(os.environ if environ is None else environ)
     return settings_from_mapping(merged)
+
+
+def ensure_data_dir(path: Path) -> Path:
+    """DATA_DIR, created when missing, owner-only (0700: it holds the journal and the API
+    socket); SettingsError naming DATA_DIR when it cannot be."""
+    if path.exists() and not path.is_dir():
+        raise SettingsError(f"DATA_DIR: {path} is a file; expected a folder (or a path where "
+                            "one can be created)")
+    try:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(path, 0o700)
+    except OSError as exc:
+        raise SettingsError(f"DATA_DIR: cannot create or use {path}: {exc.strerror or exc}; "
+                            "expected a folder this user can write") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise SettingsError(f"DATA_DIR: {path} is not writable by this user")
+    return path
+
+
+def setting_given(name: str, env_file: str | Path | None = ".env",
+                  environ: Mapping[str, str] | None = None) -> bool:
+    """Whether `name` is set (not empty) in the environment or the `.env` file, as opposed to
+    left at its default (a replay trades its file's symbols unless SYMBOLS is given)."""
+    environ = os.environ if environ is None else environ
+    if (environ.get(name) or "").strip():
+        return True
+    if env_file is not None and Path(env_file).is_file():
+        return bool((dotenv_values(env_file).get(name) or "").strip())
+    return False
 
 
 def api_socket_path(s: Settings) -> Path:

@@ -34,10 +34,10 @@ class HeadlessRun:
 
     def __init__(self, settings: Settings, options: RunOptions, out: TextIO = sys.stdout,
                  err: TextIO = sys.stderr, now: Callable[[], datetime] | None = None) -> None:
-        self.settings = settings
         self.options = options
         self.out, self.err = out, err
         self.runtime = build_runtime(settings, options, now)
+        self.settings = self.runtime.settings  # a replay's universe comes from its file
         self.engine = self.runtime.engine
         if not options.quiet:
             live = self.err if options.json_summary else self.out
@@ -51,9 +51,9 @@ class HeadlessRun:
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, stop.set)
-        self._banner()
         started = time.perf_counter()
         try:
+            self._banner()  # inside: a bad --until still ends the journal's session cleanly
             await self.runtime.run(stop)
         finally:
             self.runtime.close("interrupted" if stop.is_set() else "finished")

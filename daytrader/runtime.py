@@ -19,7 +19,7 @@ from typing import IO
 
 from daytrader.broker.sim import SimExchange
 from daytrader.clock import EXCHANGE_TZ, MarketCalendar, SimClock
-from daytrader.config import Settings
+from daytrader.config import Settings, ensure_data_dir
 from daytrader.data.feed import SimFeed, paced, synthetic_feed
 from daytrader.data.replay import bars_by_minute, load_bars
 from daytrader.engine import Engine
@@ -46,11 +46,12 @@ _held_locks: dict[Path, IO[str]] = {}
 def instance_lock(data_dir: Path) -> IO[str]:
     """One DayTrader per DATA_DIR: its journal and its API socket are not shared. The kernel
     drops the lock when the process dies, kill -9 included."""
-    data_dir.mkdir(parents=True, exist_ok=True)
+    ensure_data_dir(data_dir)
     path = (data_dir / "daytrader.lock").resolve()
     if path in _held_locks:
         return _held_locks[path]
-    handle = open(path, "a+")  # noqa: SIM115 - held open for the life of the run
+    # Owner-only, like everything in DATA_DIR; held open for the life of the run.
+    handle = os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600), "a+")
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -76,6 +77,9 @@ def release_instance_lock(data_dir: Path) -> None:
 @dataclass(frozen=True, slots=True)
 class RunOptions:
     replay: Path | None = None
+    # A replay trades SYMBOLS when they were given (--symbols, or SYMBOLS in .env or the
+    # environment); otherwise every symbol of the file. The command line says which.
+    symbols_given: bool = True
     speed: float | None = None  # None: the SIM_SPEED setting; 0: as fast as possible
     until: str | None = None  # "HH:MM" (exchange time, first day), ISO datetime, or "close"
     duration: str | None = None  # market time: "90m", "6h", "3d"
@@ -90,16 +94,27 @@ class RunOptions:
     api: bool = False
 
 
+MAX_DURATION = timedelta(days=3650)  # the calendar covers about 20 years; ten is plenty
+
+
 def parse_duration(text: str) -> timedelta:
+    """`--duration`: market time such as 90m, 6h or 3d (a bare number is minutes), up to 3650d."""
     units = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
-    text = text.strip().lower()
+    text = text.strip().lower()[:40]
     try:
-        value = float(text[:-1]) if text[-1] in units else float(text)
-    except (ValueError, IndexError):
+        value = float(text[:-1]) if text[-1:] in units else float(text)
+    except ValueError:
         raise UsageError(f"--duration: expected e.g. 90m, 6h or 2d, got {text!r}") from None
-    if value <= 0:
-        raise UsageError(f"--duration: must be positive, got {text!r}")
-    return timedelta(**{units.get(text[-1], "minutes"): value})
+    if not 0 < value < float("inf"):  # NaN fails this too
+        raise UsageError(f"--duration: expected a positive amount of market time such as 90m, "
+                         f"6h or 2d, got {text!r}")
+    try:
+        duration = timedelta(**{units.get(text[-1], "minutes"): value})
+    except OverflowError:
+        duration = MAX_DURATION * 2
+    if duration > MAX_DURATION:
+        raise UsageError(f"--duration: at most {MAX_DURATION.days}d, got {text!r}")
+    return duration
 
 
 def parse_until(text: str, start: datetime, calendar: MarketCalendar) -> datetime:
@@ -317,10 +332,16 @@ def build_runtime(settings: Settings, options: RunOptions,
         return build_alpaca_runtime(settings, options, calendar)
     rejected: dict[str, int] = {}
     if options.replay is not None:
-        data = load_bars(options.replay, settings.symbols)
+        wanted = settings.symbols if options.symbols_given else None
+        data = load_bars(options.replay, wanted, (calendar.first_day, calendar.last_day))
         rejected = dict(data.rejected)
         if not data.bars:
-            raise UsageError(f"{options.replay}: no valid bars for {', '.join(settings.symbols)}")
+            counts = ", ".join(f"{k} {v}" for k, v in sorted(rejected.items())) or "no rows"
+            raise UsageError(f"{options.replay}: no valid bars"
+                             + (f" for {', '.join(wanted)}" if wanted else "")
+                             + f" (rejected: {counts})")
+        if wanted is None:
+            settings = settings.with_overrides(symbols=data.symbols)
         missing = set(settings.symbols) - set(data.symbols)
         if missing:
             log.warning("%s has no bars for %s", options.replay, ", ".join(sorted(missing)))

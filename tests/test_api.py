@@ -18,7 +18,7 @@ import pytest
 from conftest import at, flat_bars, make_engine
 
 from daytrader.api import ApiServer, create_app, socket_path
-from daytrader.config import Secret, Settings
+from daytrader.config import Secret, Settings, SettingsError
 from daytrader.models import TradingState
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -188,7 +188,7 @@ async def test_tcp_api_needs_the_token_and_refuses_remote_hosts(engine, tmp_path
         await server.stop()
     remote = Settings(data_dir=tmp_path, api_socket_enabled=False, api_port=free_port(),
                       api_host="0.0.0.0", api_token=Secret("tok"))
-    with pytest.raises(OSError, match="API_ALLOW_REMOTE"):
+    with pytest.raises(SettingsError, match="API_HOST: 0.0.0.0 is not a loopback.*API_ALLOW_REMOTE"):
         await ApiServer(engine, remote).start()
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -114,7 +115,9 @@ class Journal(NullJournal):
     def __init__(self, path: str | Path, *, flush_interval: float = 0.1,
                  checkpoint_interval: float = 1.0, max_pending: int = 256) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if not self.path.exists():  # owner-only; SQLite gives its -wal and -shm files this mode
+            os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
         self.flush_interval = flush_interval
         self.max_pending = max_pending
         self.session_id = ""
