@@ -342,8 +342,8 @@ def test_invalid_utf8_names_the_file_and_line(tmp_path):
 def test_blank_and_quoted_lines_keep_true_line_numbers(tmp_path):
     lines = [BAD_ROWS[0], BAD_ROWS[1], "", '2024-03-04T09:31:00-05:00,"AA\nPL",1,1,1,1,1', BAD_ROWS[3]]
     data = load_bars(write_csv(tmp_path, lines))
-    assert data.examples == [(6, "nan")]
-    assert [b.symbol for b in data.bars] == ["AAPL", "AA\nPL"]
+    assert data.examples == [(4, "bad_symbol"), (6, "nan")]  # a symbol with a line break
+    assert [b.symbol for b in data.bars] == ["AAPL"]
 
 
 def test_missing_file_raises_replay_error_naming_it(tmp_path):

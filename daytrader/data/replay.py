@@ -6,11 +6,17 @@ Z is converted to America/New_York; a naive one is taken as America/New_York exc
 ambiguous fall-back time resolves to the earlier instant, a time skipped by the spring-forward
 change is rejected as "bad_timestamp"). Every accepted Bar.ts is tz-aware America/New_York.
 
+Symbols are trimmed and upper-cased, then held to the ticker rule every input follows
+(`daytrader.symbols`): replay and backtest accept the same symbols.
+
 Rows are validated in one vectorized pass and rejected with a reason rather than failing the load:
-bad_timestamp, bad_number, missing_symbol, nan, non_positive_price, negative_volume,
-high_below_low, ohlc_inconsistent, then, per symbol in file order, out_of_order (earlier than the
-symbol's latest accepted bar) and duplicate_timestamp (equal to it). Only a file that cannot be
-read at all (missing, unsupported, malformed CSV, missing column) raises ReplayError.
+missing_symbol, bad_symbol, other_symbol, bad_timestamp, outside_calendar (a date the exchange
+calendar does not cover), bad_number, nan, non_positive_price, price_out_of_range (above
+MAX_PRICE), volume_out_of_range, negative_volume, high_below_low, ohlc_inconsistent, then, per
+symbol in file order, out_of_order (earlier than the symbol's latest accepted bar) and
+duplicate_timestamp (equal to it). Only a file that cannot be read at all (missing, unsupported,
+malformed CSV, missing column, a column whose type cannot hold its values such as a Parquet
+struct or list) raises ReplayError, naming the file and, where known, the line or column.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ import logging
 from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from operator import attrgetter
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -30,6 +36,8 @@ from zoneinfo import ZoneInfo
 import polars as pl
 
 from daytrader.models import Bar
+from daytrader.order_input import MAX_PRICE
+from daytrader.symbols import MAX_SYMBOL_CHARS, SYMBOL_PATTERN
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +46,7 @@ REQUIRED_COLUMNS = ("timestamp", "symbol", "open", "high", "low", "close", "volu
 PRICE_COLUMNS = ("open", "high", "low", "close")
 NUMBER_COLUMNS = (*PRICE_COLUMNS, "volume")
 MAX_EXAMPLES = 20
+MAX_VOLUME = 1e13  # shares in one minute: far above any stock's whole day
 
 _OFFSET = r"(?:[Zz]|[+-]\d{2}(?::?\d{2})?)$"
 _TIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d %H:%M")
@@ -69,10 +78,13 @@ def bars_by_minute(bars: Iterable[Bar]) -> Iterator[list[Bar]]:
         yield list(group)
 
 
-def load_bars(path: str | Path, symbols: Collection[str] | None = None) -> ReplayData:
+def load_bars(path: str | Path, symbols: Collection[str] | None = None,
+              days: tuple[date, date] | None = None) -> ReplayData:
     """Read, validate and sort (by timestamp, then symbol) the bars of a .csv or .parquet file.
 
-    With `symbols`, rows of other symbols are skipped and counted as "other_symbol".
+    With `symbols`, rows of other symbols are skipped and counted as "other_symbol". With
+    `days` (the exchange calendar's first and last day), rows dated outside it are counted as
+    "outside_calendar".
     """
     path = Path(path)
     suffix = path.suffix.lower()
@@ -93,7 +105,7 @@ def load_bars(path: str | Path, symbols: Collection[str] | None = None) -> Repla
         rejected["unknown_column"] = len(unknown)
         log.warning("%s: dropped unknown column(s): %s", path.name, ", ".join(unknown))
 
-    checked = _classify_rows(frame.with_columns(lines.alias("line")), symbols)
+    checked = _classify_rows(frame.with_columns(lines.alias("line")), symbols, days)
     reasons = checked.filter(pl.col("reason").is_not_null())
     for reason, count in reasons.group_by("reason").len().sort("reason").iter_rows():
         rejected[reason] = count
@@ -222,7 +234,26 @@ def _select_columns(frame: pl.DataFrame, path: Path) -> tuple[pl.DataFrame, list
     missing = [name for name in REQUIRED_COLUMNS if name not in by_name]
     if missing:
         raise ReplayError(f"{path}: missing required column(s): {', '.join(missing)}")
+    for name in REQUIRED_COLUMNS:
+        dtype = frame.schema[by_name[name]]
+        if not _readable(name, dtype):
+            expected = {"timestamp": "a date-time, a date or text",
+                        "symbol": "text"}.get(name, "a number or text")
+            raise ReplayError(f"{path}: column {by_name[name]!r} has type {dtype}, which cannot be "
+                              f"read as {name} (expected {expected})")
     return frame.select(pl.col(by_name[name]).alias(name) for name in REQUIRED_COLUMNS), unknown
+
+
+def _readable(name: str, dtype: pl.DataType) -> bool:
+    """Whether a column of this type can hold `name`'s values (nested, binary, boolean and
+    object columns cannot; an all-null column can, and its rows are rejected as missing)."""
+    if dtype in (pl.String, pl.Null) or isinstance(dtype, pl.Categorical | pl.Enum):
+        return True
+    if name == "symbol":
+        return False
+    if name == "timestamp":
+        return isinstance(dtype, pl.Datetime) or dtype == pl.Date
+    return dtype.is_numeric()
 
 
 # -- validation ------------------------------------------------------------------------------
@@ -264,18 +295,29 @@ def _timestamp_us(frame: pl.DataFrame) -> pl.Expr:
 
 def _number(frame: pl.DataFrame, name: str) -> pl.Expr:
     col = pl.col(name)
-    if frame.schema[name] == pl.String:
+    dtype = frame.schema[name]
+    if isinstance(dtype, pl.Categorical | pl.Enum):
+        col, dtype = col.cast(pl.String), pl.String
+    if dtype == pl.String:
         col = col.str.strip_chars()
     return col.cast(pl.Float64, strict=False)
 
 
-def _classify_rows(frame: pl.DataFrame, symbols: Collection[str] | None) -> pl.DataFrame:
+def _classify_rows(frame: pl.DataFrame, symbols: Collection[str] | None,
+                   days: tuple[date, date] | None = None) -> pl.DataFrame:
     """The frame with parsed columns and a `reason` per row: null when the row is accepted."""
     # Minute bars repeat each timestamp once per symbol: parse each distinct value once.
+    if frame.schema["timestamp"] in (pl.Null,) or isinstance(frame.schema["timestamp"],
+                                                             pl.Categorical | pl.Enum):
+        frame = frame.with_columns(pl.col("timestamp").cast(pl.String))
     moments = frame.select(pl.col("timestamp").unique())
     moments = moments.with_columns(_timestamp_us(moments).alias("ts_us"))
     frame = frame.join(moments, on="timestamp", how="left", maintain_order="left")
-    symbol = pl.col("symbol").cast(pl.String).str.strip_chars()
+    raw_symbol = pl.col("symbol").cast(pl.String)
+    # Measured before anything else touches it: a 2 MB "symbol" is only counted.
+    symbol = (pl.when(raw_symbol.str.len_bytes() <= MAX_SYMBOL_CHARS + 64)
+              .then(raw_symbol.str.strip_chars().str.to_uppercase())
+              .otherwise(pl.lit("?" * (MAX_SYMBOL_CHARS + 1))))
     parsed = frame.select(
         pl.col("line"),
         pl.col("ts_us"),
@@ -296,21 +338,39 @@ def _classify_rows(frame: pl.DataFrame, symbols: Collection[str] | None) -> pl.D
     high, low = pl.col("high"), pl.col("low")
     outside = pl.any_horizontal([(pl.col(name) < low) | (pl.col(name) > high) for name in ("open", "close")])
     wanted = pl.lit(True) if symbols is None else pl.col("symbol").is_in(list(symbols))
+    well_formed = (pl.col("symbol").str.len_bytes() <= MAX_SYMBOL_CHARS) & pl.col(
+        "symbol").str.contains(SYMBOL_PATTERN)
+    if days is None:
+        in_calendar = pl.lit(True)
+    else:
+        first = int((datetime.combine(days[0], datetime.min.time(), ZoneInfo(EXCHANGE_TZ))
+                     - _EPOCH).total_seconds() * 1_000_000)
+        last = int((datetime.combine(days[1] + timedelta(days=1), datetime.min.time(),
+                                     ZoneInfo(EXCHANGE_TZ)) - _EPOCH).total_seconds() * 1_000_000)
+        in_calendar = (pl.col("ts_us") >= first) & (pl.col("ts_us") < last)
     reason = (
         pl.when(pl.col("symbol").is_null() | (pl.col("symbol") == ""))
         .then(pl.lit("missing_symbol"))
+        .when(~well_formed)
+        .then(pl.lit("bad_symbol"))
         .when(~wanted)
         .then(pl.lit("other_symbol"))
         .when(pl.col("ts_us").is_null())
         .then(pl.lit("bad_timestamp"))
+        .when(~in_calendar)
+        .then(pl.lit("outside_calendar"))
         .when(bad_number)
         .then(pl.lit("bad_number"))
         .when(missing)
         .then(pl.lit("nan"))
         .when(pl.any_horizontal([p <= 0 for p in prices]))
         .then(pl.lit("non_positive_price"))
+        .when(pl.any_horizontal([p > float(MAX_PRICE) for p in prices]))
+        .then(pl.lit("price_out_of_range"))
         .when(pl.col("volume") < 0)
         .then(pl.lit("negative_volume"))
+        .when(pl.col("volume") > MAX_VOLUME)
+        .then(pl.lit("volume_out_of_range"))
         .when(high < low)
         .then(pl.lit("high_below_low"))
         .when(outside)
