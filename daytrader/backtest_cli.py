@@ -143,10 +143,15 @@ def _load(args: argparse.Namespace, settings: Settings, err: TextIO
     bars = [b for b in data.bars
             if (args.start is None or b.ts.date() >= args.start)
             and (args.end is None or b.ts.date() <= args.end)]
+    if not data.bars:
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(data.rejected.items())) or "no rows"
+        raise UsageError(f"{path}: no valid bars"
+                         + (f" for {', '.join(symbols)}" if symbols else "")
+                         + f" (rejected: {counts})")
     if not bars:
-        counts = ", ".join(f"{k} {v}" for k, v in sorted(data.rejected.items()))
-        raise UsageError(f"{path}: no bars in the chosen dates and symbols"
-                         + (f" (rejected: {counts})" if counts else ""))
+        raise UsageError(f"{path}: no bars between --from {args.start or 'the start'} and --to "
+                         f"{args.end or 'the end'} (the file has {data.bars[0].ts:%Y-%m-%d} to "
+                         f"{data.bars[-1].ts:%Y-%m-%d})")
     return bars, dict(data.rejected), data.symbols
 
 
@@ -265,8 +270,9 @@ def check_options(args: argparse.Namespace, settings: Settings) -> None:
         ensure_data_dir(settings.data_dir)  # the trades go there: a bad DATA_DIR stops us now
 
 
-def run(args: argparse.Namespace, base: Settings, out: TextIO = sys.stdout,
-        err: TextIO = sys.stderr) -> int:
+def run(args: argparse.Namespace, base: Settings, out: TextIO | None = None,
+        err: TextIO | None = None) -> int:
+    out, err = out or sys.stdout, err or sys.stderr
     settings = _settings(args, base)
     check_options(args, settings)
     bars, rejected, symbols = _load(args, settings, err)

@@ -32,10 +32,11 @@ def format_event(event: LogEvent) -> str:
 class HeadlessRun:
     """One headless run: the runtime's engine and feed, a live log, and a summary."""
 
-    def __init__(self, settings: Settings, options: RunOptions, out: TextIO = sys.stdout,
-                 err: TextIO = sys.stderr, now: Callable[[], datetime] | None = None) -> None:
+    def __init__(self, settings: Settings, options: RunOptions, out: TextIO | None = None,
+                 err: TextIO | None = None, now: Callable[[], datetime] | None = None) -> None:
         self.options = options
-        self.out, self.err = out, err
+        # The streams of the moment (not of import time): callers in one process may swap them.
+        self.out, self.err = out or sys.stdout, err or sys.stderr
         self.runtime = build_runtime(settings, options, now)
         self.settings = self.runtime.settings  # a replay's universe comes from its file
         self.engine = self.runtime.engine
@@ -146,8 +147,8 @@ class HeadlessRun:
         print("\n".join(lines), file=self.out, flush=True)
 
 
-async def run_headless(settings: Settings, options: RunOptions, out: TextIO = sys.stdout,
-                       err: TextIO = sys.stderr) -> dict:
+async def run_headless(settings: Settings, options: RunOptions, out: TextIO | None = None,
+                       err: TextIO | None = None) -> dict:
     run = HeadlessRun(settings, options, out, err)
     summary = await run.run()
     run.print_summary(summary)

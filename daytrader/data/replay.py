@@ -12,11 +12,12 @@ Symbols are trimmed and upper-cased, then held to the ticker rule every input fo
 Rows are validated in one vectorized pass and rejected with a reason rather than failing the load:
 missing_symbol, bad_symbol, other_symbol, bad_timestamp, outside_calendar (a date the exchange
 calendar does not cover), bad_number, nan, non_positive_price, price_out_of_range (above
-MAX_PRICE), volume_out_of_range, negative_volume, high_below_low, ohlc_inconsistent, then, per
-symbol in file order, out_of_order (earlier than the symbol's latest accepted bar) and
-duplicate_timestamp (equal to it). Only a file that cannot be read at all (missing, unsupported,
-malformed CSV, missing column, a column whose type cannot hold its values such as a Parquet
-struct or list) raises ReplayError, naming the file and, where known, the line or column.
+MAX_PRICE or below the smallest tick), negative_volume, volume_out_of_range, high_below_low,
+ohlc_inconsistent, then, per symbol in file order, out_of_order (earlier than the symbol's
+latest accepted bar) and duplicate_timestamp (equal to it). Only a file that cannot be read at
+all (missing, unsupported, malformed CSV, missing column, a column whose type cannot hold its
+values such as a Parquet struct or list) raises ReplayError, naming the file and, where known,
+the line or column.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from zoneinfo import ZoneInfo
 import polars as pl
 
 from daytrader.models import Bar
-from daytrader.order_input import MAX_PRICE
+from daytrader.order_input import MAX_PRICE, MIN_PRICE
 from daytrader.symbols import MAX_SYMBOL_CHARS, SYMBOL_PATTERN
 
 log = logging.getLogger(__name__)
@@ -315,9 +316,9 @@ def _classify_rows(frame: pl.DataFrame, symbols: Collection[str] | None,
     frame = frame.join(moments, on="timestamp", how="left", maintain_order="left")
     raw_symbol = pl.col("symbol").cast(pl.String)
     # Measured before anything else touches it: a 2 MB "symbol" is only counted.
-    symbol = (pl.when(raw_symbol.str.len_bytes() <= MAX_SYMBOL_CHARS + 64)
-              .then(raw_symbol.str.strip_chars().str.to_uppercase())
-              .otherwise(pl.lit("?" * (MAX_SYMBOL_CHARS + 1))))
+    symbol = (pl.when(raw_symbol.str.len_bytes() > MAX_SYMBOL_CHARS + 64)
+              .then(pl.lit("?" * (MAX_SYMBOL_CHARS + 1)))
+              .otherwise(raw_symbol.str.strip_chars().str.to_uppercase()))
     parsed = frame.select(
         pl.col("line"),
         pl.col("ts_us"),
@@ -365,7 +366,7 @@ def _classify_rows(frame: pl.DataFrame, symbols: Collection[str] | None,
         .then(pl.lit("nan"))
         .when(pl.any_horizontal([p <= 0 for p in prices]))
         .then(pl.lit("non_positive_price"))
-        .when(pl.any_horizontal([p > float(MAX_PRICE) for p in prices]))
+        .when(pl.any_horizontal([(p > float(MAX_PRICE)) | (p < float(MIN_PRICE)) for p in prices]))
         .then(pl.lit("price_out_of_range"))
         .when(pl.col("volume") < 0)
         .then(pl.lit("negative_volume"))
