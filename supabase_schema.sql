@@ -1,5 +1,8 @@
 -- DayTrader: the journal's tables in Supabase (PostgreSQL). Run this once in the Supabase SQL
--- editor (or psql); it is safe to run again.
+-- editor (or psql); it is safe to run again. It also loads on a plain PostgreSQL (15 or later,
+-- as a superuser): the three roles Supabase has are created when missing, and every privilege
+-- is granted explicitly instead of relying on Supabase's default grants, so the tables mean the
+-- same on both.
 --
 -- What reaches these tables: the engine writes every record to its local SQLite journal first
 -- (DATA_DIR/journal.sqlite); a replicator copies them here with upserts keyed by each table's
@@ -12,7 +15,23 @@
 --     history). It has no INSERT / UPDATE / DELETE policy, so RLS refuses its writes with
 --     42501 and DayTrader reports that as a configuration error. To let anon read nothing,
 --     drop the "read" policies:  DROP POLICY anon_read ON public.<table>;
---   * authenticated: nothing (no policies).
+--   * authenticated: nothing (no grants, no policies).
+
+-- The API roles of a Supabase project; on Supabase they exist and this does nothing.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'anon') THEN
+        CREATE ROLE anon NOLOGIN NOINHERIT;
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'authenticated') THEN
+        CREATE ROLE authenticated NOLOGIN NOINHERIT;
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'service_role') THEN
+        CREATE ROLE service_role NOLOGIN NOINHERIT BYPASSRLS;
+    END IF;
+END
+$$;
+GRANT USAGE ON SCHEMA public TO anon, authenticated, service_role;
 
 CREATE TABLE IF NOT EXISTS public.sessions (
     session_id  text PRIMARY KEY,
@@ -156,12 +175,18 @@ CREATE INDEX IF NOT EXISTS equity_points_session_ts ON public.equity_points (ses
 CREATE INDEX IF NOT EXISTS equity_points_eod ON public.equity_points (ts DESC) WHERE kind = 'eod';
 
 -- Row Level Security on every table; anon may read, nobody but service_role may write.
+-- Privileges are stated, not inherited from Supabase's defaults (which grant anon and
+-- authenticated everything on new tables): service_role reads and upserts (INSERT ... ON
+-- CONFLICT DO UPDATE needs SELECT, INSERT and UPDATE), anon only reads, authenticated nothing.
 DO $$
 DECLARE t text;
 BEGIN
     FOREACH t IN ARRAY ARRAY['sessions', 'intents', 'order_events', 'fills', 'position_snapshots',
                              'risk_decisions', 'breaker_events', 'control_actions', 'equity_points']
     LOOP
+        EXECUTE format('REVOKE ALL ON public.%I FROM anon, authenticated, service_role', t);
+        EXECUTE format('GRANT SELECT, INSERT, UPDATE ON public.%I TO service_role', t);
+        EXECUTE format('GRANT SELECT ON public.%I TO anon', t);
         EXECUTE format('ALTER TABLE public.%I ENABLE ROW LEVEL SECURITY', t);
         EXECUTE format('DROP POLICY IF EXISTS anon_read ON public.%I', t);
         EXECUTE format('CREATE POLICY anon_read ON public.%I FOR SELECT TO anon USING (true)', t);

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from decimal import Decimal, InvalidOperation
@@ -261,6 +262,45 @@ def api_host_problem(s: Settings) -> str:
     return ""
 
 
+_HOST = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}"
+                   r"[A-Za-z0-9])?)*\.?")
+
+
+def _supabase_url_problem(url: str) -> str:
+    """Why SUPABASE_URL is not a project URL (empty when it is): a scheme, a host, an optional
+    port, and no path (supabase-py adds /rest/v1 itself)."""
+    from urllib.parse import urlsplit
+
+    expected = "expected the project URL, e.g. https://<project>.supabase.co"
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        return f"{exc}; {expected}"
+    host = parts.hostname or ""
+    if not host:
+        return f"no host in {url!r}; {expected}"
+    if not (_HOST.fullmatch(host) or _is_ip(host)):
+        return f"{host!r} is not a host name; {expected}"
+    if port == 0 or parts.username or parts.password or parts.query or parts.fragment:
+        return f"{url!r} has more than a scheme, host and port; {expected}"
+    if parts.path.rstrip("/").endswith("/rest/v1"):
+        return f"give the project URL without /rest/v1 (supabase-py adds it); {expected}"
+    if parts.path not in ("", "/"):
+        return f"{url!r} has a path ({parts.path}); {expected}"
+    return ""
+
+
+def _is_ip(host: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 def validate(s: Settings) -> Settings:
     """Checks every limit together; raises SettingsError naming the first bad setting."""
     _finite_numbers(s)
@@ -317,6 +357,11 @@ def validate(s: Settings) -> Settings:
     if s.supabase_url:
         _require(s.supabase_url.startswith(("http://", "https://")), "supabase_url",
                  "must start with http:// or https://")
+        problem = _supabase_url_problem(s.supabase_url)
+        _require(not problem, "supabase_url", problem)
+        _require(bool(s.supabase_service_key or s.supabase_key), "supabase_service_key",
+                 "required when SUPABASE_URL is set (the service role key: the replicator "
+                 "writes with it)")
     for name in ("alpaca_base_url", "alpaca_data_url"):
         value = getattr(s, name)
         _require(not value or value.startswith(("http://", "https://")), name,

@@ -119,6 +119,8 @@ class HeadlessRun:
             } for p in snap.positions],
             "risk_rejections": dict(sorted(engine.rejections_by_check.items())),
             "bad_bars": dict(sorted(engine.bad_bars.items())),
+            # the journal and replication as the run ended them (null: no journal)
+            "store": rt.store_summary.as_dict() if rt.store_summary is not None else None,
             "breaker_trips": [{
                 "ts": trip.ts.isoformat(), "loss_pct": round(trip.loss_pct, 3),
                 "equity": str(trip.equity), "baseline": str(trip.baseline),
@@ -144,6 +146,15 @@ class HeadlessRun:
             f"Breaker trips: {len(summary['breaker_trips'])}   "
             f"Open positions: {len(summary['open_positions'])}",
         ]
+        store = summary["store"]
+        if store is not None:
+            r = store["replication"]
+            lines.append(f"Journal: {store['journal']}"
+                         + (f" ({store['journal_set_aside']} record(s) set aside)"
+                            if store["journal_set_aside"] else "")
+                         + ("; Supabase not configured" if not r["configured"] else
+                            f"; Supabase {r['state']}, {r['sent']} sent, backlog {r['backlog']}"
+                            + (f" ({r['last_error']})" if r["last_error"] else "")))
         print("\n".join(lines), file=self.out, flush=True)
 
 

@@ -24,7 +24,7 @@ from daytrader.data.feed import SimFeed, paced, synthetic_feed
 from daytrader.data.replay import bars_by_minute, load_bars
 from daytrader.engine import Engine
 from daytrader.models import Bar
-from daytrader.store import Store
+from daytrader.store import Store, StoreSummary
 from daytrader.store import attach as attach_store
 
 log = logging.getLogger(__name__)
@@ -145,6 +145,7 @@ class Runtime:
     rejected_bars: dict[str, int] = field(default_factory=dict)
     bars_processed: int = 0
     store: Store | None = None  # the journal (and replicator) of this run
+    store_summary: StoreSummary | None = None  # how the store ended (after close)
     # Paper/live: connect and reconcile before the first minute; disconnect after the last.
     prepare: Callable[[], Awaitable[None]] | None = None
     shutdown: Callable[[], Awaitable[None]] | None = None
@@ -154,7 +155,7 @@ class Runtime:
     def close(self, reason: str = "stopped") -> None:
         """Ends the run's journal session cleanly (a run that is killed resumes next start)."""
         if self.store is not None:
-            self.store.close(reason)
+            self.store_summary = self.store.close(reason)
             self.store = None
         if self.options.journal or self.options.api:
             release_instance_lock(self.settings.data_dir)

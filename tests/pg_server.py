@@ -106,9 +106,12 @@ class LocalPostgres:
             pass
         shutil.rmtree(self.dir, ignore_errors=True)
 
-    def load_supabase_schema(self) -> None:
+    def load_supabase_schema(self, *, supabase_defaults: bool = False) -> None:
+        """supabase_schema.sql on this database as it is: a plain PostgreSQL with no roles
+        (the default), or one prepared like a Supabase project first."""
         with psycopg.connect(self.dsn, autocommit=True) as conn:
-            conn.execute(SUPABASE_ROLES)
+            if supabase_defaults:
+                conn.execute(SUPABASE_ROLES)
             conn.execute((ROOT / "supabase_schema.sql").read_text())
 
     def query(self, sql: str, *args) -> list[tuple]:

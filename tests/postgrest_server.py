@@ -7,7 +7,8 @@ transaction that runs `SET LOCAL ROLE` to the role of its key, so Row Level Secu
 rows go through json_populate_recordset, and answers are built by PostgreSQL's json_agg.
 Errors are answered like PostgREST: JSON {code, message, details, hint} with 409 for 23505 /
 23503, 401 (anon) or 403 for 42501, 404 for a missing table, 400 for other data errors, 401
-for a bad key (the gateway's "Invalid API key") and 503 PGRST001 when the database is gone.
+for a bad key (the gateway's "Invalid API key"), 503 PGRST001 when the database is gone and
+404 PGRST125 for a path it has no route for.
 """
 
 from __future__ import annotations
@@ -114,6 +115,10 @@ class FakePostgrest:
             role = self._role(h)
             if self.before is not None:
                 self.before(method, table)
+            if "/" in table or not parts.path.startswith("/rest/v1/"):
+                # what PostgREST answers a URL it has no route for (SUPABASE_URL ending in
+                # /rest/v1 makes supabase-py ask for /rest/v1/rest/v1/<table>)
+                raise PostgrestError(404, "PGRST125", "Invalid path specified in request URL")
             if self.inject:
                 status, body = self.inject.pop(0)
                 raise PostgrestError(status, *(body.get(k) for k in ("code", "message"))) \

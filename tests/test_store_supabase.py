@@ -9,6 +9,7 @@ import json
 import os
 import random
 import signal
+import socket
 import sqlite3
 import statistics
 import subprocess
@@ -40,6 +41,10 @@ def pg():
             pytest.fail("PostgreSQL is needed: apt-get install postgresql, or pip install pgserver")
         pytest.skip("no PostgreSQL here (apt-get install postgresql, or pip install pgserver)")
     server.start()
+    # A plain PostgreSQL: no roles, no grants beforehand; twice in a row, as an operator may.
+    assert server.query("SELECT count(*) FROM pg_roles WHERE rolname IN "
+                        "('anon', 'authenticated', 'service_role')") == [(0,)]
+    server.load_supabase_schema()
     server.load_supabase_schema()
     yield server
     server.stop()
@@ -210,7 +215,7 @@ def test_a_refused_record_is_set_aside_named_and_the_rest_go_on(pg, api, tmp_pat
     journal.control(at("09:40"), "console", "note", "after")
     status = replicator(journal.path, api).drain(10)
     assert status.backlog == 0 and status.rejected == 1 and status.state == FAILING
-    assert "intents record refused (23514" in status.last_rejection
+    assert "intents record refused (HTTP 400 23514" in status.last_rejection
     assert "1 records set aside" in status.detail and "intents_qty_check" in status.detail
     assert pg.query("SELECT count(*) FROM control_actions")[0][0] == 4
     journal.close()
@@ -278,3 +283,186 @@ def test_sigkill_during_a_replay_loses_no_fill_sends_no_intent_twice_and_replica
         remote = sorted(r[0] for r in pg.query(f"SELECT {spec.key} FROM {table}"))
         assert local == remote, table
     conn.close()
+
+
+# -- configuration errors, outages and status lines, from the real HTTP status ----------------
+def test_the_schema_grants_the_same_on_plain_postgres_as_on_a_supabase_project(pg):
+    from pg_server import SUPABASE_ROLES
+    from psycopg.conninfo import make_conninfo
+
+    def privileges(dsn: str) -> dict[tuple[str, str], bool]:
+        import psycopg
+
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            return {(role, p): conn.execute("SELECT has_table_privilege(%s, 'public.fills', %s)",
+                                            (role, p)).fetchone()[0]
+                    for role in ("anon", "authenticated", "service_role")
+                    for p in ("SELECT", "INSERT", "UPDATE", "DELETE")}
+
+    plain = privileges(pg.dsn)
+    assert plain == {("anon", "SELECT"): True, ("anon", "INSERT"): False,
+                     ("anon", "UPDATE"): False, ("anon", "DELETE"): False,
+                     ("authenticated", "SELECT"): False, ("authenticated", "INSERT"): False,
+                     ("authenticated", "UPDATE"): False, ("authenticated", "DELETE"): False,
+                     ("service_role", "SELECT"): True, ("service_role", "INSERT"): True,
+                     ("service_role", "UPDATE"): True, ("service_role", "DELETE"): False}
+    # A database prepared like a Supabase project (default grants of everything to the API
+    # roles) ends up with exactly the same privileges.
+    import psycopg
+
+    with psycopg.connect(pg.dsn, autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS supa")
+        conn.execute("CREATE DATABASE supa")
+    supa = make_conninfo(pg.dsn, dbname="supa")
+    with psycopg.connect(supa, autocommit=True) as conn:
+        conn.execute(SUPABASE_ROLES)
+        conn.execute((ROOT / "supabase_schema.sql").read_text())
+    assert privileges(supa) == plain
+
+
+def test_an_outage_is_named_with_the_status_the_server_sent(pg, api, tmp_path):
+    journal = Journal(tmp_path / "journal.sqlite")
+    journal.start_session("sim", "test", "outage status", ("AAA",))
+    rep = replicator(journal.path, api)
+    pg.down()
+    try:
+        assert rep.step() is False
+    finally:
+        pg.resume()
+    assert rep.last_error.startswith("HTTP 503 PGRST001"), rep.last_error
+    assert not rep.stopped and rep.status.state == "lagging"
+    assert rep.drain(20).backlog == 0
+    journal.close()
+
+
+def test_a_url_ending_in_rest_v1_is_one_configuration_error_naming_supabase_url(
+        pg, api, tmp_path, caplog):
+    journal = Journal(tmp_path / "journal.sqlite")
+    journal.start_session("sim", "test", "rest v1", ("AAA",))
+    for i in range(5):
+        journal.control(at("09:30") + timedelta(minutes=i), "console", "note", str(i))
+    rep = Replicator(journal.path, make_client(api.url + "/rest/v1", "service-key"),
+                     poll_interval=0.02, backoff_base=0.02).start()
+    wait_for(lambda: rep.stopped)
+    time.sleep(0.3)
+    rep.stop()
+    journal.close()
+    assert len(api.requests) == 1 and api.requests[0][3] == 404  # refused once, never retried
+    assert "SUPABASE_URL does not lead to Supabase's REST API (HTTP 404 PGRST125" in rep.last_error
+    assert rep.rejected == 0 and unsent(journal.path) == 7  # no record blamed, none lost
+    errors = [r for r in caplog.records if r.levelname == "ERROR" and "replicat" in r.name]
+    assert len(errors) == 1 and "SUPABASE_URL" in errors[0].getMessage()
+
+
+def test_a_server_that_is_not_supabase_is_a_configuration_error(tmp_path):
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class NotSupabase(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            body = b"<html><body>400 Bad Request</body></html>"
+            self.send_response(400)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), NotSupabase)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    journal = Journal(tmp_path / "journal.sqlite")
+    journal.start_session("sim", "test", "not supabase", ("AAA",))
+    journal.control(at("09:30"), "console", "note", "x")
+    try:
+        status = Replicator(journal.path, make_client(
+            f"http://127.0.0.1:{server.server_address[1]}", "key")).drain(5)
+    finally:
+        server.shutdown()
+    journal.close()
+    assert status.stopped and status.rejected == 0 and status.backlog == 2
+    assert "SUPABASE_URL answered HTTP 400" in status.last_error
+
+
+@pytest.mark.parametrize(("errno_", "config"), [(socket.EAI_NONAME, True), (socket.EAI_AGAIN, False)])
+def test_an_unknown_host_is_a_configuration_error_and_a_dns_hiccup_is_not(errno_, config):
+    import httpx
+
+    from daytrader.store.replicator import PermanentError, TransientError, classify
+
+    error = httpx.ConnectError("[Errno] name resolution")
+    error.__cause__ = socket.gaierror(errno_, "name resolution")
+    verdict = classify(error, "fills")
+    if config:
+        assert isinstance(verdict, PermanentError) and verdict.config
+        assert "the host of SUPABASE_URL does not exist" in str(verdict)
+    else:
+        assert isinstance(verdict, TransientError)
+
+
+def store_status(settings) -> str:
+    import argparse
+    import io
+    from contextlib import redirect_stdout
+
+    from daytrader.store import cli as store_cli
+
+    out = io.StringIO()
+    with redirect_stdout(out):
+        assert store_cli.run(argparse.Namespace(store_command="status"), settings) == 0
+    return out.getvalue()
+
+
+def test_store_status_lines_are_current(pg, api, tmp_path):
+    from daytrader.config import Secret, Settings
+
+    journal = Journal(tmp_path / "journal.sqlite")
+    journal.start_session("sim", "test", "status", ("AAA",))
+    journal.control(at("09:30"), "console", "disable", "trading disabled")
+    journal.close()
+    plain = store_status(Settings(data_dir=tmp_path))
+    assert "Supabase: not configured" in plain and "backlog" not in plain
+    configured = Settings(data_dir=tmp_path, supabase_url=api.url,
+                          supabase_service_key=Secret("service-key"))
+    assert replicator(journal.path, api, key="anon-key").drain(5).stopped  # the wrong key
+    before = store_status(configured)
+    assert "replication stopped on: configuration error" in before and "backlog 3" in before
+    assert replicator(journal.path, api).drain(10).backlog == 0  # the key fixed
+    after = store_status(configured)
+    assert "replication stopped" not in after and "configuration error" not in after
+    assert "backlog 0" in after and "last sent:" in after
+
+
+def test_headless_runs_with_supabase_end_with_backlog_0_every_time(pg, api, tmp_path):
+    """Three runs in a row with a clean exit each: the drain at exit sends the last records (the
+    session's stop, the last equity point) before the process ends, every time."""
+    from decimal import Decimal
+
+    env = {"PATH": "/usr/bin:/bin", "SUPABASE_URL": api.url, "SUPABASE_SERVICE_KEY": "service-key",
+           "DATA_DIR": str(tmp_path / "data")}
+    path = tmp_path / "data" / "journal.sqlite"
+    for run in range(3):
+        proc = subprocess.run([sys.executable, str(ROOT / "app.py"), "--headless", "--speed", "max",
+                               "--duration", "120m", "--seed", str(run), "--json", "--quiet"],
+                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        replication = json.loads(proc.stdout)["store"]["replication"]
+        assert replication["configured"] and replication["backlog"] == 0, replication
+        assert replication["state"] == HEALTHY and replication["sent"] > 0
+        assert unsent(path) == 0
+        conn = sqlite3.connect(path)
+        for table, spec in TABLES.items():  # row for row: the same keys, once each
+            local = sorted(r[0] for r in conn.execute(f"SELECT {spec.key} FROM {table}"))
+            remote = sorted(r[0] for r in pg.query(f"SELECT {spec.key} FROM {table}"))
+            assert local == remote, (run, table)
+        fills = {(k, q, Decimal(p)) for k, q, p in conn.execute("SELECT fill_id, qty, price FROM fills")}
+        assert fills == set(pg.query("SELECT fill_id, qty, price FROM fills"))
+        points = {(k, Decimal(e)) for k, e in conn.execute("SELECT point_id, equity FROM equity_points")}
+        assert points == set(pg.query("SELECT point_id, equity FROM equity_points"))
+        stops = conn.execute("SELECT session_id, stop_reason FROM sessions").fetchall()
+        assert sorted(stops) == sorted(pg.query("SELECT session_id, stop_reason FROM sessions"))
+        assert all(reason == "finished" for _, reason in stops)
+        conn.close()
+    assert len(pg.query("SELECT * FROM sessions")) == 3

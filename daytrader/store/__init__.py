@@ -2,7 +2,7 @@
 
 from daytrader.store.journal import JOURNAL_FILE, Journal, JournalError, NullJournal
 from daytrader.store.replicator import ReplicationStatus, Replicator
-from daytrader.store.wiring import Store, attach
+from daytrader.store.wiring import Store, StoreSummary, attach
 
 __all__ = ["JOURNAL_FILE", "Journal", "JournalError", "NullJournal", "ReplicationStatus",
-           "Replicator", "Store", "attach"]
+           "Replicator", "Store", "StoreSummary", "attach"]

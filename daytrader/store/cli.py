@@ -58,16 +58,28 @@ def status(args, settings: Settings, conn: sqlite3.Connection, path: Path) -> in
         end = f"stopped {stopped} ({reason})" if stopped else "NOT STOPPED (resumes on next start)"
         print(f"  session {sid} {mode} {source}: started {started}, {end}")
     backlog, oldest = backlog_of(conn)
-    age = f", oldest {time.time() - oldest:.0f}s old" if oldest else ""
-    target = settings.supabase_url or "not configured (SUPABASE_URL)"
-    print(f"Supabase: {target}; backlog {backlog}{age}")
-    failed = conn.execute("SELECT count(*) FROM outbox WHERE failed_at IS NOT NULL").fetchone()[0]
-    if failed:
-        error = conn.execute("SELECT tbl, error FROM outbox WHERE failed_at IS NOT NULL "
-                             "ORDER BY seq DESC LIMIT 1").fetchone()
-        print(f"  {failed} records set aside after a permanent error; last: {error[0]}: {error[1]}")
-    for key, value in conn.execute("SELECT key, value FROM replication_state"):
-        print(f"  replicator {key}: {value}")
+    if not settings.supabase_url:
+        # Every record keeps its outbox row: `replay-to-supabase` sends them once configured.
+        print(f"Supabase: not configured (set SUPABASE_URL and SUPABASE_SERVICE_KEY to "
+              f"replicate; `store replay-to-supabase` then sends the {backlog} record(s) kept)")
+    else:
+        age = f", oldest {time.time() - oldest:.0f}s old" if oldest else ""
+        print(f"Supabase: {settings.supabase_url}; backlog {backlog}{age}")
+        failed = conn.execute("SELECT count(*) FROM outbox WHERE failed_at IS NOT NULL"
+                              ).fetchone()[0]
+        if failed:
+            error = conn.execute("SELECT tbl, error FROM outbox WHERE failed_at IS NOT NULL "
+                                 "ORDER BY seq DESC LIMIT 1").fetchone()
+            print(f"  {failed} records set aside after a permanent error; last: {error[0]}: "
+                  f"{error[1]}")
+        state = dict(conn.execute("SELECT key, value || ' (' || datetime(updated_at, "
+                                  "'unixepoch') || ' UTC)' FROM replication_state"))
+        if "last_sent" in state:
+            print(f"  last sent: {state['last_sent']}")
+        if "stopped" in state:  # cleared by the first record that goes through afterwards
+            print(f"  replication stopped on: {state['stopped']}")
+        if "last_rejected" in state and failed:
+            print(f"  last record refused: {state['last_rejected']}")
     aside, last = conn.execute("SELECT count(*), max(seq) FROM set_aside").fetchone()
     if aside:
         table, error = conn.execute("SELECT tbl, error FROM set_aside WHERE seq = ?",

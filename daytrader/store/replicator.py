@@ -11,9 +11,11 @@ error, the rest go on).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import random
+import socket
 import sqlite3
 import threading
 import time
@@ -72,46 +74,79 @@ class TransientError(Exception):
     pass
 
 
-_CONFIG_CODES = {"42501", "PGRST301", "PGRST300", "42P01", "PGRST205", "PGRST106"}
+_TRANSIENT_PREFIXES = ("PGRST00", "08", "53", "57", "58", "XX")
 
 
-def classify(exc: Exception, table: str) -> Exception:
+def _names_an_unknown_host(exc: BaseException) -> bool:
+    """A connection that failed because the host name does not exist (a typo in SUPABASE_URL),
+    as opposed to a network that is down for now."""
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            break
+        if isinstance(seen, socket.gaierror) and seen.errno in (socket.EAI_NONAME,
+                                                                   getattr(socket, "EAI_NODATA",
+                                                                           socket.EAI_NONAME)):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return "Name or service not known" in str(exc)
+
+
+def classify(exc: Exception, table: str, status: int | None = None) -> Exception:
     """An exception from supabase-py as TransientError or PermanentError, with a message that
-    names the problem and the setting to look at."""
+    names the problem and the setting to look at. `status` is the HTTP status of the answer
+    (supabase-py's APIError does not carry it: the client's response hook records it)."""
     if isinstance(exc, httpx.TransportError):
+        if _names_an_unknown_host(exc):
+            return PermanentError(
+                f"configuration error: the host of SUPABASE_URL does not exist ({exc}); "
+                "expected the project URL, e.g. https://<project>.supabase.co", config=True)
         return TransientError(f"{type(exc).__name__}: {exc or 'no answer'}")
     code = str(getattr(exc, "code", "") or "")
     message = str(getattr(exc, "message", "") or exc)
-    status = _status_of(exc, code)
-    if (status == 429 or status >= 500 or code.startswith(("PGRST00", "08", "53", "57", "58", "XX"))
+    if status is None:
+        status = _status_of(exc, code)
+    # supabase-py puts the HTTP status in `code` when the answer was not PostgREST's JSON
+    # (a proxy's error page, some other web server at SUPABASE_URL).
+    not_postgrest = not code or (code.isdigit() and len(code) == 3)
+    if (status == 429 or status >= 500 or code.startswith(_TRANSIENT_PREFIXES)
             or code in ("40001", "40P01")):
         return TransientError(f"HTTP {status} {code}: {message}".strip())
     if code == "42501":
         return PermanentError(
-            f"configuration error: the key may not write {table} ({code}: {message}); "
-            "replication needs SUPABASE_SERVICE_KEY (the service role key), not the anon key",
-            config=True)
-    if code in ("PGRST301", "PGRST300") or "api key" in message.lower() or status == 401:
+            f"configuration error: the key may not write {table} (HTTP {status} {code}: "
+            f"{message}); replication needs SUPABASE_SERVICE_KEY (the service role key), not "
+            "the anon key", config=True)
+    if code in ("PGRST301", "PGRST300") or "api key" in message.lower() or status in (401, 403):
         return PermanentError(
-            f"configuration error: Supabase refused the key ({code or 401}: {message}); "
+            f"configuration error: Supabase refused the key (HTTP {status} {code}: {message}); "
             "check SUPABASE_SERVICE_KEY and SUPABASE_URL", config=True)
+    if code in ("PGRST125", "PGRST117") or (status in (404, 405) and not_postgrest):
+        return PermanentError(
+            f"configuration error: SUPABASE_URL does not lead to Supabase's REST API (HTTP "
+            f"{status} {code}: {message}); expected the project URL without a path, e.g. "
+            "https://<project>.supabase.co (supabase-py adds /rest/v1)", config=True)
     if code in ("42P01", "PGRST205", "PGRST106") or status == 404:
         return PermanentError(
-            f"configuration error: table {table} is missing ({code or status}: {message}); "
+            f"configuration error: table {table} is missing (HTTP {status} {code}: {message}); "
             "run supabase_schema.sql in the Supabase SQL editor", config=True)
-    return PermanentError(f"{table} record refused ({code or status}: {message})", config=False)
+    if not_postgrest:
+        return PermanentError(
+            f"configuration error: SUPABASE_URL answered HTTP {status} ({message}), not as "
+            "Supabase does; expected the project URL, e.g. https://<project>.supabase.co",
+            config=True)
+    return PermanentError(f"{table} record refused (HTTP {status} {code}: {message})",
+                          config=False)
 
 
 def _status_of(exc: Exception, code: str) -> int:
+    """The HTTP status when no response was recorded: guessed from the error's code."""
     for attr in ("status_code", "status"):
         value = getattr(exc, attr, None)
         if isinstance(value, int):
             return value
-    details = getattr(exc, "details", None)
     if code.isdigit() and len(code) == 3:
         return int(code)  # supabase-py gives the status as the code for a non-JSON answer
-    if isinstance(details, str) and details[:3].isdigit():
-        return int(details[:3])
     if code in ("23505", "23503"):
         return 409
     if code == "PGRST301":
@@ -119,14 +154,30 @@ def _status_of(exc: Exception, code: str) -> int:
     return 400
 
 
+@dataclass
+class LastResponse:
+    """The HTTP status of the client's latest answer, from an httpx response hook: what
+    supabase-py's APIError leaves out, and what tells an outage from a bad record."""
+
+    status: int | None = None
+
+    def record(self, response: httpx.Response) -> None:
+        self.status = response.status_code
+
+
 def make_client(url: str, key: str, timeout: float = 10.0) -> Any:
-    """A supabase-py client with explicit HTTP timeouts and its own blocking retries off."""
+    """A supabase-py client with explicit HTTP timeouts, its own blocking retries off, and the
+    status of each answer kept in `client.last_response` (a LastResponse)."""
     from supabase import ClientOptions, create_client
 
-    http = httpx.Client(timeout=httpx.Timeout(timeout, connect=min(timeout, 3.0)))
+    last = LastResponse()
+    http = httpx.Client(timeout=httpx.Timeout(timeout, connect=min(timeout, 3.0)),
+                        event_hooks={"response": [last.record]})
     options = ClientOptions(httpx_client=http, postgrest_client_retry=False,
                             auto_refresh_token=False, persist_session=False)
-    return create_client(url, key, options=options)
+    client = create_client(url, key, options=options)
+    client.last_response = last
+    return client
 
 
 class Replicator:
@@ -164,17 +215,28 @@ class Replicator:
         return self
 
     def stop(self, drain_timeout: float = 0.0) -> ReplicationStatus:
-        """Stops the thread; with `drain_timeout`, first gives it that long to empty the backlog."""
+        """Stops the thread; with `drain_timeout`, first gives it that long to send what the
+        outbox holds, counted in the file itself (the published status can predate the last
+        records: a session's stop, its last equity point). Says what is left, if anything."""
         deadline = time.monotonic() + drain_timeout
-        while drain_timeout and time.monotonic() < deadline and not self.stopped:
-            if self.status.backlog == 0 and not self.last_error:
-                break
-            self._wake.set()
-            time.sleep(0.05)
+        left = 0
+        with contextlib.closing(connect(self.path)) as conn:
+            while True:
+                left = backlog_of(conn)[0]
+                if left == 0 or self.stopped or not drain_timeout or time.monotonic() >= deadline:
+                    break
+                self._wake.set()  # now, not after a backoff
+                time.sleep(0.02)
         self._halt.set()
         self._wake.set()
         if self._thread is not None:
             self._thread.join(10)
+        if self._conn is not None:
+            self._publish()
+        if left:
+            why = self.last_error or "the deadline passed"
+            log.warning("replication: %d record(s) not sent at exit (%s); they go at the next "
+                        "start, or with `python app.py store replay-to-supabase`", left, why)
         return self.status
 
     def nudge(self) -> None:
@@ -193,7 +255,8 @@ class Replicator:
                 self._halt.wait()
                 break
             if self.last_error and not moved:
-                self._halt.wait(self._backoff())
+                self._wake.wait(self._backoff())  # a nudge (the drain at exit) cuts it short
+                self._wake.clear()
             elif not moved:
                 self._wake.wait(self.poll_interval)
                 self._wake.clear()
@@ -240,6 +303,8 @@ class Replicator:
             self._publish()
             return True
         self._mark_sent([seq for seq, _, _ in rows])
+        if self.failures or self.last_error:
+            log.info("replication: sending again after %d failed attempt(s)", self.failures)
         self.failures = 0
         self.last_error = ""
         self._publish()
@@ -254,12 +319,15 @@ class Replicator:
 
     def _upsert(self, table: str, payloads: list[dict]) -> None:
         self.requests += 1
+        last = getattr(self.client, "last_response", None)
+        if last is not None:
+            last.status = None
         try:
             (self.client.table(table)
              .upsert(payloads, on_conflict=TABLES[table].key, returning="minimal")
              .execute())
         except Exception as exc:
-            raise classify(exc, table) from exc
+            raise classify(exc, table, last.status if last is not None else None) from exc
 
     def _isolate(self, rows: list[tuple[int, str, str]]) -> None:
         """A window with a record that was refused: sends one by one, sets the bad ones aside."""
@@ -282,6 +350,12 @@ class Replicator:
         now = time.time()
         self.conn.execute("BEGIN IMMEDIATE")
         self.conn.executemany("UPDATE outbox SET sent_at = ? WHERE seq = ?", [(now, s) for s in seqs])
+        # Records went through: a configuration error kept from an earlier run is history.
+        self.conn.execute("DELETE FROM replication_state WHERE key = 'stopped'")
+        self.conn.execute("INSERT INTO replication_state (key, value, updated_at) VALUES "
+                          "('last_sent', ?, ?) ON CONFLICT (key) DO UPDATE SET value = "
+                          "excluded.value, updated_at = excluded.updated_at",
+                          (datetime.fromtimestamp(now, UTC).isoformat(timespec="seconds"), now))
         self.conn.execute("COMMIT")
         self.sent += len(seqs)
 

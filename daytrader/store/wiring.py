@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from daytrader import __version__
-from daytrader.config import Settings
+from daytrader.config import Settings, SettingsError
 from daytrader.models import Bar, Health
 from daytrader.store import recovery
 from daytrader.store.journal import JOURNAL_FILE, Journal
@@ -25,11 +25,30 @@ class Store:
     replicator: Replicator | None
     recovered: recovery.Recovered | None
 
-    def close(self, reason: str = "stopped", drain_timeout: float = 5.0) -> None:
-        """Stops the session cleanly: commits, marks it stopped, gives replication a moment."""
+    def close(self, reason: str = "stopped", drain_timeout: float = 10.0) -> StoreSummary:
+        """Stops the session cleanly: commits, marks it stopped, then sends what the outbox
+        holds (up to `drain_timeout` seconds) and says what is left."""
         self.journal.close(reason)
+        status = None
         if self.replicator is not None:
-            self.replicator.stop(drain_timeout)
+            status = self.replicator.stop(drain_timeout)
+        return StoreSummary(str(self.journal.path), self.journal.set_aside, status)
+
+
+@dataclass(frozen=True, slots=True)
+class StoreSummary:
+    """How the store ended a run: for the run's summary (`--json`) and its last log line."""
+
+    journal: str
+    set_aside: int
+    replication: ReplicationStatus | None  # None: Supabase not configured
+
+    def as_dict(self) -> dict:
+        r = self.replication
+        return {"journal": self.journal, "journal_set_aside": self.set_aside,
+                "replication": {"configured": False} if r is None else {
+                    "configured": True, "state": r.state, "backlog": r.backlog, "sent": r.sent,
+                    "rejected": r.rejected, "stopped": r.stopped, "last_error": r.last_error}}
 
 
 def store_health(journal: Journal, replication: ReplicationStatus | None, *,
@@ -56,7 +75,12 @@ def replicator_for(settings: Settings, path, **kwargs) -> Replicator | None:
     if not settings.supabase_url:
         return None
     key = settings.supabase_service_key or settings.supabase_key
-    client = make_client(settings.supabase_url, key.reveal())
+    try:
+        client = make_client(settings.supabase_url, key.reveal())
+    except Exception as exc:  # supabase-py checks the URL and key when the client is made
+        raise SettingsError(f"SUPABASE_URL / SUPABASE_SERVICE_KEY: supabase-py refused them "
+                            f"({type(exc).__name__}: {exc}); expected the project URL and its "
+                            "service role key") from None
     return Replicator(path, client, **kwargs)
 
 
