@@ -35,7 +35,9 @@ from daytrader.engine import Engine
 from daytrader.models import OrderIntent
 from daytrader.order_input import (
     FIELDS,
+    MAX_PRICE,
     MAX_QTY,
+    MIN_PRICE,
     PRICE_FIELDS,
     OrderInputError,
     check_order,
@@ -156,25 +158,30 @@ class RequestLimits:
                 scope, receive, send)
 
 
-_ORDER_FIELDS_SCHEMA = {
-    "type": "object", "additionalProperties": False,
-    "properties": {
-        "symbol": {"type": "string", "example": "AAPL"},
-        "side": {"type": "string", "enum": ["buy", "sell"]},
-        "qty": {"oneOf": [{"type": "integer", "minimum": 1, "maximum": MAX_QTY},
-                          {"type": "string"}], "description": "whole shares, 1 to 1,000,000"},
-        "type": {"type": "string", "enum": ["market", "limit", "stop"]},
-        **{name: {"oneOf": [{"type": "number"}, {"type": "string"}],
-                  "description": "a positive price"} for name in PRICE_FIELDS},
-        "reason": {"type": "string", "maxLength": 200},
-    },
-}
-SUBMIT_OPENAPI = {
-    "parameters": [{"name": name, "in": "query", "required": False,
-                    "schema": {"type": "string"}} for name in FIELDS],
-    "requestBody": {"required": False,
-                    "content": {"application/json": {"schema": _ORDER_FIELDS_SCHEMA}}},
-}
+def submit_openapi(symbols: tuple[str, ...]) -> dict[str, Any]:
+    """How /orders/submit takes an order, for the OpenAPI docs: query parameters or a JSON
+    object with the same fields."""
+    # Query parameters are text; in a JSON body, numbers (text is taken too, as in the query).
+    price = {"type": "number", "minimum": float(MIN_PRICE), "maximum": float(MAX_PRICE),
+             "description": "a positive price"}
+    fields_schema = {
+        "type": "object", "additionalProperties": False, "required": ["symbol", "side", "qty"],
+        "properties": {
+            "symbol": {"type": "string", "enum": list(symbols)},
+            "side": {"type": "string", "enum": ["buy", "sell"]},
+            "qty": {"type": "integer", "minimum": 1, "maximum": MAX_QTY,
+                    "description": "whole shares, 1 to 1,000,000"},
+            "type": {"type": "string", "enum": ["market", "limit", "stop"]},
+            **{name: price for name in PRICE_FIELDS},
+            "reason": {"type": "string", "maxLength": 200},
+        },
+    }
+    return {
+        "parameters": [{"name": name, "in": "query", "required": False,
+                        "schema": {"type": "string"}} for name in FIELDS],
+        "requestBody": {"required": False,
+                        "content": {"application/json": {"schema": fields_schema}}},
+    }
 
 
 def create_app(engine: Engine, *, token: str | None = None) -> FastAPI:
@@ -268,7 +275,7 @@ def create_app(engine: Engine, *, token: str | None = None) -> FastAPI:
         source = engine.open_orders if status == "open" else engine.known_orders
         return [plain(o) for o in source.values()]
 
-    @app.post("/orders/submit", openapi_extra=SUBMIT_OPENAPI)
+    @app.post("/orders/submit", openapi_extra=submit_openapi(settings.symbols))
     async def submit(request: Request) -> dict:
         """An order from query parameters and/or a JSON object (the body wins). Bad input is a
         422 naming the field; nothing is sent."""

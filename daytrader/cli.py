@@ -82,13 +82,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="run without the full-screen console: a concise live log, then a summary")
     p.add_argument("--replay", type=Path, metavar="FILE",
                    help="replay minute bars from a CSV or Parquet file (columns timestamp, symbol, "
-                        "open, high, low, close, volume) instead of synthetic bars")
+                        "open, high, low, close, volume) instead of synthetic bars; it trades the "
+                        "file's symbols unless --symbols or SYMBOLS names them")
     p.add_argument("--speed", metavar="N|max",
                    help="market minutes per wall minute: 60 = one bar a second (default SIM_SPEED), "
                         "1 = real time, max = as fast as possible")
     p.add_argument("--until", metavar="T",
                    help="stop at this market time: close, HH:MM (exchange time, first day) or ISO")
-    p.add_argument("--duration", metavar="D", help="stop after this much market time: 90m, 6h, 3d")
+    p.add_argument("--duration", metavar="D",
+                   help="stop after this much market time: 90m, 6h, 3d (at most 3650d)")
     p.add_argument("--seed", type=int, help="seed of the synthetic bars (default SIM_SEED)")
     p.add_argument("--symbols", help="comma-separated symbols (default SYMBOLS)")
     p.add_argument("--strategy", metavar="SPEC",
