@@ -107,17 +107,28 @@ def _digits(value: int) -> str:
     return f"about {int(value.bit_length() * 0.30103):,}"
 
 
-def parse_qty(value: Any, field_name: str = "qty") -> int:
-    """A whole number of shares, 1 to MAX_QTY."""
+def _positive(field_name: str, value: Any, what: str, limit: Decimal | int,
+              too_big: str) -> tuple[Decimal, Any] | None:
+    """A given number above zero and at most `limit` (with the value as typed, for messages);
+    None when nothing was given."""
     if value is None or (isinstance(value, str) and not value.strip()):
-        raise OrderInputError(field_name, f"{field_name} is required")
-    number = _decimal(field_name, value, "a number of whole shares")
+        return None
+    number = _decimal(field_name, value, what)
     raw = value.strip() if isinstance(value, str) else value
     if number <= 0:
         raise OrderInputError(field_name, f"{field_name} {raw}: must be more than zero")
-    if number > MAX_QTY:
-        raise OrderInputError(field_name, f"{field_name} {shown(raw)}: more than {MAX_QTY:,} shares "
-                                          "is surely a typo")
+    if number > limit:
+        raise OrderInputError(field_name, f"{field_name} {shown(raw)}: {too_big}")
+    return number, raw
+
+
+def parse_qty(value: Any, field_name: str = "qty") -> int:
+    """A whole number of shares, 1 to MAX_QTY."""
+    given = _positive(field_name, value, "a number of whole shares", MAX_QTY,
+                      f"more than {MAX_QTY:,} shares is surely a typo")
+    if given is None:
+        raise OrderInputError(field_name, f"{field_name} is required")
+    number, raw = given
     if number != number.to_integral_value():
         raise OrderInputError(field_name, f"{field_name} {raw}: whole shares only (fractional "
                                           "qty is not allowed)")
@@ -126,15 +137,11 @@ def parse_qty(value: Any, field_name: str = "qty") -> int:
 
 def parse_price(value: Any, field_name: str) -> Decimal | None:
     """A positive, finite price within range, rounded to the broker's tick; None when empty."""
-    if value is None or (isinstance(value, str) and not value.strip()):
+    given = _positive(field_name, value, "a price", MAX_PRICE,
+                      f"above {MAX_PRICE:,} is not a share price")
+    if given is None:
         return None
-    number = _decimal(field_name, value, "a price")
-    raw = value.strip() if isinstance(value, str) else value
-    if number <= 0:
-        raise OrderInputError(field_name, f"{field_name} {raw}: must be more than zero")
-    if number > MAX_PRICE:
-        raise OrderInputError(field_name, f"{field_name} {shown(raw)}: above {MAX_PRICE:,} is not "
-                                          "a share price")
+    number, raw = given
     price = to_price(number)
     if price < MIN_PRICE:
         raise OrderInputError(field_name, f"{field_name} {raw}: below the smallest tick "
