@@ -384,6 +384,37 @@ def unix_socket(path: Path) -> socket.socket:
     return sock
 
 
+def tcp_listener(settings: Settings) -> socket.socket:
+    """A listening TCP socket on API_HOST:API_PORT, or SettingsError naming what to change."""
+    s = settings
+    problem = api_host_problem(s)
+    if problem:
+        raise SettingsError(f"API_HOST: {problem}")
+    if not s.api_token:
+        raise SettingsError("API_TOKEN: required when API_PORT is set (the TCP API always needs "
+                            "a bearer token)")
+    family = socket.AF_INET6 if ":" in s.api_host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((s.api_host, s.api_port))
+        sock.listen(64)
+    except OSError as exc:
+        sock.close()
+        why = ("already in use (another program listens there)"
+               if exc.errno == errno.EADDRINUSE else exc.strerror or str(exc))
+        raise SettingsError(f"API_PORT: cannot listen on {s.api_host}:{s.api_port}: {why}; "
+                            "expected a free TCP port (or 0 for no TCP API)") from None
+    return sock
+
+
+def check_can_listen(settings: Settings) -> None:
+    """Before a run starts: the TCP port can be had (it is bound and let go at once; the run
+    binds it again, and says so the same way if someone took it meanwhile)."""
+    if settings.api_port:
+        tcp_listener(settings).close()
+
+
 class ApiServer:
     """uvicorn on the current event loop (the engine's), on a Unix socket and/or TCP."""
 
@@ -410,25 +441,7 @@ class ApiServer:
             self.sockets.append(unix_socket(path))
             self.addresses.append(f"unix:{path}")
         if s.api_port:
-            problem = api_host_problem(s)
-            if problem:
-                raise SettingsError(f"API_HOST: {problem}")
-            if not s.api_token:
-                raise SettingsError("API_TOKEN: required when API_PORT is set (the TCP API "
-                                    "always needs a bearer token)")
-            family = socket.AF_INET6 if ":" in s.api_host else socket.AF_INET
-            sock = socket.socket(family, socket.SOCK_STREAM)
-            try:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                sock.bind((s.api_host, s.api_port))
-                sock.listen(64)
-            except OSError as exc:
-                sock.close()
-                why = ("already in use (another program listens there)"
-                       if exc.errno == errno.EADDRINUSE else exc.strerror or str(exc))
-                raise SettingsError(f"API_PORT: cannot listen on {s.api_host}:{s.api_port}: "
-                                    f"{why}; expected a free TCP port (or 0 for no TCP API)"
-                                    ) from None
+            sock = tcp_listener(s)
             self.sockets.append(sock)
             self.addresses.append(f"http://{s.api_host}:{sock.getsockname()[1]}")
 

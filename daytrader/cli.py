@@ -212,6 +212,10 @@ def _main(argv: list[str] | None,
                          duration=args.duration, json_summary=args.json, quiet=args.quiet,
                          live_note=live_note, journal=True, api=not args.no_api)
     try:
+        if options.api:  # a port in use says so before anything starts (and before drawing)
+            from daytrader.api import check_can_listen
+
+            check_can_listen(settings)
         if not args.headless:
             if run_console is not None:
                 from daytrader.runtime import check_broker_reachable, instance_lock

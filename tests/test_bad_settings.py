@@ -5,7 +5,6 @@ socket, no half-started journal session); and DATA_DIR is owner-only."""
 from __future__ import annotations
 
 import socket
-import sqlite3
 import stat
 import subprocess
 import sys
@@ -69,22 +68,43 @@ def test_a_bad_setting_or_option_exits_2_naming_it(tmp_path, args, env, message)
     assert not (tmp_path / "data" / "run" / "daytrader.sock").exists()
 
 
-def test_an_api_port_in_use_exits_2_and_leaves_no_socket_or_open_session(tmp_path):
+@pytest.mark.parametrize("front", ["headless", "console"])
+def test_an_api_port_in_use_exits_2_before_anything_starts(tmp_path, front):
     taken = socket.socket()
     taken.bind(("127.0.0.1", 0))
     taken.listen(1)
     port = str(taken.getsockname()[1])
     try:
-        proc = run_app(HEADLESS, tmp_path, API_PORT=port, API_TOKEN="tok")
+        proc = run_app(HEADLESS if front == "headless" else [], tmp_path, API_PORT=port,
+                       API_TOKEN="tok")
     finally:
         taken.close()
     assert proc.returncode == 2, proc.stderr
     assert f"API_PORT: cannot listen on 127.0.0.1:{port}: already in use" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "data" / "run" / "daytrader.sock").exists()
-    with sqlite3.connect(tmp_path / "data" / "journal.sqlite") as conn:  # ended, not resumable
-        assert conn.execute("SELECT count(*) FROM sessions WHERE stopped_at IS NULL"
-                            ).fetchone()[0] == 0
+    assert not (tmp_path / "data" / "journal.sqlite").exists()  # no session half-started
+
+
+async def test_a_port_taken_between_the_check_and_the_start_still_ends_cleanly(calendar, tmp_path):
+    """The race the start-up check cannot close: the server binds every listener or none, and
+    removes its socket file."""
+    from conftest import make_engine
+
+    from daytrader.api import ApiServer
+    from daytrader.config import Secret, Settings, SettingsError
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen(1)
+    settings = Settings(data_dir=tmp_path, api_port=taken.getsockname()[1],
+                        api_token=Secret("tok"))
+    try:
+        with pytest.raises(SettingsError, match="API_PORT: cannot listen"):
+            await ApiServer(make_engine(calendar), settings).start()
+    finally:
+        taken.close()
+    assert not (tmp_path / "run" / "daytrader.sock").exists()
 
 
 def test_files_under_data_dir_are_owner_only(tmp_path):
