@@ -466,3 +466,26 @@ def test_headless_runs_with_supabase_end_with_backlog_0_every_time(pg, api, tmp_
         assert all(reason == "finished" for _, reason in stops)
         conn.close()
     assert len(pg.query("SELECT * FROM sessions")) == 3
+
+
+def test_a_drain_at_exit_gives_up_at_its_deadline_and_says_what_is_left(pg, api, tmp_path,
+                                                                         caplog):
+    journal = Journal(tmp_path / "journal.sqlite")
+    journal.start_session("sim", "test", "exit during an outage", ("AAA",))
+    rep = replicator(journal.path, api).start()
+    wait_for(lambda: unsent(journal.path) == 0)
+    api.stop()  # Supabase goes away just before the exit
+    try:
+        journal.control(at("09:30"), "console", "disable", "trading disabled")
+        journal.close("finished")  # the session's stop: one more record
+        started = time.monotonic()
+        status = rep.stop(drain_timeout=1.0)
+        waited = time.monotonic() - started
+    finally:
+        api.start()
+    assert 1.0 <= waited < 5.0
+    assert status.backlog == 2 == unsent(journal.path)  # counted in the file, not remembered
+    assert "replication: 2 record(s) not sent at exit" in caplog.text
+    assert "store replay-to-supabase" in caplog.text
+    # the next start sends them
+    assert replicator(journal.path, api).drain(20).backlog == 0
