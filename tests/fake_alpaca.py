@@ -769,7 +769,7 @@ def paper_engine(server: FakeAlpaca, calendar: MarketCalendar, broker=None, stra
     return engine
 
 
-async def eventually(predicate: Callable[[], bool], timeout: float = 10.0,
+async def eventually(predicate: Callable[[], bool], timeout: float = 30.0,
                      what: str = "condition") -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout

@@ -158,7 +158,7 @@ def _start(env: dict[str, str]) -> subprocess.Popen:
 
 
 def _positions(env: dict[str, str], proc: subprocess.Popen) -> dict[str, dict]:
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 90  # a loaded machine starts Python slowly
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise AssertionError(f"DayTrader stopped: {proc.stderr.read()}")
