@@ -86,20 +86,34 @@ def run_backtest(bars: Sequence[Bar], settings: Settings, *,
     """The engine over `bars` (sorted by time) with the sim exchange, as fast as it goes."""
     if not bars:
         raise ValueError("no bars to backtest")
-    settings = replace(settings, trading_enabled_at_start=True, sim_speed=0.0)
-    engine = build_engine(settings, calendar or MarketCalendar(), start=bars[0].ts)
-    engine.bad_bars.update(bad_bars or {})
     minutes = minutes_of(bars)
+    return run_minutes(minutes, bars[0].ts, settings, calendar=calendar, progress=progress,
+                       bad_bars=bad_bars, total=len(minutes))
+
+
+def run_minutes(minutes: Iterable[list[Bar]], start: datetime, settings: Settings, *,
+                calendar: MarketCalendar | None = None,
+                progress: Callable[[int, int], None] | None = None,
+                bad_bars: dict[str, int] | None = None, total: int = 0) -> BacktestResult:
+    """The engine over minutes as they come (a list, or a market-data store read one day at a
+    time: memory then holds a day of bars, not the history). `total`: minutes expected, for the
+    progress."""
+    settings = replace(settings, trading_enabled_at_start=True, sim_speed=0.0)
+    engine = build_engine(settings, calendar or MarketCalendar(), start=start)
+    engine.bad_bars.update(bad_bars or {})
     started = time.perf_counter()
+    seen = 0
 
     async def drive() -> None:
-        step = max(1, len(minutes) // 100)
+        nonlocal seen
+        step = max(1, total // 100)
         for index, minute in enumerate(minutes):
             await engine.on_minute(minute)
+            seen += len(minute)
             if progress is not None and index % step == 0:
-                progress(index, len(minutes))
+                progress(index, max(total, index + 1))
         if progress is not None:
-            progress(len(minutes), len(minutes))
+            progress(total, total)
 
     # The bars are long-lived and many: keep the cyclic collector from walking them again and
     # again while the engine allocates (about 10% of a long backtest).
@@ -118,7 +132,7 @@ def run_backtest(bars: Sequence[Bar], settings: Settings, *,
                         rejections_by_check=engine.rejections_by_check,
                         breaker_trips=len(engine.breaker.trips))
     return BacktestResult(settings, tuple(engine.book.trades), tuple(engine.equity_curve), m,
-                          len(bars), elapsed, dict(engine.bad_bars), engine.book.equity())
+                          seen, elapsed, dict(engine.bad_bars), engine.book.equity())
 
 
 def _executions(fills: Iterable[Fill], intents: dict, orders: dict) -> Iterable[Execution]:

@@ -74,6 +74,14 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--oos", type=float, default=0.0, metavar="FRACTION",
                    help="hold out the last FRACTION of days as out-of-sample (e.g. 0.3)")
     p.add_argument("--workers", type=int, default=2, help="processes for the sweep (default 2)")
+    p.add_argument("--walk-forward", dest="walk_forward", metavar="IN:OUT",
+                   help="with --sweep over a store: rolling windows of IN days in sample and OUT "
+                        "days out of sample; each window's best parameters trade the next "
+                        "OUT days, and the out-of-sample results are stitched together")
+    p.add_argument("--cluster", metavar="local|auto|ray://HOST:PORT",
+                   help="with --data STORE_DIR: run the sweep's tasks on Ray (local: a Ray "
+                        "instance on this machine with --workers CPUs; auto: the cluster this "
+                        "machine joined; ray://: a remote one). Default: local processes")
     p.add_argument("--out", type=Path, metavar="DIR",
                    help="where trades.parquet / trades.csv go (default DATA_DIR/backtests/<time>)")
     p.add_argument("--no-plot", action="store_true", help="no terminal charts")
@@ -275,6 +283,13 @@ def run(args: argparse.Namespace, base: Settings, out: TextIO | None = None,
     out, err = out or sys.stdout, err or sys.stderr
     settings = _settings(args, base)
     check_options(args, settings)
+    if args.data is not None and args.data.is_dir():
+        from daytrader.research_cli import run_on_store
+
+        return run_on_store(args, settings, out, err)
+    if args.walk_forward or args.cluster:
+        raise UsageError("--walk-forward and --cluster read a market-data store: give --data "
+                         "the store's folder (python app.py data import / fetch)")
     bars, rejected, symbols = _load(args, settings, err)
     settings = settings.with_overrides(symbols=symbols)
     calendar = MarketCalendar()

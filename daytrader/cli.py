@@ -60,6 +60,8 @@ exit codes: 0 done, 1 runtime error, 2 bad settings, arguments or data file
 COMMANDS: dict[str, tuple[str, str]] = {
     "backtest": ("daytrader.backtest_cli", "run the engine over history at full speed, or sweep "
                  "parameters"),
+    "data": ("daytrader.data_cli", "the market-data store: fetch from Alpaca, import a file, "
+             "info"),
     "checklist": ("daytrader.checklist", "the production checklist from the journal (live's "
                   "gate)"),
     "ctl": ("daytrader.ctl", "control a running DayTrader through its API: status, positions, "

@@ -332,7 +332,20 @@ def build_runtime(settings: Settings, options: RunOptions,
     if settings.mode in ("paper", "live"):
         return build_alpaca_runtime(settings, options, calendar)
     rejected: dict[str, int] = {}
-    if options.replay is not None:
+    if options.replay is not None and options.replay.is_dir():  # a market-data store
+        from daytrader.data.store import MarketStore
+
+        market = MarketStore(options.replay)
+        wanted = settings.symbols if options.symbols_given else market.symbols()
+        days = market.days(wanted)
+        if not days:
+            raise UsageError(f"{options.replay}: the store holds no bars"
+                             + (f" for {', '.join(wanted)}" if wanted else ""))
+        settings = settings.with_overrides(symbols=tuple(wanted))
+        first = next(market.minutes(wanted, days[0], days[0]))[0].ts
+        feed = SimFeed(first, [], market.minutes(wanted))  # read a day at a time
+        source = str(options.replay)
+    elif options.replay is not None:
         wanted = settings.symbols if options.symbols_given else None
         data = load_bars(options.replay, wanted, (calendar.first_day, calendar.last_day))
         rejected = dict(data.rejected)

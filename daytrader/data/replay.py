@@ -79,6 +79,18 @@ def bars_by_minute(bars: Iterable[Bar]) -> Iterator[list[Bar]]:
         yield list(group)
 
 
+@dataclass(frozen=True, slots=True)
+class CheckedFile:
+    """A file's accepted rows as a frame (ts_us: UTC epoch microseconds, symbol, open, high, low,
+    close, volume; sorted by time, then symbol) and what was rejected on the way."""
+
+    accepted: pl.DataFrame
+    rejected: dict[str, int]
+    examples: list[tuple[int, str]]
+    symbols: tuple[str, ...]
+    path: Path
+
+
 def load_bars(path: str | Path, symbols: Collection[str] | None = None,
               days: tuple[date, date] | None = None) -> ReplayData:
     """Read, validate and sort (by timestamp, then symbol) the bars of a .csv or .parquet file.
@@ -87,6 +99,18 @@ def load_bars(path: str | Path, symbols: Collection[str] | None = None,
     `days` (the exchange calendar's first and last day), rows dated outside it are counted as
     "outside_calendar".
     """
+    checked = read_checked(path, symbols, days)
+    bars = frame_to_bars(checked.accepted)
+    log.info("%s: loaded %d bars for %d symbol(s)", checked.path.name, len(bars),
+             len(checked.symbols))
+    return ReplayData(bars=bars, rejected=checked.rejected, examples=checked.examples,
+                      symbols=checked.symbols, path=checked.path)
+
+
+def read_checked(path: str | Path, symbols: Collection[str] | None = None,
+                 days: tuple[date, date] | None = None) -> CheckedFile:
+    """`load_bars`'s reading and validation, leaving the accepted rows in a polars frame (the
+    market-data store imports from here without making a Bar of each row)."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in (".csv", ".parquet"):
@@ -124,11 +148,11 @@ def load_bars(path: str | Path, symbols: Collection[str] | None = None,
         for line, reason in reasons.sort("line").head(MAX_EXAMPLES).select("line", "reason").rows()
     ]
 
-    accepted = checked.filter(pl.col("reason").is_null()).sort(["ts_us", "symbol"], maintain_order=True)
-    bars = _to_bars(accepted)
+    accepted = (checked.filter(pl.col("reason").is_null())
+                .sort(["ts_us", "symbol"], maintain_order=True)
+                .select("ts_us", "symbol", *NUMBER_COLUMNS))
     found = tuple(sorted(set(accepted["symbol"].to_list())))
-    log.info("%s: loaded %d bars for %d symbol(s)", path.name, len(bars), len(found))
-    return ReplayData(bars=bars, rejected=rejected, examples=examples, symbols=found, path=path)
+    return CheckedFile(accepted, rejected, examples, found, path)
 
 
 # -- reading ---------------------------------------------------------------------------------
@@ -394,7 +418,9 @@ def _classify_rows(frame: pl.DataFrame, symbols: Collection[str] | None,
     return pl.concat([checked.filter(pl.col("reason").is_not_null()), ordered])
 
 
-def _to_bars(frame: pl.DataFrame) -> list[Bar]:
+def frame_to_bars(frame: pl.DataFrame) -> list[Bar]:
+    """Bars from a frame of ts_us (UTC epoch microseconds), symbol, open, high, low, close,
+    volume, in its row order."""
     tz = ZoneInfo(EXCHANGE_TZ)
     micros = frame["ts_us"].to_list()
     moments = {us: (_EPOCH + timedelta(microseconds=us)).astimezone(tz) for us in set(micros)}
