@@ -193,7 +193,7 @@ def screen_universe(store: MarketStore, symbols: Sequence[str], start: date, end
     """Every combination over every symbol, as (symbol group x combination block) tasks."""
     groups = chunks(sorted(symbols), group_size)
     blocks = chunks(combos, block_size)
-    tasks = [(str(store.root), tuple(g), start, end, flatten_minutes, b)
+    tasks = [(store.location, tuple(g), start, end, flatten_minutes, b)
              for g in groups for b in blocks]
     answers = executor.map(screen_task, tasks)
     totals = [Tally() for _ in combos]
@@ -289,7 +289,7 @@ def walk_forward(store: MarketStore, settings: Settings, symbols: Sequence[str],
                                   settings.flatten_minutes_before_close, group_size, block_size)
         best = max(results, key=lambda r: (r.score, -combos.index(r.params)))
         chosen.append((ins, outs, best))
-    root, syms = str(store.root), tuple(sorted(symbols))
+    root, syms = store.location, tuple(sorted(symbols))
     runs = executor.map(engine_task, [task for ins, outs, best in chosen for task in (
         (root, syms, ins[0], ins[-1], settings, best.params),
         (root, syms, outs[0], outs[-1], settings, best.params))])

@@ -97,7 +97,7 @@ def _sweep(args, store, settings, symbols, days, combos, executor, out, err) -> 
     screened = time.perf_counter() - started
     best = sorted(results, key=lambda r: (r.score, -combos.index(r.params)), reverse=True)
     best = best[: max(1, args.top)]
-    root, syms = str(store.root), tuple(symbols)
+    root, syms = store.location, tuple(symbols)
     tasks = [(root, syms, days[0], in_end, settings, r.params) for r in best]
     if cut:
         tasks += [(root, syms, cut, days[-1], settings, r.params) for r in best]

@@ -209,3 +209,34 @@ def test_the_cli_gives_the_same_table_with_and_without_a_cluster(store, tmp_path
         report.pop("executor")
     assert local == on_ray
     assert local["combinations_per_window"] == 4 and len(local["windows"]) == 2
+
+
+def test_a_store_in_s3_compatible_object_storage_gives_the_same_sweep(store, monkeypatch):
+    """Research nodes that share no disk read the store from object storage through polars;
+    here a local S3-compatible server (moto) stands in for it."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(port=0, ip_address="127.0.0.1")
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
+        for name, value in {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
+                            "AWS_REGION": "us-east-1", "AWS_ENDPOINT_URL": endpoint,
+                            "AWS_ALLOW_HTTP": "true"}.items():
+            monkeypatch.setenv(name, value)
+        s3 = boto3.client("s3", endpoint_url=endpoint)
+        s3.create_bucket(Bucket="research")
+        for path in store.root.rglob("bars.parquet"):
+            s3.upload_file(str(path), "research", f"market/{path.relative_to(store.root)}")
+        remote = MarketStore("s3://research/market")
+        assert remote.symbols() == SYMBOLS and remote.days() == store.days()
+        settings = Settings(symbols=SYMBOLS)
+        combos = grid_combinations({"fast": [5, 9], "slow": [21]}, settings)
+        first, last = date(2026, 3, 2), date(2026, 3, 5)
+        here = screen_universe(store, SYMBOLS, first, last, combos, LocalExecutor(2), 5)
+        there = screen_universe(remote, SYMBOLS, first, last, combos, LocalExecutor(2), 5)
+        assert _table(here) == _table(there)
+    finally:
+        server.stop()

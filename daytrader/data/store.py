@@ -56,8 +56,17 @@ def day_of(ts_us: pl.Expr) -> pl.Expr:
 
 
 class MarketStore:
+    """A store at a local path, or (for reading) at an object-storage URL polars reads, such as
+    s3://bucket/market with the usual AWS_* variables in the environment."""
+
     def __init__(self, root: str | Path) -> None:
-        self.root = Path(root)
+        self.url = str(root) if "://" in str(root) else None
+        self.root = Path(root) if self.url is None else Path(str(root).split("://", 1)[1])
+
+    @property
+    def location(self) -> str:
+        """What another process (or node) opens this store with."""
+        return self.url or str(self.root)
 
     # -- writing -----------------------------------------------------------------------------------
     def path(self, symbol: str, day: date) -> Path:
@@ -112,9 +121,10 @@ class MarketStore:
              end: date | None = None) -> pl.LazyFrame:
         """The bars as a lazy frame (symbol, day from the partition names); filters on symbol
         and day skip whole files, so memory holds only what is asked for."""
-        if not self._files():
+        if self.url is None and not self._files():
             return pl.LazyFrame(schema={**SCHEMA, "symbol": pl.String, "day": pl.Date})
-        lazy = pl.scan_parquet(self.root / "**" / FILE, hive_partitioning=True,
+        source = f"{self.url.rstrip('/')}/**/{FILE}" if self.url else self.root / "**" / FILE
+        lazy = pl.scan_parquet(source, hive_partitioning=True,
                                hive_schema={"symbol": pl.String, "day": pl.Date})
         if symbols is not None:
             lazy = lazy.filter(pl.col("symbol").is_in(list(symbols)))
@@ -124,21 +134,25 @@ class MarketStore:
             lazy = lazy.filter(pl.col("day") <= end)
         return lazy
 
+    def _partitions(self) -> list[tuple[str, date]]:
+        """(symbol, day) of every file: from the folder names (locally), or from the listing
+        polars makes of the objects (a URL)."""
+        if self.url is not None:
+            rows = self.scan().select("symbol", "day").unique().collect().rows()
+            return sorted(rows)
+        return [(p.parent.parent.name.split("=", 1)[1],
+                 date.fromisoformat(p.parent.name.split("=", 1)[1])) for p in self._files()]
+
     def symbols(self) -> tuple[str, ...]:
-        return tuple(sorted({p.parent.parent.name.split("=", 1)[1] for p in self._files()}))
+        return tuple(sorted({symbol for symbol, _ in self._partitions()}))
 
     def days(self, symbols: Collection[str] | None = None, start: date | None = None,
              end: date | None = None) -> list[date]:
         """The days with any file for these symbols (from the layout, without reading)."""
         wanted = set(symbols) if symbols is not None else None
-        found = set()
-        for p in self._files():
-            symbol = p.parent.parent.name.split("=", 1)[1]
-            day = date.fromisoformat(p.parent.name.split("=", 1)[1])
-            if (wanted is None or symbol in wanted) and (start is None or day >= start) and (
-                    end is None or day <= end):
-                found.add(day)
-        return sorted(found)
+        return sorted({day for symbol, day in self._partitions()
+                       if (wanted is None or symbol in wanted) and (start is None or day >= start)
+                       and (end is None or day <= end)})
 
     def coverage(self) -> list[Coverage]:
         frame = (self.scan().group_by("symbol")
