@@ -239,6 +239,11 @@ class Screener:
                                 .fill_null(np.nan).to_numpy())
         return self._cache[key]
 
+    def trades_for(self, combo: dict[str, float]) -> list[ScreenTrade]:
+        """The trades of one sweep combination (fast, slow, atr, stop, take)."""
+        return self.trades(int(combo["fast"]), int(combo["slow"]), int(combo["atr"]),
+                           combo["stop"], combo["take"])
+
     def trades(self, fast: int, slow: int, atr_period: int, stop_mult: float,
                take_mult: float) -> list[ScreenTrade]:
         above = self.column("ema", fast) > self.column("ema", slow)
@@ -372,8 +377,7 @@ def _screen_chunk(args: tuple[pl.DataFrame, list[dict[str, float]]]) -> list[Scr
     out = []
     for combo in combos:
         started = time.perf_counter()
-        trades = screener.trades(int(combo["fast"]), int(combo["slow"]), int(combo["atr"]),
-                                 combo["stop"], combo["take"])
+        trades = screener.trades_for(combo)
         out.append(summarize(trades, combo, time.perf_counter() - started, len(frame)))
     return out
 

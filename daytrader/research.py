@@ -173,8 +173,7 @@ def screen_task(root: str, symbols: tuple[str, ...], start: date, end: date,
     out = []
     for combo in combos:
         began = time.perf_counter()
-        trades = screener.trades(int(combo["fast"]), int(combo["slow"]), int(combo["atr"]),
-                                 combo["stop"], combo["take"])
+        trades = screener.trades_for(combo)
         r = [Fraction(t.r_multiple) for t in trades]
         out.append(Tally(len(r), sum(1 for x in r if x > 0), sum((x for x in r if x > 0),
                                                                   Fraction(0)),
