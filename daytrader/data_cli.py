@@ -80,13 +80,16 @@ def run(args: argparse.Namespace, settings: Settings, out: TextIO = sys.stdout,
 
     async def go():
         try:
-            return await fetch(store, data.history, symbols, days,
+            async def every_bar(symbols, start, end):
+                return await data.history(symbols, start, end, keep_invalid=True)
+
+            return await fetch(store, every_bar, symbols, days,
                                progress=lambda line: print(line, file=err, flush=True))
         finally:
             await data.stop()
 
     report = asyncio.run(go())
+    bad = ", ".join(f"{k} {v}" for k, v in sorted(report.rejected.items())) or "none"
     print(f"fetched {report.rows:,} bars into {report.partitions:,} partitions "
-          f"({report.skipped:,} already there) in {store.root}; rejected bars: {data.rejected}",
-          file=out)
+          f"({report.skipped:,} already there) in {store.root}; rejected: {bad}", file=out)
     return 0

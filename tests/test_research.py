@@ -21,6 +21,7 @@ from daytrader.data.alpaca import AlpacaData
 from daytrader.data.replay import read_checked
 from daytrader.data.store import MarketStore, fetch, session_days
 from daytrader.data.synthetic import synthetic_bars, synthetic_frame
+from daytrader.models import Bar
 from daytrader.research import (
     LocalExecutor,
     RayExecutor,
@@ -110,6 +111,10 @@ async def test_an_interrupted_fetch_resumes_without_duplicate_rows(calendar, tmp
                                                              tzinfo=EXCHANGE_TZ)).start()
     server.history = [b for minute in synthetic_bars(("AAPL", "MSFT"), sessions(calendar, 5), 3)
                       for b in minute]
+    good = list(server.history)
+    broken = server.history[-1]  # a bar whose high is below its low, on the last day
+    server.history[-1] = Bar(broken.symbol, broken.ts, broken.open, broken.low - 1, broken.low,
+                             broken.close, broken.volume)
     data = AlpacaData(data_config(server))
     store = MarketStore(tmp_path / "market")
     calls = []
@@ -118,18 +123,22 @@ async def test_an_interrupted_fetch_resumes_without_duplicate_rows(calendar, tmp
         calls.append(start.date())
         if len(calls) == 3:
             raise ConnectionError("the network went away")
-        return await data.history(symbols, start, end)
+        return await data.history(symbols, start, end, keep_invalid=True)
+
+    async def every_bar(symbols, start, end):
+        return await data.history(symbols, start, end, keep_invalid=True)
 
     try:
         with pytest.raises(ConnectionError):
             await fetch(store, breaks_on_day_three, ("AAPL", "MSFT"), days)
         assert store.days() == days[:2]  # two whole days, nothing of the third
-        report = await fetch(store, data.history, ("AAPL", "MSFT"), days)
+        report = await fetch(store, every_bar, ("AAPL", "MSFT"), days)
         assert (report.skipped, report.partitions) == (4, 6)  # resumed at day three
+        assert report.rejected == {"high_below_low": 1}  # checked as a replay checks a file
         frame = store.frame()
-        assert frame.height == 5 * 2 * 390
+        assert frame.height == 5 * 2 * 390 - 1
         assert frame.select(pl.struct("symbol", "ts_us").is_unique().all()).item()
-        expected = sorted((b.symbol, b.ts, b.close) for b in server.history)
+        expected = sorted((b.symbol, b.ts, b.close) for b in good[:-1])
         from daytrader.data.replay import frame_to_bars
 
         got = sorted((b.symbol, b.ts, b.close) for b in frame_to_bars(frame))
@@ -240,3 +249,25 @@ def test_a_store_in_s3_compatible_object_storage_gives_the_same_sweep(store, mon
         assert _table(here) == _table(there)
     finally:
         server.stop()
+
+
+def test_data_fetch_from_the_command_line(calendar, tmp_path):
+    server = FakeAlpaca(("AAPL", "MSFT"), calendar, datetime(2026, 3, 9, 10, 0,
+                                                             tzinfo=EXCHANGE_TZ)).start()
+    server.history = [b for minute in synthetic_bars(("AAPL", "MSFT"), sessions(calendar, 3), 4)
+                      for b in minute]
+    (tmp_path / "universe.txt").write_text("AAPL\nMSFT\n")
+    env = {**os.environ, "DATA_DIR": str(tmp_path), "ALPACA_API_KEY": server.key,
+           "ALPACA_SECRET_KEY": server.secret, "ALPACA_DATA_URL": server.url,
+           "ALPACA_BASE_URL": server.url}
+    try:
+        done = subprocess.run([sys.executable, str(ROOT / "app.py"), "data", "fetch", "--source",
+                               "alpaca", "--symbols", "@universe.txt", "--from", "2026-03-02",
+                               "--to", "2026-03-04"], env=env, capture_output=True, text=True,
+                              timeout=120, cwd=tmp_path)
+    finally:
+        server.stop()
+    assert done.returncode == 0, done.stderr
+    assert "2026-03-04: 2 symbol(s), 780 bars (3/3 days)" in done.stderr  # progress
+    assert "fetched 2,340 bars into 6 partitions (0 already there)" in done.stdout
+    assert MarketStore(tmp_path / "market").bar_count() == 2340

@@ -130,8 +130,10 @@ class AlpacaData:
             self.on_health(self.health)
 
     # -- history -------------------------------------------------------------------------------
-    async def history(self, symbols: Iterable[str], start: datetime, end: datetime) -> list[Bar]:
-        """Minute bars in [start, end], all pages, in time order (bad bars dropped and counted)."""
+    async def history(self, symbols: Iterable[str], start: datetime, end: datetime,
+                      keep_invalid: bool = False) -> list[Bar]:
+        """Minute bars in [start, end], all pages, in time order (bad bars dropped and counted,
+        unless `keep_invalid`: the market-data store checks them by reason, as a replay does)."""
         request = StockBarsRequest(symbol_or_symbols=list(symbols), timeframe=TimeFrame.Minute,
                                    start=start, end=end, feed=DataFeed(self.config.feed))
         barset = await call_in_thread(self._pool, self.config.history_timeout,
@@ -140,7 +142,7 @@ class AlpacaData:
         for rows in barset.data.values():
             for row in rows:
                 b = _bar(row)
-                if bar_is_valid(b):
+                if keep_invalid or bar_is_valid(b):
                     bars.append(b)
                 else:
                     self.rejected += 1

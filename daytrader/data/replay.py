@@ -155,6 +155,20 @@ def read_checked(path: str | Path, symbols: Collection[str] | None = None,
     return CheckedFile(accepted, rejected, examples, found, path)
 
 
+def check_frame(frame: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, int]]:
+    """Rows already in memory (timestamp, symbol, open, high, low, close, volume), checked as a
+    file's are: the accepted ones as `read_checked` gives them, and the rejected by reason."""
+    lines = pl.int_range(1, frame.height + 1, eager=True, dtype=pl.Int64)
+    checked = _classify_rows(frame.select(REQUIRED_COLUMNS).with_columns(lines.alias("line")),
+                             None)
+    rejected = dict(checked.filter(pl.col("reason").is_not_null()).group_by("reason").len()
+                    .sort("reason").iter_rows())
+    accepted = (checked.filter(pl.col("reason").is_null())
+                .sort(["ts_us", "symbol"], maintain_order=True)
+                .select("ts_us", "symbol", *NUMBER_COLUMNS))
+    return accepted, rejected
+
+
 # -- reading ---------------------------------------------------------------------------------
 
 

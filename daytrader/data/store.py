@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 
-from daytrader.data.replay import NUMBER_COLUMNS, frame_to_bars, read_checked
+from daytrader.data.replay import NUMBER_COLUMNS, check_frame, frame_to_bars, read_checked
 from daytrader.models import Bar
 
 TZ = ZoneInfo("America/New_York")
@@ -210,8 +210,9 @@ def session_days(calendar, start: date, end: date) -> list[date]:
 async def fetch(store: MarketStore, history: Callable, symbols: Collection[str], days: list[date],
                 progress: Callable[[str], None] | None = None) -> ImportReport:
     """Downloads what the store lacks, one day at a time (`history(symbols, start, end)` gives
-    that day's bars, checked as live bars are), writing each (symbol, day) whole. Interrupted,
-    it resumes where it stopped: finished partitions are skipped."""
+    that day's bars), checks them as a replay checks a file (bad bars counted by reason, not
+    stored) and writes each (symbol, day) whole. Interrupted, it resumes where it stopped:
+    finished partitions are skipped."""
     rows = written = skipped = 0
     rejected: dict[str, int] = {}
     for i, day in enumerate(days, 1):
@@ -221,7 +222,11 @@ async def fetch(store: MarketStore, history: Callable, symbols: Collection[str],
             continue
         start = datetime.combine(day, datetime.min.time(), TZ)
         bars = await history(missing, start, start + timedelta(days=1) - timedelta(minutes=1))
-        frame = bars_frame(bars)
+        frame, bad = check_frame(bars_frame(bars).with_columns(
+            pl.from_epoch("ts_us", time_unit="us").dt.replace_time_zone("UTC")
+            .alias("timestamp")))
+        for reason, count in bad.items():
+            rejected[reason] = rejected.get(reason, 0) + count
         for symbol in missing:  # an empty day is written too: fetched, nothing traded
             part = frame.filter(pl.col("symbol") == symbol)
             store.write_day(symbol, day, part)
