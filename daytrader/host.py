@@ -51,12 +51,12 @@ class EngineHost:
         return self._thread.is_alive()
 
     def _main(self) -> None:
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        try:
-            loop.run_until_complete(self._serve())
-        finally:
-            loop.close()
+        # A Runner, like asyncio.run: on the way out it cancels what is still pending and closes
+        # async generators (the paced feed the run stopped reading) before closing the loop, so
+        # nothing is left to be "destroyed but pending" at exit.
+        with asyncio.Runner() as runner:
+            self._loop = runner.get_loop()
+            runner.run(self._serve())
 
     async def _serve(self) -> None:
         self._stop = asyncio.Event()

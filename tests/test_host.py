@@ -76,3 +76,19 @@ def test_an_engine_crash_is_recorded_and_disables_trading():
         assert host.running, "the host stays up so the console can show the error"
     finally:
         host.stop()
+
+
+def test_stopping_mid_feed_leaves_no_pending_task_behind(caplog):
+    # The console quits while the paced feed waits for its next bar: the feed's generator must
+    # be closed on the engine's loop, not found pending when the loop is gone ("Task was
+    # destroyed but it is pending!" on every exit).
+    import gc
+    import logging
+
+    caplog.set_level(logging.ERROR, logger="asyncio")
+    host = sim_host("390m", speed=60).start()
+    wait_for(lambda: host.latest.equity_curve)
+    host.stop()
+    assert not host.running
+    gc.collect()
+    assert not [r for r in caplog.records if "destroyed but it is pending" in r.getMessage()]
