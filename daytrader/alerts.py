@@ -53,7 +53,10 @@ def alert_for(event: LogEvent) -> Alert | None:
     msg = event.message
     if event.kind == "breaker" and "tripped" in msg:
         return Alert("breaker", "circuit breaker tripped", msg, event.ts)
-    if event.kind == "control" and msg.startswith("EMERGENCY STOP"):
+    # One alert per emergency stop, when it halts trading; its report alerts again only when it
+    # did not end flat (an error), never for "complete, flat".
+    if event.kind == "control" and msg.startswith("EMERGENCY STOP") and (
+            event.data.get("action") == "emergency_stop" or event.level == "error"):
         return Alert("emergency_stop", "emergency stop", msg, event.ts)
     if event.kind == "broker" and event.level == "error":
         return Alert("broker_rejection", "broker error", msg, event.ts)

@@ -273,7 +273,7 @@ def create_app(engine: Engine, *, token: str | None = None) -> FastAPI:
         if status not in ("open", "all"):
             raise ApiError(422, f"status must be open or all, got {shown(status)}", field="status")
         source = engine.open_orders if status == "open" else engine.known_orders
-        return [plain(o) for o in source.values()]
+        return [{**plain(o), "short_id": o.short_id} for o in source.values()]
 
     @app.post("/orders/submit", openapi_extra=submit_openapi(settings.symbols))
     async def submit(request: Request) -> dict:
@@ -302,12 +302,13 @@ def create_app(engine: Engine, *, token: str | None = None) -> FastAPI:
     @app.post("/orders/{order_id}/cancel")
     async def cancel(order_id: str) -> dict:
         order_id = parse_order_id(order_id)
-        order = engine.known_orders.get(order_id)
+        order = engine.find_order(order_id)  # its id, client order id or short id
         if order is None:
             raise ApiError(404, f"order {order_id} not found")
         if not order.status.is_open:
-            raise ApiError(409, f"order {order_id} is not cancelable: it is {order.status.value}")
-        result = await engine.cancel_order(order_id, source="api")
+            raise ApiError(409, f"order {order.short_id} is not cancelable: it is "
+                                f"{order.status.value}")
+        result = await engine.cancel_order(order.id, source="api")
         if not result.ok:
             raise ApiError(502, result.message)
         return {"ok": True, "message": result.message}

@@ -26,6 +26,7 @@ import polars as pl
 from daytrader import metrics
 from daytrader.clock import EXCHANGE_TZ, MarketCalendar
 from daytrader.config import Settings, SettingsError, env_name
+from daytrader.engine import Engine
 from daytrader.metrics import Execution, Metrics
 from daytrader.models import Bar, Fill, OrderRole, OrderStatus, Trade, to_price
 from daytrader.runtime import build_engine
@@ -101,6 +102,7 @@ def run_minutes(minutes: Iterable[list[Bar]], start: datetime, settings: Setting
     settings = replace(settings, trading_enabled_at_start=True, sim_speed=0.0)
     engine = build_engine(settings, calendar or MarketCalendar(), start=start)
     engine.bad_bars.update(bad_bars or {})
+    engine.record_tape = False  # no one looks at a backtest's live charts
     started = time.perf_counter()
     seen = 0
 
@@ -123,16 +125,22 @@ def run_minutes(minutes: Iterable[list[Bar]], start: datetime, settings: Setting
     finally:
         gc.unfreeze()
     elapsed = time.perf_counter() - started
+    m = engine_metrics(engine, settings.starting_cash)
+    return BacktestResult(settings, tuple(engine.book.trades), tuple(engine.equity_curve), m,
+                          seen, elapsed, dict(engine.bad_bars), engine.book.equity())
+
+
+def engine_metrics(engine: Engine, starting_equity: Decimal) -> Metrics:
+    """The whole run's metrics, slippage and fill rate included: what a backtest reports and
+    what a headless run's summary reports, computed the same way."""
     executions = list(_executions(engine.fills, engine.orders.intents, engine.known_orders))
     sent = [r for r in engine.submitted if r.order is not None and r.status.value == "submitted"]
     filled = sum(1 for r in sent if engine.known_orders[r.order.id].status is OrderStatus.FILLED)
-    m = metrics.compute(engine.book.trades, engine.equity_curve,
-                        starting_equity=float(settings.starting_cash), executions=executions,
-                        orders_sent=len(sent), orders_filled=filled,
-                        rejections_by_check=engine.rejections_by_check,
-                        breaker_trips=len(engine.breaker.trips))
-    return BacktestResult(settings, tuple(engine.book.trades), tuple(engine.equity_curve), m,
-                          seen, elapsed, dict(engine.bad_bars), engine.book.equity())
+    return metrics.compute(engine.book.trades, engine.equity_curve,
+                           starting_equity=float(starting_equity), executions=executions,
+                           orders_sent=len(sent), orders_filled=filled,
+                           rejections_by_check=engine.rejections_by_check,
+                           breaker_trips=len(engine.breaker.trips))
 
 
 def _executions(fills: Iterable[Fill], intents: dict, orders: dict) -> Iterable[Execution]:

@@ -27,12 +27,14 @@ from daytrader.backtest import (
     strategy_combinations,
     with_params,
 )
+from daytrader.charting import drawdown_pct, time_ticks
 from daytrader.clock import EXCHANGE_TZ, MarketCalendar
 from daytrader.config import Settings, SettingsError, ensure_data_dir, parse_symbols
 from daytrader.data.replay import load_bars
 from daytrader.models import Bar
 from daytrader.runtime import UsageError
 from daytrader.strategy.loader import parse_spec
+from daytrader.wording import counts
 
 RISK_PARAMS = ("risk", "max_positions", "max_loss", "flatten")
 
@@ -200,11 +202,9 @@ def metrics_rows(result: BacktestResult) -> list[tuple[str, str]]:
          else f"{m.avg_hold.total_seconds() / 60:.1f} min"),
         ("slippage vs signal", f"{fmt(m.slippage_bps)} bps"),
         ("fill rate", f"{fmt(m.fill_rate, '.1f')}%"),
-        ("risk rejections", ", ".join(f"{k} {v}" for k, v in sorted(m.rejections_by_check.items()))
-         or "none"),
+        ("risk rejections", counts(m.rejections_by_check)),
         ("breaker trips", str(m.breaker_trips)),
-        ("bad bars rejected", ", ".join(f"{k} {v}" for k, v in sorted(result.bad_bars.items()))
-         or "none"),
+        ("bad bars rejected", counts(result.bad_bars)),
     ]
 
 
@@ -215,17 +215,17 @@ def _plot(result: BacktestResult, out: TextIO) -> None:
     if len(curve) < 2:
         return
     step = max(1, len(curve) // 2000)
-    values = [v for _, v in curve[::step]]
-    peak, drawdown = float("-inf"), []
-    for v in values:
-        peak = max(peak, v)
-        drawdown.append((v - peak) / peak * 100)
+    sampled = curve[::step]
+    values = [v for _, v in sampled]
+    # Points are spaced evenly (nights and weekends take no room); the labels say when they are.
     x = list(range(len(values)))
+    ticks, labels = time_ticks([ts for ts, _ in sampled])
     width = min(100, plt.terminal_width() or 100)
-    for title, series in (("Equity", values), ("Drawdown %", drawdown)):
+    for title, series in (("Equity", values), ("Drawdown %", drawdown_pct(values))):
         plt.clear_figure()
         plt.theme("clear")  # the terminal's own colours: readable in 16 colours and NO_COLOR
         plt.plot(x, series, marker="braille")
+        plt.xticks(ticks, labels)
         plt.title(title)
         plt.plotsize(width, 14)
         chart = plt.build()

@@ -25,6 +25,7 @@ from daytrader.config import Settings
 from daytrader.metrics import Execution
 from daytrader.models import Fill, OrderRole, Side, Trade
 from daytrader.positions import PositionBook
+from daytrader.wording import plural
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNBOOK = ROOT / "docs" / "runbook.md"
@@ -153,7 +154,7 @@ def _performance(trades: Sequence[Trade]) -> tuple[Item, ...]:
     m = metrics.compute(trades)
     pf, has = m.profit_factor, m.trades > 0
     return (
-        _judged(m.trades >= MIN_PAPER_TRADES, f"{m.trades} paper trades",
+        _judged(m.trades >= MIN_PAPER_TRADES, plural(m.trades, "paper trade"),
                 f">= {MIN_PAPER_TRADES}", "paper trades"),
         _judged(m.win_rate >= MIN_WIN_RATE, f"{m.win_rate:.1f}%", f">= {MIN_WIN_RATE:.0f}%",
                 "win rate (paper)", has),
@@ -173,11 +174,11 @@ def evaluate(records: Records, settings: Settings, runbook: Path = RUNBOOK) -> C
     cap = getattr(settings, "live_max_capital", Decimal(0))
     items = (
         *_performance(records.paper_trades),
-        judged(records.breaker_trips > 0, f"{records.breaker_trips} trips recorded",
+        judged(records.breaker_trips > 0, f"{plural(records.breaker_trips, 'trip')} recorded",
                "a trip in paper or sim", "circuit breaker tested"),
         judged(records.emergency_stops > 0, f"{records.emergency_stops} recorded",
                "one in paper or sim", "emergency stop tested"),
-        judged(records.duplicate_orders == 0, f"{records.duplicate_orders} duplicates",
+        judged(records.duplicate_orders == 0, plural(records.duplicate_orders, "duplicate"),
                "none", "no duplicate orders", bool(records.modes_seen)),
         judged(m.slippage_bps is not None and m.fill_rate is not None,
                "n/a" if m.slippage_bps is None else

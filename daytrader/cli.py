@@ -40,7 +40,8 @@ modes:
             python app.py backtest --data FILE (see python app.py backtest --help)
 
 examples:
-  python app.py                                   sim, synthetic bars, live log
+  python app.py                                   the full-screen console, sim on synthetic bars
+  python app.py --headless                        no console: a live log, then a summary
   python app.py --headless --speed max --until close --json
   python app.py --headless --replay bars.csv --speed max --json
   python app.py --headless --duration 2h --symbols AAPL,MSFT

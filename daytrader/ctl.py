@@ -13,6 +13,7 @@ from typing import Any, TextIO
 
 from daytrader.config import Settings
 from daytrader.config import api_socket_path as socket_path
+from daytrader.models import short_order_id
 from daytrader.order_input import OrderInputError, check_order, parse_order_id, parse_symbol
 
 ACTIONS = {
@@ -178,7 +179,8 @@ def render(action: str, status: int, body: Any, out: TextIO) -> None:
             print("no orders", file=out)
         for o in body:
             price = o["limit_price"] or o["stop_price"] or ""
-            print(f"{o['submitted_at'][11:19]} {o['id']:<12} {o['symbol']:<6} {o['side']:<4} "
+            print(f"{o['submitted_at'][11:19]} {short_order_id(o['id']):<12} {o['symbol']:<6} "
+                  f"{o['side']:<4} "
                   f"{o['qty']:>6} {o['order_type']:<6} {price:>9} {o['status']:<16} "
                   f"{o['role']}", file=out)
     elif action == "strategies":

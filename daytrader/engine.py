@@ -26,6 +26,7 @@ from decimal import Decimal
 from daytrader.broker import Broker, BrokerError, NotCancelable, NotFound
 from daytrader.clock import EXCHANGE_TZ, Clock, MarketCalendar, Session
 from daytrader.config import Settings
+from daytrader.market import Quote, SessionTape, SymbolChart
 from daytrader.metrics import compute as compute_metrics
 from daytrader.models import (
     ZERO,
@@ -46,6 +47,7 @@ from daytrader.models import (
     Side,
     Signal,
     TradingState,
+    short_order_id,
     to_money,
     to_price,
 )
@@ -67,6 +69,7 @@ from daytrader.store.recovery import Recovered
 from daytrader.strategy import Strategy
 from daytrader.strategy.loader import assign
 from daytrader.strategy.running import RunningStrategies
+from daytrader.wording import plural
 
 log = logging.getLogger(__name__)
 MINUTE = timedelta(minutes=1)
@@ -96,6 +99,11 @@ class Engine:
         self.enabled = settings.trading_enabled_at_start
         self.pause_entries_on = PAUSE_ENTRIES_ON
         self.order_book = OrderBook()
+        self.emergency_stopped = False  # set by an emergency stop, cleared by enable()
+        self.tape = SessionTape()  # the session's bars and chart lines, for the console
+        self.record_tape = True  # backtests turn it off: nobody looks at their charts
+        self._day_fills = 0  # where today begins in `fills`
+        self._quotes: dict[str, tuple[tuple, Quote]] = {}  # symbol -> (what it was built from, quote)
         self.account = Account(settings.starting_cash, settings.starting_cash,
                                settings.starting_cash, settings.starting_cash)
         self.start_of_day_equity = settings.starting_cash
@@ -173,14 +181,21 @@ class Engine:
     # -- commands --------------------------------------------------------------------------------
     def enable(self, source: str = "console") -> CommandResult:
         self.enabled = True
+        self.emergency_stopped = False
         note = " (circuit breaker still tripped: entries stay halted)" if self.breaker.tripped else ""
         self.record("info", "control", f"trading enabled by {source}{note}", source=source,
                     action="enable")
         return CommandResult(True, f"trading enabled{note}")
 
-    def disable(self, source: str = "console") -> CommandResult:
-        # Synchronous on purpose: it takes effect before anything else is drawn or sent.
+    def disable(self, source: str = "console", emergency: bool = False) -> CommandResult:
+        """Synchronous on purpose: it takes effect before anything else is drawn or sent.
+        `emergency`: the first step of an emergency stop (the state reads E-STOP until enabled)."""
         self.enabled = False
+        if emergency:
+            self.emergency_stopped = True
+            self.record("error", "control", f"EMERGENCY STOP by {source}: trading disabled",
+                        source=source, action="emergency_stop")
+            return CommandResult(True, "emergency stop: trading disabled")
         self.record("warning", "control", f"trading disabled by {source}", source=source,
                     action="disable")
         return CommandResult(True, "trading disabled")
@@ -226,10 +241,15 @@ class Engine:
         close routine, and the account is re-read with backoff until flat."""
         t0 = time.perf_counter()
         self.enabled = False
+        halted_before, self.emergency_stopped = self.emergency_stopped, True
         disabled_ms = (time.perf_counter() - t0) * 1000
         requests_before = self._requests_used()
-        self.record("error", "control", f"EMERGENCY STOP by {source}: trading disabled",
-                    source=source, action="emergency_stop")
+        if halted_before:  # the halt was the first step (console `!`), already logged and alerted
+            self.record("warning", "control", f"emergency stop by {source}: canceling all orders, "
+                        "closing all positions", source=source, action="emergency_flatten")
+        else:
+            self.record("error", "control", f"EMERGENCY STOP by {source}: trading disabled",
+                        source=source, action="emergency_stop")
         errors: list[str] = []
         canceled: list[str] = []
         closes: list[Order] = []
@@ -252,8 +272,8 @@ class Engine:
         else:
             closes = await self._close_all(symbols, errors)
         requests_ms = (time.perf_counter() - t0) * 1000
-        self.record("warning", "control", f"emergency stop: canceled {len(canceled)} orders, "
-                    f"sent {len(closes)} closes; waiting for fills")
+        self.record("warning", "control", f"emergency stop: canceled {plural(len(canceled), 'order')}"
+                    f", sent {plural(len({o.id for o in closes}), 'close')}; waiting for fills")
         positions, open_orders = await self._wait_flat(flat_timeout, source, errors, closes)
         report = EmergencyReport(disabled_ms, requests_ms, len(canceled), len({o.id for o in closes}),
                                  not positions and not open_orders,
@@ -523,13 +543,27 @@ class Engine:
 
 
     async def cancel_order(self, order_id: str, source: str = "console") -> CommandResult:
+        found = self.find_order(order_id)
+        if found is not None:
+            order_id = found.id
+        short = short_order_id(order_id)
         try:
             await self.broker.cancel_order(order_id)
         except BrokerError as exc:
-            self.record("warning", "broker", f"cancel {order_id} by {source} failed: {exc}")
-            return CommandResult(False, f"cancel {order_id}: {exc}")
-        self.record("info", "control", f"order {order_id} canceled by {source}", source=source)
-        return CommandResult(True, f"order {order_id} canceled")
+            self.record("warning", "broker", f"cancel {short} by {source} failed: {exc}")
+            return CommandResult(False, f"cancel {short}: {exc}")
+        self.record("info", "control", f"order {short} canceled by {source}", source=source)
+        return CommandResult(True, f"order {short} canceled")
+
+    def find_order(self, ref: str) -> Order | None:
+        """An order by its broker id, its client order id, or the short id the console, the log
+        and `ctl` show (when it names exactly one order)."""
+        order = self.known_orders.get(ref)
+        if order is not None:
+            return order
+        matches = [o for o in self.known_orders.values()
+                   if o.client_order_id == ref or short_order_id(o.id) == ref]
+        return matches[0] if len(matches) == 1 else None
 
     async def submit(self, intent: OrderIntent, source: str = "console") -> SubmitResult:
         """A manual order: it goes through exactly the same risk checks as the strategy's."""
@@ -724,15 +758,22 @@ class Engine:
             await self._flatten(now)
             for bar in bars:
                 self.strategies.warm_up(bar)
-            return session
-        for bar in bars:
-            signal = self.strategies.on_bar(bar, self.book.qty(bar.symbol))
-            if signal is not None:
-                await self._act(signal)
+        else:
+            for bar in bars:
+                signal = self.strategies.on_bar(bar, self.book.qty(bar.symbol))
+                if signal is not None:
+                    await self._act(signal)
+        if self.record_tape:
+            for bar in bars:
+                names = self.strategies.chart_lines(bar.symbol)
+                values = self.strategies.indicator_values(bar.symbol)
+                self.tape.record(bar, {name: values.get(name) for name in names})
         return session
 
     def _start_day(self, day: date) -> None:
         self.day = day
+        self.tape.reset()
+        self._day_fills = len(self.fills)
         self._day_starts = (len(self.book.trades), len(self.equity_curve))
         self.account = self._account_view()
         self.start_of_day_equity = self.book.equity()
@@ -802,8 +843,10 @@ class Engine:
         if ref is None and intent.symbol in self.last_prices:
             ref = changes["ref_price"] = to_price(self.last_prices[intent.symbol])
         at = intent.limit_price if intent.order_type is OrderType.LIMIT else ref
-        if (not intent.reduce_only and intent.stop_loss is None and at is not None
-                and intent.order_type is not OrderType.STOP):
+        # Not on an order that reduces a position: its shares are being sold, not protected.
+        reduces = self.book.qty(intent.symbol) * intent.side.sign < 0
+        if (not intent.reduce_only and not reduces and intent.stop_loss is None
+                and at is not None and intent.order_type is not OrderType.STOP):
             stop, take = self.strategies.bracket(intent.symbol, intent.side, at)
             if stop is not None:
                 changes["stop_loss"] = stop
@@ -853,7 +896,7 @@ class Engine:
                    if intent.stop_loss else "")
         self.record("info", "order", f"{intent.side.upper()} {intent.qty} {intent.symbol} "
                     f"{intent.order_type}{bracket}: {intent.reason or 'manual'} "
-                    f"[{result.client_order_id}]")
+                    f"[{result.order.short_id}]", order_id=result.order.id)
         return result
 
     # -- risk ------------------------------------------------------------------------------------
@@ -983,7 +1026,7 @@ class Engine:
             self.clock.advance_to(rec.last_minute)
 
     # -- reading ---------------------------------------------------------------------------------
-    def snapshot(self, events: int = 200, orders: int = 200) -> EngineSnapshot:
+    def snapshot(self, events: int = 200, orders: int = 200, fills: int = 200) -> EngineSnapshot:
         """An immutable picture of everything the console shows; call it on the engine's loop."""
         now = self.clock.now()
         account = self._account_view()
@@ -1013,7 +1056,57 @@ class Engine:
             symbols=self.settings.symbols,
             last_prices=dict(self.last_prices),
             rejections_by_check=dict(self.rejections_by_check),
-            strategies=self.strategies.states())
+            strategies=self.strategies.states(),
+            quotes=self._quote_list(),
+            fills=tuple(self.fills[max(self._day_fills, len(self.fills) - fills):]),
+            realized_by_symbol=self._realized_by_symbol(),
+            emergency_stop=self.emergency_stopped and not self.enabled,
+            loss_to_breaker=self._loss_to_breaker(account.equity, ctx.start_of_day_equity))
+
+    def _quote_list(self) -> tuple[Quote, ...]:
+        """A quote per symbol of the universe and per other symbol held; each is rebuilt only when
+        its symbol got a bar, its price or its position changed since the last snapshot."""
+        symbols = list(self.settings.symbols)
+        symbols += [s for s in self.book.symbols() if s not in symbols]
+        quotes = []
+        for symbol in symbols:
+            qty = self.book.qty(symbol)
+            key = (self.tape.count(symbol), self.last_prices.get(symbol), qty)
+            cached = self._quotes.get(symbol)
+            if cached is None or cached[0] != key:
+                quote = self.tape.quote(symbol, key[1], self.strategies.indicator_values(symbol),
+                                        self.strategies.next_signal(symbol, qty))
+                cached = self._quotes[symbol] = (key, quote)
+            quotes.append(cached[1])
+        return tuple(quotes)
+
+    def _realized_by_symbol(self) -> dict[str, Decimal]:
+        realized: dict[str, Decimal] = {}
+        for t in self.book.trades[self._day_starts[0]:]:
+            realized[t.symbol] = realized.get(t.symbol, Decimal(0)) + t.pnl - t.commission
+        return realized
+
+    def _loss_to_breaker(self, equity: Decimal, baseline: Decimal) -> Decimal | None:
+        if baseline <= 0:
+            return None
+        if self.breaker.tripped:
+            return Decimal(0)
+        floor = baseline * (1 - Decimal(str(self.limits.max_daily_loss_pct)) / 100)
+        return to_money(max(Decimal(0), equity - floor))
+
+    def symbol_chart(self, symbol: str) -> SymbolChart:
+        """The session of one symbol for its chart; call it on the engine's loop."""
+        symbol = symbol.upper()
+        bars, lines = self.tape.chart(symbol)
+        position = next((p for p in self.positions_view() if p.symbol == symbol), None)
+        orders = tuple(o for o in self.open_orders.values() if o.symbol == symbol)
+        if position is not None:  # the legs working at the broker now
+            stop, take = position.stop_loss, position.take_profit
+        else:  # a pending entry's legs, held until it fills
+            stop = next((o.stop_price for o in orders if o.role is OrderRole.STOP_LOSS), None)
+            take = next((o.limit_price for o in orders if o.role is OrderRole.TAKE_PROFIT), None)
+        fills = tuple(f for f in self.fills[self._day_fills:] if f.symbol == symbol)
+        return SymbolChart(symbol, bars, lines, fills, position, orders, stop, take)
 
     def metrics_by_strategy(self) -> dict[str, dict]:
         """Today's metrics of each strategy's round trips (the total is the snapshot's)."""

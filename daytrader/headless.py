@@ -12,11 +12,12 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TextIO
 
-from daytrader import __version__, metrics
+from daytrader import __version__
 from daytrader.clock import EXCHANGE_TZ
 from daytrader.config import Settings
-from daytrader.models import LogEvent
+from daytrader.models import LogEvent, to_money
 from daytrader.runtime import RunOptions, UsageError, build_runtime
+from daytrader.wording import counts, plural
 
 __all__ = ["HeadlessRun", "RunOptions", "UsageError", "format_event", "run_headless"]
 
@@ -84,7 +85,9 @@ class HeadlessRun:
         engine, rt = self.engine, self.runtime
         snap = engine.snapshot(events=0, orders=0)
         curve = [v for _, v in engine.equity_curve]
-        m = metrics.compute(engine.book.trades, engine.equity_curve)
+        from daytrader.backtest import engine_metrics  # polars and numpy: only when summing up
+
+        m = engine_metrics(engine, self.settings.starting_cash)
         return {
             "version": __version__,
             "mode": self.settings.mode,
@@ -98,11 +101,12 @@ class HeadlessRun:
             "bars_per_second": round(rt.bars_processed / elapsed) if elapsed > 0 else None,
             "trading_state": snap.state.value,
             "equity": {
-                "start": str(self.settings.starting_cash),
+                "start": str(to_money(self.settings.starting_cash)),
                 "end": str(snap.account.equity),
                 "cash": str(snap.account.cash),
-                "peak": round(max(curve), 2) if curve else None,
-                "low": round(min(curve), 2) if curve else None,
+                # Money is a string with cents everywhere in the summary, like the API's.
+                "peak": f"{max(curve):.2f}" if curve else None,
+                "low": f"{min(curve):.2f}" if curve else None,
             },
             "metrics": m.as_dict(),
             "trades": [{
@@ -133,16 +137,19 @@ class HeadlessRun:
             return
         m = summary["metrics"]
         pf = "n/a" if m["profit_factor"] is None else f"{m['profit_factor']:.2f}"
+        slip = "n/a" if m["slippage_bps"] is None else f"{m['slippage_bps']:.2f} bps"
+        fill_rate = "n/a" if m["fill_rate_pct"] is None else f"{m['fill_rate_pct']:.1f}%"
         lines = [
             "",
-            f"Run: {summary['bars']} bars from {summary['start']} to {summary['end']} "
+            f"Run: {plural(summary['bars'], 'bar')} from {summary['start']} to {summary['end']} "
             f"in {summary['elapsed_seconds']}s",
             f"Equity: {summary['equity']['start']} -> {summary['equity']['end']}  "
-            f"(max drawdown {m['max_drawdown']:.2f}, {m['max_drawdown_pct']:.2f}%)",
+            f"(max drawdown {m['max_drawdown']}, {m['max_drawdown_pct']:.2f}%)",
             f"Trades: {m['trades']}  win rate {m['win_rate_pct']:.1f}%  profit factor {pf}  "
             f"realized {m['realized']}",
-            f"Risk rejections: {summary['risk_rejections'] or 'none'}",
-            f"Bad bars rejected: {summary['bad_bars'] or 'none'}",
+            f"Slippage vs signal: {slip}  fill rate {fill_rate}",
+            f"Risk rejections: {counts(summary['risk_rejections'])}",
+            f"Bad bars rejected: {counts(summary['bad_bars'])}",
             f"Breaker trips: {len(summary['breaker_trips'])}   "
             f"Open positions: {len(summary['open_positions'])}",
         ]

@@ -113,9 +113,9 @@ class EngineHost:
 
         return self.run(as_coro)
 
-    def disable(self, source: str = "console") -> concurrent.futures.Future:
+    def disable(self, source: str = "console", emergency: bool = False) -> concurrent.futures.Future:
         self.engine.enabled = False  # at once, from this thread: nothing new is opened after this
-        return self.call(self.engine.disable, source)
+        return self.call(self.engine.disable, source, emergency)
 
     def emergency_stop(self, source: str = "console") -> concurrent.futures.Future[EmergencyReport]:
         self.engine.enabled = False

@@ -62,7 +62,7 @@ class Metrics:
             "expectancy": str(self.expectancy), "realized": str(self.realized),
             "gross_profit": str(self.gross_profit), "gross_loss": str(self.gross_loss),
             "avg_win": str(self.avg_win), "avg_loss": str(self.avg_loss),
-            "max_drawdown": round(self.max_drawdown, 2),
+            "max_drawdown": f"{self.max_drawdown:.2f}",  # money: a string, like the others
             "max_drawdown_pct": round(self.max_drawdown_pct, 3),
             "sharpe": rnd(self.sharpe, 3), "sortino": rnd(self.sortino, 3),
             "exposure_pct": round(self.exposure_pct, 2),

@@ -156,6 +156,19 @@ class Order:
     # is tracked); empty for everything else.
     legs: tuple[Order, ...] = ()
 
+    @property
+    def short_id(self) -> str:
+        return short_order_id(self.id)
+
+
+def short_order_id(order_id: str) -> str:
+    """The one short form of a broker order id that the console, the log and `ctl` all show (and
+    `ctl cancel` accepts): the sim's ids as they are ("sim-000014"), a UUID's first 8 characters
+    (Alpaca's, "61e69015"), any other long id its last 12."""
+    if len(order_id) == 36 and order_id.count("-") == 4:
+        return order_id[:8]
+    return order_id if len(order_id) <= 12 else order_id[-12:]
+
 
 @dataclass(frozen=True, slots=True)
 class Fill:

@@ -66,6 +66,8 @@ class SubmitResult:
             return f"refused by {failed.name}: {failed.reason}" if failed else "refused"
         if self.error:
             return self.error
+        if self.order is not None:  # the short id the console, the log and `ctl` show
+            return f"{self.status.value} {self.order.short_id}"
         return f"{self.status.value} {self.client_order_id}"
 
 

@@ -5,10 +5,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 
+from daytrader.market import Quote
 from daytrader.metrics import Metrics
-from daytrader.models import Account, CheckResult, Health, LogEvent, Order, Position, Trade, TradingState
+from daytrader.models import (
+    Account,
+    CheckResult,
+    Fill,
+    Health,
+    LogEvent,
+    Order,
+    Position,
+    Trade,
+    TradingState,
+)
 from daytrader.strategy.running import StrategyState
+from daytrader.wording import plural
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,8 +65,8 @@ class EmergencyReport:
                      f"{', '.join(self.positions_left) or 'none'}, open orders "
                      f"{self.open_orders_left}")
         tail = f"; errors: {'; '.join(self.errors)}" if self.errors else ""
-        return (f"{head} (canceled {self.canceled} orders, sent {self.close_orders} closes, "
-                f"{self.elapsed_ms:.0f} ms){tail}")
+        return (f"{head} (canceled {plural(self.canceled, 'order')}, sent "
+                f"{plural(self.close_orders, 'close')}, {self.elapsed_ms:.0f} ms){tail}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,3 +94,9 @@ class EngineSnapshot:
     last_prices: dict[str, float] = field(default_factory=dict)
     rejections_by_check: dict[str, int] = field(default_factory=dict)
     strategies: tuple[StrategyState, ...] = ()  # each with its symbols, state and parameters
+    # The watchlist: one quote per symbol of the universe (and any other symbol held).
+    quotes: tuple[Quote, ...] = ()
+    fills: tuple[Fill, ...] = ()  # the day's latest fills, oldest first
+    realized_by_symbol: dict[str, Decimal] = field(default_factory=dict)  # today's, net
+    emergency_stop: bool = False  # disabled by an emergency stop, until trading is enabled again
+    loss_to_breaker: Decimal | None = None  # what the account may still lose today before it trips

@@ -12,6 +12,7 @@ from daytrader.clock import EXCHANGE_TZ, MarketCalendar, SimClock
 from daytrader.config import Settings
 from daytrader.engine import Engine
 from daytrader.models import Bar, Signal
+from daytrader.strategy import NoReadings
 
 TRADING_DAY = date(2026, 11, 24)  # a Tuesday, a full session
 
@@ -30,7 +31,7 @@ def bar(symbol: str, ts: datetime, o: float, h: float, low: float, c: float) -> 
     return Bar(symbol, ts, o, h, low, c, 1000)
 
 
-class Idle:
+class Idle(NoReadings):
     """A strategy that never signals, so a test decides every order itself."""
 
     name = "idle"

@@ -746,8 +746,9 @@ def paper_engine(server: FakeAlpaca, calendar: MarketCalendar, broker=None, stra
     from daytrader.broker.alpaca import AlpacaBroker
     from daytrader.config import Secret, Settings
     from daytrader.engine import Engine
+    from daytrader.strategy import NoReadings
 
-    class Idle:
+    class Idle(NoReadings):
         name = "idle"
 
         def warm_up(self, bar: Bar) -> None:

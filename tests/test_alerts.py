@@ -87,7 +87,10 @@ async def test_emergency_stop_alerts(calendar, receiver):
         await engine.on_minute(flat_bars(at("09:30"), AAA=100))
         await engine.emergency_stop("test", flat_timeout=0.1)
         await wait_until(lambda: receiver.received)
-        assert receiver.received[0]["kind"] == "emergency_stop"
+        await asyncio.sleep(0.1)
+        # One alert: the halt. The report ("complete", flat) is in the log, not a second alert.
+        (payload,) = receiver.received
+        assert payload["kind"] == "emergency_stop" and "by test" in payload["text"]
     finally:
         await alerter.stop()
 

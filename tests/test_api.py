@@ -130,6 +130,15 @@ async def test_cancel_and_close_with_their_errors(engine):
         r = await http.post(f"/orders/{order['id']}/cancel")
         assert r.status_code == 200 and r.json()["ok"]
         assert (await http.post(f"/orders/{order['id']}/cancel")).status_code == 409
+        # The short id the console, the log and `ctl orders` show works as well.
+        other = (await http.post("/orders/submit", params={
+            "symbol": "BBB", "side": "buy", "qty": 6, "type": "limit",
+            "limit_price": "40"})).json()["order"]
+        listed = {o["id"]: o for o in (await http.get("/orders")).json()}
+        short = listed[other["id"]]["short_id"]
+        r = await http.post(f"/orders/{short}/cancel")
+        assert r.status_code == 200 and short in r.json()["message"]
+        assert engine.known_orders[other["id"]].status.value == "canceled"
         await http.post("/orders/submit", params={"symbol": "AAA", "side": "buy", "qty": 10})
         await engine.on_minute(flat_bars(at("09:31"), AAA=100, BBB=50))
         assert (await http.post("/positions/aaa/close")).status_code == 200

@@ -250,3 +250,107 @@ async def test_live_entries_are_sized_to_the_live_capital_allocation(calendar):
     # $5,000 shared by 5 position slots: at most $1,000 of a $99 stock
     assert sized["live"] == 10
     assert sized["sim"] > 100
+
+
+async def _crossover_engine(calendar, **overrides):
+    params = CrossoverParams(fast=2, slow=3, atr_period=2)
+    engine = make_engine(calendar, strategy=EmaCrossover(params), **overrides)
+    for minute, price in enumerate((100, 100.5, 100.2)):
+        await engine.on_minute([bar("AAA", at(f"09:3{minute}"), price, price + 0.5, price - 0.5,
+                                    price)])
+    return engine
+
+
+async def test_a_manual_limit_entry_gets_the_same_bracket_rule_as_a_market_one(calendar):
+    engine = await _crossover_engine(calendar)
+    atr = engine.strategy.indicators("AAA")[2]
+    limit = OrderIntent("AAA", Side.BUY, 10, OrderType.LIMIT, limit_price=Decimal("99.50"))
+    result = await engine.submit(limit)
+    assert result.ok, result.message
+    # Around its own entry price, the limit, not the last price.
+    assert abs(float(result.intent.stop_loss) - (99.50 - 2 * atr)) < 0.01
+    assert abs(float(result.intent.take_profit) - (99.50 + 4 * atr)) < 0.01
+
+
+async def test_a_manual_order_that_reduces_a_position_gets_no_bracket(calendar):
+    engine = await _crossover_engine(calendar)
+    assert (await engine.submit(buy("AAA", 10))).ok
+    await engine.on_minute([bar("AAA", at("09:33"), 100.2, 100.4, 100.0, 100.2)])
+    assert engine.book.qty("AAA") == 10
+    for leg in [o for o in engine.open_orders.values() if o.symbol == "AAA"]:
+        assert (await engine.cancel_order(leg.id, "test")).ok  # the legs hold the shares
+    await engine.on_minute([bar("AAA", at("09:34"), 100.2, 100.4, 100.0, 100.2)])
+    sell = await engine.submit(OrderIntent("AAA", Side.SELL, 4, OrderType.MARKET))
+    assert sell.ok, sell.message  # a bracket on a reducing order would be refused by the broker
+    assert sell.intent.stop_loss is None and sell.intent.take_profit is None
+
+
+async def test_snapshot_quotes_each_symbol_against_its_open_with_the_strategy_readings(calendar):
+    engine = await _crossover_engine(calendar)
+    snap = engine.snapshot()
+    quotes = {q.symbol: q for q in snap.quotes}
+    assert list(quotes) == list(engine.settings.symbols)
+    aaa = quotes["AAA"]
+    assert (aaa.open, aaa.last, aaa.bars, aaa.volume) == (100, 100.2, 3, 3000)
+    assert abs(aaa.change - 0.2) < 1e-9 and abs(aaa.change_pct - 0.2) < 1e-9
+    fast, slow, atr = engine.strategy.indicators("AAA")
+    assert aaa.indicators == {"EMA2": fast, "EMA3": slow, "ATR2": atr}
+    assert aaa.next_signal == engine.strategy.next_signal("AAA", 0)
+    assert aaa.signal_distance == aaa.next_signal.trigger - 100.2
+    assert quotes["BBB"].last is None and quotes["BBB"].change is None  # no bar yet
+
+
+async def test_symbol_chart_holds_the_session_bars_lines_vwap_fills_and_working_levels(calendar):
+    engine = await _crossover_engine(calendar)
+    result = await engine.submit(buy("AAA", 10, stop="98.00", take="104.00"))
+    await engine.on_minute([bar("AAA", at("09:33"), 100.2, 100.4, 100.0, 100.3)])
+    chart = engine.symbol_chart("aaa")
+    assert [b.close for b in chart.bars] == [100, 100.5, 100.2, 100.3]
+    assert set(chart.lines) == {"EMA2", "EMA3", "VWAP"}
+    assert all(len(v) == 4 for v in chart.lines.values())
+    assert chart.lines["EMA3"][-1] == engine.strategy.indicators("AAA")[1]
+    typical = [(b.high + b.low + b.close) / 3 for b in chart.bars]
+    assert abs(chart.lines["VWAP"][-1] - sum(typical) / 4) < 1e-9  # equal volumes
+    assert [f.order_id for f in chart.fills] == [result.order.id]
+    assert (chart.stop_loss, chart.take_profit) == (Decimal("98.00"), Decimal("104.00"))
+    assert chart.position is not None and chart.position.qty == 10
+
+
+async def test_emergency_halt_reads_e_stop_until_trading_is_enabled_again(calendar):
+    engine = make_engine(calendar)
+    await engine.on_minute(flat_bars(at("09:30"), AAA=100))
+    engine.disable("test", emergency=True)
+    assert engine.snapshot().emergency_stop and engine.state is TradingState.DISABLED
+    report = await engine.emergency_stop("test", flat_timeout=0.1)
+    assert report.flat and engine.snapshot().emergency_stop
+    # The flatten after the halt is not logged as a second EMERGENCY STOP.
+    assert sum(e.message.startswith("EMERGENCY STOP by") for e in engine.events) == 1
+    engine.enable("test")
+    assert not engine.snapshot().emergency_stop
+    engine.disable("test")
+    assert not engine.snapshot().emergency_stop  # a plain disable is not an emergency stop
+
+
+async def test_loss_to_breaker_is_the_money_left_before_the_daily_limit(calendar):
+    engine = make_engine(calendar, risk_per_trade_pct=100.0)
+    await engine.on_minute(flat_bars(at("09:30"), AAA=100))
+    assert engine.snapshot().loss_to_breaker == Decimal("5000.00")
+    await engine.submit(buy("AAA", 500, stop="1.00"))
+    await engine.on_minute(flat_bars(at("09:31"), AAA=100))
+    await engine.on_minute(flat_bars(at("09:32"), AAA=96))  # -2,000
+    assert engine.snapshot().loss_to_breaker == Decimal("3000.00")
+    await engine.on_minute(flat_bars(at("09:33"), AAA=80))
+    assert engine.snapshot().loss_to_breaker == Decimal("0")
+
+
+async def test_orders_are_found_by_the_short_id_everyone_shows(calendar):
+    engine = make_engine(calendar)
+    await engine.on_minute(flat_bars(at("09:30"), AAA=100))
+    limit = OrderIntent("AAA", Side.BUY, 5, OrderType.LIMIT, limit_price=Decimal("90.00"))
+    order = (await engine.submit(limit)).order
+    assert engine.find_order(order.short_id).id == order.id
+    assert engine.find_order(order.client_order_id).id == order.id
+    result = await engine.cancel_order(order.short_id, "test")
+    assert result.ok and order.short_id in result.message
+    assert any(f"[{order.short_id}]" in e.message for e in engine.events)
+    assert not any(order.client_order_id in e.message for e in engine.events)

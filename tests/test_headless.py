@@ -72,6 +72,41 @@ def test_cli_json_summary_of_a_replay(replay_csv, tmp_path):
     assert "FILL" in proc.stderr  # the live log goes to stderr when stdout is JSON
 
 
+def test_summary_measures_slippage_and_fill_rate_like_a_backtest(replay_csv):
+    import asyncio
+
+    from daytrader.backtest import run_backtest
+    from daytrader.data.replay import load_bars
+
+    summary = asyncio.run(replay_summary(replay_csv))
+    m = summary["metrics"]
+    assert m["slippage_bps"] is not None and m["fill_rate_pct"] is not None
+    backtest = run_backtest(load_bars(replay_csv, SYMBOLS).bars, Settings(symbols=SYMBOLS))
+    assert m["fill_rate_pct"] == round(backtest.metrics.fill_rate, 2)
+    assert m["slippage_bps"] == round(backtest.metrics.slippage_bps, 3)
+
+
+async def test_json_summary_writes_every_money_figure_as_a_string_with_cents(replay_csv):
+    summary = await replay_summary(replay_csv)
+    money = [*summary["equity"].values(), summary["metrics"]["max_drawdown"],
+             summary["metrics"]["realized"], summary["metrics"]["expectancy"]]
+    money += [t[k] for t in summary["trades"] for k in ("pnl", "commission")]
+    assert all(isinstance(v, str) and v.replace("-", "").replace(".", "").isdigit()
+               and len(v.rpartition(".")[2]) == 2 for v in money), money
+
+
+def test_text_summary_reads_as_sentences_not_python(replay_csv, tmp_path):
+    proc = run_app("--headless", "--replay", str(replay_csv), "--speed", "max", "--quiet",
+                   "--symbols", ",".join(SYMBOLS), cwd=tmp_path,
+                   env={"COOLDOWN_AFTER_STOPS": "1", "MAX_POSITIONS": "1"})
+    assert proc.returncode == 0, proc.stderr
+    text = proc.stdout
+    assert "{" not in text and "}" not in text, text
+    rejections = next(line for line in text.splitlines() if line.startswith("Risk rejections:"))
+    assert "max_positions" in rejections and "'" not in rejections, rejections
+    assert "Slippage vs signal:" in text and "n/a" not in text.split("Slippage")[1].split("\n")[0]
+
+
 def test_cli_sim_default_trades_within_the_first_minutes(tmp_path):
     proc = run_app("--headless", "--speed", "max", "--duration", "60m", "--json", "--quiet",
                    cwd=tmp_path)
@@ -141,6 +176,10 @@ def test_help_explains_modes_and_settings():
     for word in ("--headless", "--replay", "--speed", "--until", "--json", "paper", "live",
                  "backtest", "MAX_DAILY_LOSS_PCT"):
         assert word in proc.stdout
+    # Plain `python app.py` is the console; the live log is what --headless prints.
+    plain = next(line for line in proc.stdout.splitlines() if line.strip().startswith(
+        "python app.py ") and line.split("python app.py")[1].startswith("  "))
+    assert "console" in plain and "live log" not in plain, plain
 
 
 def test_until_accepts_a_clock_time_on_the_first_day(tmp_path):

@@ -101,3 +101,52 @@ def test_warm_up_feeds_indicators_without_signals():
     for b in series[:-1]:
         strategy.warm_up(b)
     assert strategy.on_bar(series[-1], 0).action == "enter_long"
+
+
+def _fed(closes: list[float]) -> EmaCrossover:
+    strategy = EmaCrossover(PARAMS)
+    for b in bars(closes):
+        strategy.on_bar(b, 0)
+    return strategy
+
+
+def test_indicator_values_name_each_indicator_and_chart_lines_are_the_emas():
+    strategy = _fed(DOWN_THEN_UP)
+    fast, slow, atr = reference(DOWN_THEN_UP)
+    assert strategy.indicator_values("AAA") == {"EMA2": fast[-1], "EMA4": slow[-1], "ATR3": atr[-1]}
+    assert strategy.chart_lines() == ("EMA2", "EMA4")
+    assert strategy.indicator_values("ZZZ") == {"EMA2": None, "EMA4": None, "ATR3": None}
+    assert strategy.next_signal("ZZZ", 0) is None
+
+
+def test_next_signal_is_the_close_that_makes_the_emas_cross_on_the_next_bar():
+    history = DOWN_THEN_UP[:-1]  # fast below slow: the next signal is a cross up, a long entry
+    nxt = _fed(history).next_signal("AAA", 0)
+    assert (nxt.action, nxt.above, nxt.event) == ("enter_long", True, "EMA2 crosses above EMA4")
+    assert history[-1] < nxt.trigger < DOWN_THEN_UP[-1]
+    # A cent above the trigger crosses; a cent below does not: the figure is exact.
+    above = _fed(history).on_bar(bars(history + [nxt.trigger + 0.01])[-1], 0)
+    below = _fed(history).on_bar(bars(history + [nxt.trigger - 0.01])[-1], 0)
+    assert above is not None and above.action == "enter_long"
+    assert below is None
+
+
+def test_next_signal_of_a_long_position_above_is_its_exit_on_a_cross_down():
+    nxt = _fed(UP_THEN_DOWN[:-1]).next_signal("AAA", 10)
+    assert (nxt.action, nxt.above) == ("exit", False)
+    flat = _fed(UP_THEN_DOWN[:-1]).next_signal("AAA", 0)
+    assert flat.action == ""  # shorts are off: a cross down does nothing when flat
+    crossed = _fed(UP_THEN_DOWN[:-1]).on_bar(bars(UP_THEN_DOWN[:-1] + [nxt.trigger - 0.01])[-1], 10)
+    assert crossed is not None and crossed.action == "exit"
+
+
+def test_bracket_is_the_strategy_own_atr_distances():
+    from daytrader.models import Side, to_price
+
+    strategy = _fed(DOWN_THEN_UP)
+    atr = reference(DOWN_THEN_UP)[2][-1]
+    stop, take = strategy.bracket("AAA", Side.BUY, Decimal("100"))
+    assert (stop, take) == (to_price(100 - 2 * atr), to_price(100 + 4 * atr))
+    short_stop, short_take = strategy.bracket("AAA", Side.SELL, Decimal("100"))
+    assert short_stop > 100 > short_take
+    assert strategy.bracket("ZZZ", Side.BUY, Decimal("100")) == (None, None)

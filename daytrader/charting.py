@@ -1,0 +1,50 @@
+"""What the terminal charts (plotext) share: time labels for the x axis instead of point numbers,
+and a y range that a flat series does not blow up (plotext spreads equal values over +-50%)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from daytrader.clock import EXCHANGE_TZ
+
+
+def time_ticks(times: Sequence[datetime], count: int = 5) -> tuple[list[int], list[str]]:
+    """About `count` evenly spaced positions into `times` with their labels: HH:MM within one
+    day, MM-DD HH:MM within a few days, MM-DD beyond; the last point is always labelled."""
+    if not times:
+        return [], []
+    local = [t.astimezone(EXCHANGE_TZ) for t in (times[0], times[-1])]
+    days = (local[1].date() - local[0].date()).days
+    fmt = "%H:%M" if days == 0 else "%m-%d %H:%M" if days <= 3 else "%m-%d"
+    step = max(1, (len(times) - 1) // max(1, count - 1))
+    positions = list(range(0, len(times), step))
+    if positions[-1] != len(times) - 1:
+        if len(times) - 1 - positions[-1] < step / 2 and len(positions) > 1:
+            positions.pop()  # too close to the last one to be readable
+        positions.append(len(times) - 1)
+    return positions, [f"{times[i].astimezone(EXCHANGE_TZ):{fmt}}" for i in positions]
+
+
+def padded_range(values: Sequence[float], min_span: float, pad: float = 0.05
+                 ) -> tuple[float, float] | None:
+    """A y range around `values` at least `min_span` high (centred when they are flat) with
+    `pad` of the span above and below; None for no values."""
+    finite = [v for v in values if v is not None]
+    if not finite:
+        return None
+    low, high = min(finite), max(finite)
+    span = high - low
+    if span < min_span:
+        middle = (low + high) / 2
+        low, high, span = middle - min_span / 2, middle + min_span / 2, min_span
+    return low - span * pad, high + span * pad
+
+
+def drawdown_pct(values: Sequence[float]) -> list[float]:
+    """Each point's distance below the running peak, in percent (0 at a new high)."""
+    peak, out = float("-inf"), []
+    for v in values:
+        peak = max(peak, v)
+        out.append((v - peak) / peak * 100 if peak > 0 else 0.0)
+    return out
