@@ -27,6 +27,7 @@ from textual_plotext import PlotextPlot
 from daytrader.backtest import BacktestResult, apply_params, run_backtest
 from daytrader.backtest_cli import metrics_rows as report_rows
 from daytrader.backtest_cli import write_trades
+from daytrader.charting import drawdown_pct, time_ticks
 from daytrader.clock import EXCHANGE_TZ, MarketCalendar
 from daytrader.config import Settings, SettingsError
 from daytrader.data.replay import ReplayError, load_bars
@@ -98,15 +99,6 @@ def backtest_file(path: Path, settings: Settings, out_root: Path,
     return BacktestRun(result, data.symbols, parquet, csv)
 
 
-def drawdown_pct(values: Sequence[float]) -> list[float]:
-    """Each point's distance below the running peak, in percent (0 at a new high)."""
-    peak, out = float("-inf"), []
-    for v in values:
-        peak = max(peak, v)
-        out.append((v - peak) / peak * 100 if peak > 0 else 0.0)
-    return out
-
-
 class CurveChart(PlotextPlot):
     """One series of a finished backtest against time."""
 
@@ -123,8 +115,7 @@ class CurveChart(PlotextPlot):
         if values:
             xs = list(range(len(values)))
             plt.plot(xs, list(values), marker="braille")
-            ticks = xs[:: max(1, len(xs) // 4)]
-            plt.xticks(ticks, [f"{times[i].astimezone(EXCHANGE_TZ):%m-%d}" for i in ticks])
+            plt.xticks(*time_ticks(times))
         plt.title(self.chart_title)
         self.refresh()
 
