@@ -17,15 +17,16 @@ if __name__ == "__main__" and {"-h", "--help", "--version"} & set(sys.argv[1:]):
 import concurrent.futures  # noqa: E402
 import time
 from collections.abc import Callable, Iterable
+from contextlib import suppress
 from datetime import datetime
 from decimal import Decimal
 from functools import partial
 from typing import Any, TypeVar
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
-from textual.containers import Grid, Horizontal, Vertical
+from textual.containers import Grid
 from textual.css.query import NoMatches
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
@@ -39,7 +40,8 @@ from daytrader.clock import EXCHANGE_TZ
 from daytrader.config import Settings
 from daytrader.engine import CommandResult, EmergencyReport, EngineSnapshot
 from daytrader.host import EngineHost
-from daytrader.models import OrderIntent, OrderRole, RiskDecision
+from daytrader.market import SymbolChart
+from daytrader.models import Order, OrderIntent, OrderRole, RiskDecision
 from daytrader.runtime import RunOptions, build_runtime
 from widgets.account import AccountPane
 from widgets.backtest import BacktestScreen
@@ -48,15 +50,19 @@ from widgets.confirm import ConfirmModal
 from widgets.emergency import EmergencyModal
 from widgets.error_modal import ErrorModal
 from widgets.event_log import EventLog
+from widgets.fills import FillsTable
 from widgets.help import HelpScreen
 from widgets.order_form import OrderForm
 from widgets.orders import OrdersTable
+from widgets.pane_tabs import PaneTabs
 from widgets.pnl import PnlPane
 from widgets.positions import PositionsTable
 from widgets.quit_warning import QuitWarning
 from widgets.reset_breaker import ResetBreakerModal
 from widgets.risk import RiskPane
-from widgets.status_bar import StatusBar
+from widgets.status_bar import E_STOP, StatusBar
+from widgets.symbol_screen import SymbolScreen
+from widgets.watchlist import WatchlistTable
 
 SOURCE = "console"
 W = TypeVar("W", bound=Widget)
@@ -65,16 +71,28 @@ POLL_INTERVAL = 0.2  # seconds between snapshot pick-ups: 5 a second
 MODAL_POLL_INTERVAL = 1.0
 # Keys that act on the main screen; a modal on top (order form, confirmations) disables them.
 MAIN_SCREEN_ACTIONS = {"enable", "disable", "close_position", "cancel_order", "new_order", "sync",
-                       "reset_breaker", "help", "search_log", "backtest", "checklist"}
+                       "reset_breaker", "help", "search_log", "backtest", "checklist", "show_pane",
+                       "zoom"}
+PANE_ACTIONS = {"show_pane", "zoom", "search_log", "close_position", "cancel_order", "new_order"}
+# The panes of the main screen, in the order of their number keys. When the terminal is too
+# small for all of them (under 100 columns or 32 lines) one is shown at a time, with tabs.
+PANES = (("watchlist", "Watchlist"), ("positions", "Positions"), ("orders", "Orders"),
+         ("fills", "Fills"), ("event-log", "Events"), ("summary", "Account & risk"))
 # How loud each engine alert is in the console (alerts.alert_for decides what is an alert).
 ALERT_SEVERITY = {"breaker": "error", "engine_error": "error", "broker_rejection": "error",
                   "emergency_stop": "warning"}
 
 NAVIGATION_KEYS = (
-    ("tab / shift+tab", "next / previous pane (positions, orders, log search, log)"),
+    ("1 ... 6", "show and focus a pane: " + ", ".join(f"{i} {title}" for i, (_, title)
+                                                      in enumerate(PANES, start=1))),
+    ("z", "one pane on the whole screen / all panes (below 100x32 it is always one, with tabs)"),
+    ("tab / shift+tab", "next / previous pane"),
     ("up / down", "previous / next row of the focused table"),
+    ("left / right", "scroll a table's columns"),
     ("pageup / pagedown", "a page of rows up / down"),
     ("home / end", "first / last row"),
+    ("enter", "watchlist or positions: open the symbol's screen (chart, orders, fills, keys)"),
+    ("o / O", "watchlist: next sort (symbol, distance to signal, change, volume, P&L) / reverse"),
     ("a", "orders pane: show open orders / all orders"),
     ("l", "event log: show all levels / warnings and errors / errors only"),
     ("ctrl+p", "command palette: every key above as a command"),
@@ -93,9 +111,11 @@ class DayTraderApp(App[int]):
 
     CSS_PATH = "styles.tcss"
     TITLE = "DayTrader"
-    AUTO_FOCUS = "#positions"
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (158, "-wide")]
-    VERTICAL_BREAKPOINTS = [(0, "-short"), (40, "-tall")]
+    AUTO_FOCUS = "#watchlist"
+    # Under 100 columns or 32 lines the main screen shows one pane at a time; modals get compact
+    # fields under 46 lines (styles.tcss).
+    HORIZONTAL_BREAKPOINTS = [(0, "-cramped"), (100, "-narrow"), (158, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (32, "-medium"), (46, "-tall")]
     BINDINGS = [
         Binding("exclamation_mark", "emergency_stop", "STOP", key_display="!", priority=True,
                 tooltip="emergency stop: disables trading at once, then asks to flatten "
@@ -117,6 +137,10 @@ class DayTraderApp(App[int]):
         Binding("k", "checklist", "Checklist",
                 tooltip="the production checklist: READY / NOT READY for live"),
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True, tooltip="like q"),
+        Binding("z", "zoom", "Zoom", tooltip="one pane on the whole screen / all panes"),
+        *(Binding(str(number), f"show_pane('{pane}')", title, show=False,
+                  tooltip=f"show the {title.lower()} pane")
+          for number, (pane, title) in enumerate(PANES, start=1)),
     ]
 
     class EngineStarted(Message):
@@ -165,6 +189,7 @@ class DayTraderApp(App[int]):
         self._applied_at = 0.0
         self._closing = False
         self.alerted_seq = 0  # the newest engine event already checked for an alert
+        self.active_pane = PANES[0][0]  # the pane on screen when only one fits, and the zoomed one
 
     def _default_host(self) -> EngineHost:
         return EngineHost(build_runtime(self.settings, self.options), self.publish_interval)
@@ -172,19 +197,23 @@ class DayTraderApp(App[int]):
     # -- layout ----------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         yield StatusBar(id="status-bar")
-        with Vertical(id="body"):
-            with Grid(id="summary"):
+        yield PaneTabs(PANES, id="pane-tabs")
+        # One grid; styles.tcss places the panes for each terminal size.
+        with Grid(id="body"):
+            with Grid(id="summary", classes="pane"):
                 yield AccountPane(id="account")
                 yield RiskPane(id="risk")
                 yield PnlPane(id="pnl")
-            with Horizontal(id="tables"):
-                yield PositionsTable(id="positions")
-                yield OrdersTable(id="orders")
-            yield EventLog(id="event-log")
+            yield WatchlistTable(id="watchlist", classes="pane")
+            yield PositionsTable(id="positions", classes="pane")
+            yield OrdersTable(id="orders", classes="pane")
+            yield FillsTable(id="fills", classes="pane")
+            yield EventLog(id="event-log", classes="pane")
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self.main_screen = self.screen
+        self._mark_active_pane()
         # After the first frame: building the runtime (calendar, journal) takes a while and should
         # not hold up the first picture.
         self.call_after_refresh(self.start_engine)
@@ -238,14 +267,18 @@ class DayTraderApp(App[int]):
         self._applied_at = now
         try:
             panes = (self.pane(StatusBar), self.pane(AccountPane), self.pane(RiskPane),
-                     self.pane(PositionsTable), self.pane(OrdersTable), self.pane(PnlPane),
-                     self.pane(EventLog))
+                     self.pane(WatchlistTable), self.pane(PositionsTable), self.pane(OrdersTable),
+                     self.pane(FillsTable), self.pane(PnlPane), self.pane(EventLog))
             self.snapshot = snapshot
             status, *others = panes
             with self.batch_update():
                 status.show(snapshot, self.wall_clock(), host.error)
                 for pane in others:
                     pane.show(snapshot)
+                for screen in self.screen_stack[1:]:  # e.g. a symbol's screen: it has its own
+                    show = getattr(screen, "show_snapshot", None)
+                    if show is not None:
+                        show(snapshot, self.wall_clock(), host.error)
         except NoMatches:  # shutting down: the panes (or their parts) are already gone
             return
         self.polls += 1
@@ -315,13 +348,26 @@ class DayTraderApp(App[int]):
 
     # -- keys --------------------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        return not (action in MAIN_SCREEN_ACTIONS and isinstance(self.screen, ModalScreen))
+        if action in MAIN_SCREEN_ACTIONS and isinstance(self.screen, ModalScreen):
+            return False
+        # The panes' keys mean nothing on another full screen (a symbol's).
+        return not (action in PANE_ACTIONS and self.screen_stack
+                    and self.screen is not self.screen_stack[0])
+
+    def _expect_state(self, label: str) -> None:
+        """The status bar shows the new state on the key press, not at the next snapshot."""
+        with suppress(NoMatches):
+            self.pane(StatusBar).expect(label)
 
     def action_enable(self) -> None:
-        self._command("enable", lambda h: h.call(h.engine.enable, SOURCE))
+        if self._command("enable", lambda h: h.call(h.engine.enable, SOURCE)):
+            snapshot = self.snapshot
+            self._expect_state("HALTED (breaker)" if snapshot is not None
+                               and snapshot.breaker_tripped else "ENABLED")
 
     def action_disable(self) -> None:
         if self._command("disable", lambda h: h.disable(SOURCE)):
+            self._expect_state("DISABLED")
             self.post_message(self.TradingDisabled(SOURCE))
 
     def action_emergency_stop(self) -> None:
@@ -333,7 +379,8 @@ class DayTraderApp(App[int]):
                         title="Emergency stop", severity="error")
             return
         # The halt flag is set before this returns; the modal is the feedback, the log has the rest.
-        self.host.disable(f"{SOURCE} (emergency stop)")
+        self.host.disable(SOURCE, emergency=True)
+        self._expect_state(E_STOP)
         self.post_message(self.TradingDisabled(f"{SOURCE} (emergency stop)"))
         snapshot = self.host.latest
         open_orders = sum(o.status.is_open for o in snapshot.orders)
@@ -346,13 +393,24 @@ class DayTraderApp(App[int]):
         else:
             self.notify("Trading stays disabled; positions and orders kept.", title="Emergency stop")
 
+    def selected_symbol(self) -> str | None:
+        """The symbol of the watchlist's row when the watchlist has focus, else the positions
+        pane's: what `c` closes and what `n` fills in."""
+        if isinstance(self.focused, WatchlistTable):
+            return self.focused.selected_symbol
+        return self.pane(PositionsTable).selected_symbol
+
     def action_close_position(self) -> None:
-        symbol = self.pane(PositionsTable).selected_symbol
+        self.close_position(self.selected_symbol())
+
+    def close_position(self, symbol: str | None) -> None:
+        """Asks, then closes the position in `symbol` (the symbol screen's `c` comes here too)."""
         position = next((p for p in self.snapshot.positions if p.symbol == symbol), None) \
             if self.snapshot is not None and symbol else None
         if position is None:
-            self.notify("No position selected: move to the positions pane (tab) and pick a row.",
-                        severity="warning")
+            self.notify(f"No position in {symbol}." if symbol else
+                        "No position selected: pick a row in the positions pane (2) or the "
+                        "watchlist (1).", severity="warning")
             return
         side = "sell" if position.qty > 0 else "buy"
         body = (f"{side.capitalize()} {abs(position.qty)} {position.symbol} at market, after "
@@ -367,14 +425,17 @@ class DayTraderApp(App[int]):
                           lambda h: h.run(lambda: h.engine.close_position(symbol, SOURCE)))
 
     def action_cancel_order(self) -> None:
-        order = self.pane(OrdersTable).selected_order
+        self.cancel_order(self.pane(OrdersTable).selected_order)
+
+    def cancel_order(self, order: Order | None) -> None:
+        """Cancels the selected open order (the symbol screen's `x` comes here too)."""
         if order is None or not order.status.is_open:
             self.notify("No open order selected: move to the orders pane (tab) and pick a row.",
                         severity="warning")
             return
 
         def cancel() -> None:
-            self._command(f"cancel {order.id}",
+            self._command(f"cancel {order.short_id}",
                           lambda h: h.run(lambda: h.engine.cancel_order(order.id, SOURCE)))
 
         if order.role not in (OrderRole.STOP_LOSS, OrderRole.TAKE_PROFIT):
@@ -394,13 +455,19 @@ class DayTraderApp(App[int]):
         if self.host is None or self.snapshot is None:
             self.notify("The engine is still starting.", severity="warning")
             return
-        symbol = self.pane(PositionsTable).selected_symbol or ""
+        self.open_ticket(self.selected_symbol() or "", "buy")
+
+    def open_ticket(self, symbol: str, side: str) -> None:
+        """The order ticket for `symbol` (may be empty) on `side`."""
+        if self.host is None or self.snapshot is None:
+            self.notify("The engine is still starting.", severity="warning")
+            return
         self.push_screen(
             OrderForm(self.snapshot.symbols,
                       buying_power=lambda: self.snapshot.account.buying_power
                       if self.snapshot else Decimal(0),
                       last_prices=lambda: self.snapshot.last_prices if self.snapshot else {},
-                      preview=self._preview, symbol=symbol),
+                      preview=self._preview, symbol=symbol, side=side),
             callback=self._after_order_form)
 
     def _after_order_form(self, intent: OrderIntent | None) -> None:
@@ -431,7 +498,74 @@ class DayTraderApp(App[int]):
         self.push_screen(ChecklistScreen(self.settings))
 
     def action_search_log(self) -> None:
+        self.action_show_pane("event-log")
         self.pane(EventLog).action_search()
+
+    # -- a symbol's screen -------------------------------------------------------------------------
+    @on(WatchlistTable.OpenSymbol)
+    @on(PositionsTable.OpenSymbol)
+    def _open_symbol(self, message: WatchlistTable.OpenSymbol | PositionsTable.OpenSymbol) -> None:
+        self.open_symbol(message.symbol)
+
+    def open_symbol(self, symbol: str) -> None:
+        if self.host is None or self.snapshot is None:
+            self.notify("The engine is still starting.", severity="warning")
+            return
+        symbols = [q.symbol for q in self.snapshot.quotes] or list(self.snapshot.symbols)
+        screen = SymbolScreen(symbol, symbols, self._symbol_chart)
+        self.push_screen(screen)
+        self.call_after_refresh(self.poll_engine, True)
+
+    def _symbol_chart(self, symbol: str) -> SymbolChart:
+        assert self.host is not None
+        return self.host.call(self.host.engine.symbol_chart, symbol).result(timeout=5)
+
+    @on(SymbolScreen.Trade)
+    def _trade_from_symbol(self, message: SymbolScreen.Trade) -> None:
+        self.open_ticket(message.symbol, message.side)
+
+    @on(SymbolScreen.Close)
+    def _close_from_symbol(self, message: SymbolScreen.Close) -> None:
+        self.close_position(message.symbol)
+
+    @on(SymbolScreen.Cancel)
+    def _cancel_from_symbol(self, message: SymbolScreen.Cancel) -> None:
+        self.cancel_order(message.order)
+
+    # -- panes -------------------------------------------------------------------------------------
+    def action_show_pane(self, pane: str) -> None:
+        """Puts a pane on screen (when one is shown at a time) and focuses it."""
+        self.active_pane = pane
+        self._mark_active_pane()
+        widget = self.main_screen.query_one(f"#{pane}")
+        target = widget if widget.can_focus else next(
+            (w for w in widget.query("*") if w.focusable), None)
+        if target is not None:
+            target.focus()
+
+    def action_zoom(self) -> None:
+        """One pane on the whole body (the focused one), or all of them again."""
+        screen = self.main_screen
+        focused = self.focused
+        if focused is not None and not screen.has_class("-zoomed"):
+            pane = next((a for a in focused.ancestors_with_self if a.has_class("pane")), None)
+            if pane is not None and pane.id:
+                self.active_pane = pane.id
+        screen.toggle_class("-zoomed")
+        self._mark_active_pane()
+
+    def _mark_active_pane(self) -> None:
+        with suppress(NoMatches):
+            for widget in self.main_screen.query(".pane"):
+                widget.set_class(widget.id == self.active_pane, "-active")
+            self.pane(PaneTabs).set_active(self.active_pane)
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        """Tab into a pane makes it the active one (the one a zoom shows)."""
+        pane = next((a for a in event.widget.ancestors_with_self if a.has_class("pane")), None)
+        if pane is not None and pane.id and pane.id != self.active_pane:
+            self.active_pane = pane.id
+            self._mark_active_pane()
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen(self.help_sections()))

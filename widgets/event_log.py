@@ -39,8 +39,8 @@ class EventLog(Vertical):
     COMPONENT_CLASSES = {"event-log--info", "event-log--warning", "event-log--error"}
     BINDINGS = [Binding("l", "cycle_level", "Log level")]
 
-    def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id)
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
         self.events: deque[LogEvent] = deque(maxlen=1000)
         self.seen_seq = 0
         self.level = "all"

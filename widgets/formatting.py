@@ -33,6 +33,16 @@ def price(value: Decimal | float | None) -> str:
     return f"{v:,.4f}" if 0 < v < 1 else f"{v:,.2f}"
 
 
+def compact_number(value: float) -> str:
+    """A volume in at most six characters: 950, 12.3K, 4.56M, 1.2B."""
+    v = abs(value)
+    for limit, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if v >= limit:
+            scaled = value / limit
+            return f"{scaled:.{2 if abs(scaled) < 10 else 1 if abs(scaled) < 100 else 0}f}{suffix}"
+    return f"{value:.0f}"
+
+
 def pct(value: float, signed: bool = True) -> str:
     return f"{value:+.2f}%" if signed else f"{value:.2f}%"
 

@@ -93,6 +93,14 @@ class LiveTable(ScrollView, can_focus=True):
         self.renders = 0  # rows rendered from cells since start: what the cache saves is visible here
         self.virtual_size = Size(self._width, 1)
 
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        """Sized to its rows (height: auto), with room for the horizontal scrollbar when the
+        columns are wider than the pane, so no row hides under it."""
+        # The width laid out last time when there is one: a grid asks a pane spanning two
+        # columns with the width of one.
+        available = self.scrollable_content_region.width or width
+        return self.virtual_size.height + (1 if self.virtual_size.width > available else 0)
+
     # -- data ------------------------------------------------------------------------------------
     @property
     def row_count(self) -> int:
@@ -129,6 +137,7 @@ class LiveTable(ScrollView, can_focus=True):
         if new_keys != self._keys:
             for key in set(self._strips) - set(self._cells):
                 del self._strips[key]
+            grown = len(new_keys) != len(self._keys)
             self._keys = new_keys
             self._index = {key: i for i, key in enumerate(new_keys)}
             if selected in self._index:
@@ -136,7 +145,8 @@ class LiveTable(ScrollView, can_focus=True):
             else:
                 self._cursor = max(0, min(self._cursor, len(new_keys) - 1))
             self.virtual_size = Size(self._width, len(new_keys) + 1)
-            self.refresh()
+            # A pane sized to its rows (height: auto) is laid out again when their number changes.
+            self.refresh(layout=grown and self.styles.is_auto_height)
             if self.selected_key != selected:
                 self.post_message(self.RowHighlighted(self, self.selected_key))
         else:
@@ -147,6 +157,15 @@ class LiveTable(ScrollView, can_focus=True):
                 first, last = min(rows), max(rows)
                 self.refresh(Region(0, first + 1 - top, self.size.width, last - first + 1))
         return len(changed)
+
+    def set_columns(self, columns: Sequence[Column]) -> None:
+        """Other columns (e.g. the strategy's indicators once known); the rows are drawn again."""
+        self.columns = tuple(columns)
+        self._width = sum(c.width for c in self.columns) + self.gap * max(0, len(self.columns) - 1)
+        self._strips.clear()
+        self._header = None
+        self.virtual_size = Size(self._width, len(self._keys) + 1)
+        self.refresh()
 
     def move_cursor(self, row: int) -> None:
         if not self._keys:

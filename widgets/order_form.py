@@ -106,13 +106,14 @@ class OrderForm(ModalScreen[OrderIntent | None]):
     def __init__(self, symbols: Collection[str], buying_power: Callable[[], Decimal],
                  last_prices: Callable[[], Mapping[str, float]],
                  preview: Callable[[OrderIntent], RiskDecision] | None = None,
-                 symbol: str = "") -> None:
+                 symbol: str = "", side: str = "buy") -> None:
         super().__init__(id="order-form")
         self.symbols = tuple(symbols)
         self._buying_power = buying_power
         self._last_prices = last_prices
         self._preview = preview
         self.initial_symbol = symbol
+        self.initial_side = side
         self.parsed = ParsedOrder(None, {"qty": "qty is required"})
 
     def compose(self) -> ComposeResult:
@@ -123,8 +124,8 @@ class OrderForm(ModalScreen[OrderIntent | None]):
                 yield FieldInput(self.initial_symbol, placeholder=", ".join(self.symbols),
                             id="order-symbol")
                 yield Label("Side")
-                yield Select([("buy", "buy"), ("sell", "sell")], value="buy", allow_blank=False,
-                             id="order-side")
+                yield Select([("buy", "buy"), ("sell", "sell")], value=self.initial_side,
+                             allow_blank=False, id="order-side")
                 yield Label("Qty")
                 yield FieldInput(placeholder="whole shares", id="order-qty")
                 yield Label("Type")

@@ -1,4 +1,5 @@
-"""Orders pane: time, symbol, side, qty, type, limit/stop, status, filled qty and avg, short id."""
+"""Orders pane: time, symbol, side, qty, type, limit/stop, status, filled qty and avg, short id
+(the broker order id as the log and `ctl` show it)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ ORDER_COLUMNS = (
     Column("status", "Status", 8),
     Column("filled", "Filled", 6, "right"),
     Column("avg", "Avg", 8, "right"),
-    Column("id", "Client id", 8),
+    Column("id", "Id", 10),
 )
 
 _TYPE = {OrderType.MARKET: "mkt", OrderType.LIMIT: "lmt", OrderType.STOP: "stp"}
@@ -31,15 +32,6 @@ _STATUS = {OrderStatus.PARTIALLY_FILLED: ("partial", "warning"), OrderStatus.FIL
            OrderStatus.CANCELED: ("canceled", "muted"), OrderStatus.EXPIRED: ("expired", "muted"),
            OrderStatus.REJECTED: ("rejected", "negative"), OrderStatus.NEW: ("new", "positive"),
            OrderStatus.HELD: ("held", "muted")}
-
-
-_HEX = set("0123456789abcdef")
-
-
-def short_client_id(client_order_id: str) -> str:
-    """The hash part of our ids ("dt-ema_cross-<hash>[-stop_loss]"), else the id's tail."""
-    parts = [p for p in client_order_id.split("-") if len(p) >= 8 and set(p) <= _HEX]
-    return max(parts, key=len)[:8] if parts else client_order_id[-8:]
 
 
 def order_row(o: Order) -> Row:
@@ -55,7 +47,7 @@ def order_row(o: Order) -> Row:
         (status, status_tone) if status_tone else status,
         str(o.filled_qty) if o.filled_qty else "",
         price(o.filled_avg_price) if o.filled_avg_price is not None else "",
-        short_client_id(o.client_order_id),
+        o.short_id,  # the one short id: the log and `ctl` show it, `ctl cancel` takes it
     )
 
 
@@ -69,8 +61,10 @@ class OrdersTable(LiveTable):
             super().__init__()
             self.show_all = show_all
 
-    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+    def __init__(self, *, symbol: str | None = None, id: str | None = None,
+                 classes: str | None = None) -> None:
         super().__init__(ORDER_COLUMNS, empty_text="no open orders", id=id, classes=classes)
+        self.symbol = symbol  # only this symbol's orders (the symbol screen), else all
         self.show_all = False
         self._orders: dict[str, Order] = {}
         self._snapshot: EngineSnapshot | None = None
@@ -82,10 +76,12 @@ class OrdersTable(LiveTable):
 
     def show(self, snapshot: EngineSnapshot) -> None:
         self._snapshot = snapshot
-        orders = [o for o in snapshot.orders if self.show_all or o.status.is_open]
+        orders = [o for o in snapshot.orders if (self.show_all or o.status.is_open)
+                  and (self.symbol is None or o.symbol == self.symbol)]
         self._orders = {o.id: o for o in orders}
         self.set_rows([order_row(o) for o in orders])
-        open_count = sum(o.status.is_open for o in snapshot.orders)
+        open_count = sum(o.status.is_open and (self.symbol is None or o.symbol == self.symbol)
+                         for o in snapshot.orders)
         subtitle = f"{open_count} open · a: {'open' if self.show_all else 'all'}"
         if self.border_subtitle != subtitle:
             self.border_subtitle = subtitle

@@ -7,7 +7,7 @@ from textual.containers import Grid, Horizontal
 from textual.widgets import Label, Static
 from textual_plotext import PlotextPlot
 
-from daytrader.clock import EXCHANGE_TZ
+from daytrader.charting import money_ticks, padded_range, time_ticks
 from daytrader.engine import EngineSnapshot
 from widgets.formatting import money, show_text, tone
 
@@ -36,10 +36,12 @@ class EquityChart(PlotextPlot):
             xs = [(ts - start).total_seconds() / 60 for ts, _ in curve]
             ys = [value for _, value in curve]
             plt.plot(xs, ys, marker="braille")
-            step = max(1, len(curve) // 4)
-            ticks = list(range(0, len(curve), step))
-            plt.xticks([xs[i] for i in ticks],
-                       [f"{curve[i][0].astimezone(EXCHANGE_TZ):%H:%M}" for i in ticks])
+            ticks, labels = time_ticks([ts for ts, _ in curve])
+            plt.xticks([xs[i] for i in ticks], labels)
+            # A flat day is a flat line near its value, not a +-50% axis; labels are dollars.
+            low, high = padded_range(ys, min_span=max(10.0, abs(ys[-1]) * 0.0005))
+            plt.ylim(low, high)
+            plt.yticks(*money_ticks(low, high))
         plt.title("Equity")
         self.refresh()
 

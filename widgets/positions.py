@@ -7,6 +7,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from textual.binding import Binding
+from textual.message import Message
+
 from daytrader.engine import EngineSnapshot
 from daytrader.models import Position
 from widgets.formatting import age, money, price, tone
@@ -42,7 +45,15 @@ def position_row(p: Position, now: datetime) -> Row:
 
 
 class PositionsTable(LiveTable):
-    """Open positions, one row per symbol; `c` closes the selected one (after a confirmation)."""
+    """Open positions, one row per symbol; `c` closes the selected one (after a confirmation),
+    Enter opens its symbol's screen."""
+
+    BINDINGS = [Binding("enter", "open_symbol", "Open symbol", show=False)]
+
+    class OpenSymbol(Message):
+        def __init__(self, symbol: str) -> None:
+            super().__init__()
+            self.symbol = symbol
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(POSITION_COLUMNS, empty_text="no open positions", id=id, classes=classes)
@@ -57,3 +68,7 @@ class PositionsTable(LiveTable):
     @property
     def selected_symbol(self) -> str | None:
         return self.selected_key
+
+    def action_open_symbol(self) -> None:
+        if self.selected_key is not None:
+            self.post_message(self.OpenSymbol(self.selected_key))

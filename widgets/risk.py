@@ -9,14 +9,14 @@ from textual.containers import Vertical
 from textual.widgets import Static
 
 from daytrader.engine import EngineSnapshot
-from daytrader.models import CheckResult
+from daytrader.models import CheckResult, TradingState
 from widgets.formatting import money, show_text
 from widgets.live_table import Column, LiveTable, Row
 
 RISK_COLUMNS = (
     Column("mark", "", 1),
     Column("check", "Check", 15),
-    Column("value", "Now", 10, "right"),
+    Column("value", "Now", 12, "right"),  # "$100,108.24" in full
     Column("limit", "Limit", 10, "right"),
     Column("rejected", "Rej", 3, "right"),
 )
@@ -45,7 +45,10 @@ def risk_rows(snapshot: EngineSnapshot) -> list[Row]:
             continue
         value, limit, passed = check.value, check.limit, check.passed
         if name == "trading_enabled":
-            value = snapshot.state.value.lower()
+            # Only ENABLED opens positions: halted by the breaker or stopped is not a pass.
+            value = ("e-stop" if snapshot.emergency_stop and snapshot.state is not
+                     TradingState.ENABLED else snapshot.state.value.lower())
+            passed = snapshot.state is TradingState.ENABLED
         elif name == "circuit_breaker":
             value = "TRIPPED" if snapshot.breaker_tripped else f"{snapshot.daily_loss_pct:.2f}%"
         elif name == "risk_per_trade":
@@ -66,8 +69,10 @@ def risk_rows(snapshot: EngineSnapshot) -> list[Row]:
 
 
 def gauge(loss_pct: float, limit_pct: float, width: int = GAUGE_WIDTH) -> str:
+    """The day's loss against the breaker's limit; the figures come first so that a narrow pane
+    cuts the bar, never the limit."""
     filled = 0 if limit_pct <= 0 else round(min(1.0, loss_pct / limit_pct) * width)
-    return f"Daily loss {'█' * filled}{'░' * (width - filled)} {loss_pct:.2f}% of {limit_pct:.2f}%"
+    return f"Loss {loss_pct:.2f}% of {limit_pct:.2f}% {'█' * filled}{'░' * (width - filled)}"
 
 
 class RiskPane(Vertical):
