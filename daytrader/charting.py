@@ -41,6 +41,15 @@ def padded_range(values: Sequence[float], min_span: float, pad: float = 0.05
     return low - span * pad, high + span * pad
 
 
+def money_ticks(low: float, high: float, count: int = 4) -> tuple[list[float], list[str]]:
+    """`count` evenly spaced y ticks from low to high, labelled in whole dollars ("100,108")."""
+    if count < 2 or high <= low:
+        return [low], [f"{low:,.0f}"]
+    step = (high - low) / (count - 1)
+    values = [low + i * step for i in range(count)]
+    return values, [f"{v:,.0f}" for v in values]
+
+
 def drawdown_pct(values: Sequence[float]) -> list[float]:
     """Each point's distance below the running peak, in percent (0 at a new high)."""
     peak, out = float("-inf"), []
