@@ -31,7 +31,7 @@ from textual.css.query import NoMatches
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.widget import Widget
-from textual.widgets import Footer
+from textual.widgets import Footer, Input
 from textual.worker import Worker, WorkerState
 
 from daytrader.alerts import alert_for
@@ -292,6 +292,9 @@ class DayTraderApp(App[int]):
         self.alerted_seq = snapshot.event_seq
         for event in fresh:
             alert = alert_for(event)
+            if alert is not None and alert.kind == "emergency_stop" and \
+                    event.data.get("source") == SOURCE:
+                continue  # this console's own stop: its modal and its report say it, once
             if alert is not None:
                 self.bell()
                 self.notify(alert.message, title=alert.title,
@@ -367,7 +370,9 @@ class DayTraderApp(App[int]):
 
     def action_disable(self) -> None:
         if self._command("disable", lambda h: h.disable(SOURCE)):
-            self._expect_state("DISABLED")
+            # A plain disable does not end an emergency stop: it still reads E-STOP.
+            stopped = self.snapshot is not None and self.snapshot.emergency_stop
+            self._expect_state(E_STOP if stopped else "DISABLED")
             self.post_message(self.TradingDisabled(SOURCE))
 
     def action_emergency_stop(self) -> None:
@@ -538,8 +543,9 @@ class DayTraderApp(App[int]):
         self.active_pane = pane
         self._mark_active_pane()
         widget = self.main_screen.query_one(f"#{pane}")
+        # Not a text field (the log's search): the number keys must keep working after.
         target = widget if widget.can_focus else next(
-            (w for w in widget.query("*") if w.focusable), None)
+            (w for w in widget.query("*") if w.focusable and not isinstance(w, Input)), None)
         if target is not None:
             target.focus()
 
@@ -574,7 +580,7 @@ class DayTraderApp(App[int]):
         snapshot = self.snapshot
         if snapshot is not None and snapshot.positions and not isinstance(self.screen, QuitWarning):
             open_orders = sum(o.status.is_open for o in snapshot.orders)
-            self.push_screen(QuitWarning(snapshot.positions, open_orders),
+            self.push_screen(QuitWarning(snapshot.positions, open_orders, snapshot.mode),
                              callback=self._after_quit_warning)
             return
         self.exit(0)

@@ -20,6 +20,7 @@ from widgets.orders import OrdersTable
 from widgets.positions import PositionsTable
 from widgets.quit_warning import QuitWarning
 from widgets.reset_breaker import ResetBreakerModal
+from widgets.watchlist import WatchlistTable
 
 SIZE = (120, 40)
 RUNNING = {"duration": "390m", "speed": 3000.0}  # a bar every 20 ms: closes get filled
@@ -51,7 +52,7 @@ async def test_main_screen_shows_what_the_engine_holds():
         assert set(orders.keys) == set(engine.open_orders)
         assert text(app, "#mode-badge") == "SIM"
         assert text(app, "#trading-state") == "ENABLED"
-        assert text(app, "#clock") == "10:30:00 ET"
+        assert text(app, "#clock") == "Tue 2026-11-24 10:30:00 ET"  # the date is always on
         assert text(app, "#market").startswith("open · closes in 5h30m")
         assert text(app, "#account-equity") == f"${app.snapshot.account.equity:,.2f}"
         lines = app.query_one(EventLog).visible_lines()
@@ -129,6 +130,7 @@ async def test_c_closes_the_selected_position_only_after_yes():
         await pilot.press("d")  # no new entries, so the position stays closed
         engine = app.host.engine
         table = app.query_one(PositionsTable)
+        await pilot.press("2")  # the positions pane: `c` closes its highlighted row
         await pilot.press("c")
         assert isinstance(app.screen, ConfirmModal)
         await pilot.press("n")
@@ -222,6 +224,8 @@ async def test_tab_moves_between_panes_and_arrows_between_rows():
     async with app.run_test(size=SIZE) as pilot:
         await settled(pilot)
         positions = app.query_one(PositionsTable)
+        assert app.focused is app.query_one(WatchlistTable)  # the market first
+        await pilot.press("tab")
         assert app.focused is positions
         first = positions.selected_key
         await pilot.press("down")
@@ -383,14 +387,29 @@ async def test_every_binding_is_in_the_command_palette():
                 assert any(title.startswith(binding.description) for title in titles), binding
 
 
-async def test_q_with_open_positions_warns_that_protective_orders_stay():
+def test_quit_warning_says_where_the_orders_go_in_each_mode():
+    from datetime import datetime
+    from decimal import Decimal
+
+    from daytrader.models import Position
+    from widgets.quit_warning import quit_warning_text
+
+    held = (Position("AAPL", 10, Decimal("100"), Decimal("101"), datetime(2026, 11, 24, 10, 0)),)
+    paper = quit_warning_text(held, 2, "paper")
+    assert "stay there and keep working" in paper and "stop-loss" in paper
+    sim = quit_warning_text(held, 2, "sim")
+    assert "keep working" not in sim and "1 position and the 2 open orders stop with it" in sim
+    assert "1 position open: AAPL +10" in sim
+
+
+async def test_q_with_open_positions_warns_first():
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await settled(pilot)
         await pilot.press("q")
         assert isinstance(app.screen, QuitWarning)
         body = await modal_text(pilot, ".modal-body")
-        assert "stay there" in body and "stop-loss" in body
+        assert "This is the sim" in body and "keep working" not in body
         await pilot.press("n")
         assert app.is_running and not isinstance(app.screen, QuitWarning)
         await pilot.press("ctrl+c")  # like q

@@ -83,6 +83,11 @@ async def log_at_end(pilot) -> None:
     """The event log has scrolled to its newest line (RichLog scrolls after a refresh)."""
     log = pilot.app.main_screen.query_one(RichLog)
     await pilot.pause()
-    await until(pilot, lambda: not log._deferred_renders and log.scroll_y >= log.max_scroll_y,
-                what="the log at its end")
+    try:
+        await until(pilot, lambda: not log._deferred_renders and log.scroll_y >= log.max_scroll_y,
+                    what="the log at its end")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}: scroll_y {log.scroll_y} of {log.max_scroll_y}, "
+                             f"{len(log._deferred_renders)} deferred, virtual {log.virtual_size}, "
+                             f"size {log.size}, auto_scroll {log.auto_scroll}") from None
     await pilot.pause()

@@ -6,10 +6,11 @@ from __future__ import annotations
 from collections import deque
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.message import Message
 from textual.widgets import Input, RichLog
 
 from daytrader.clock import EXCHANGE_TZ
@@ -33,6 +34,26 @@ def passes(event: LogEvent, level: str, search: str) -> bool:
     return not search or search.lower() in format_event(event).lower()
 
 
+class LogLines(RichLog):
+    """The log's lines. A RichLog wraps a line once, at the width it has when written; when the
+    width changes (the terminal, or the layout settling at start) the lines are wrapped again,
+    and the newest line stays in view whatever the size."""
+
+    class WidthChanged(Message):
+        pass
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.wrapped_at = 0
+
+    def on_resize(self, event: events.Resize) -> None:
+        if event.size.width and event.size.width != self.wrapped_at:
+            self.wrapped_at = event.size.width
+            self.post_message(self.WidthChanged())
+        elif self.auto_scroll:  # after the new size is laid out, so the end is the new end
+            self.call_after_refresh(self.scroll_end, animate=False, immediate=True)
+
+
 class EventLog(Vertical):
     """Keeps the last 1000 engine events; new ones are appended, a filter change rewrites."""
 
@@ -49,7 +70,9 @@ class EventLog(Vertical):
 
     def compose(self) -> ComposeResult:
         yield FieldInput(placeholder="search the log (/), Enter to keep, Esc to clear", id="log-search")
-        yield RichLog(id="log-lines", max_lines=1000, wrap=True, markup=False, auto_scroll=True)
+        # min_width 1: lines wrap at the pane's width (RichLog's default keeps them 78 wide).
+        yield LogLines(id="log-lines", max_lines=1000, wrap=True, markup=False, auto_scroll=True,
+                       min_width=1)
 
     def _title(self) -> None:
         self.border_title = "Events"
@@ -83,6 +106,10 @@ class EventLog(Vertical):
             if passes(event, self.level, self.search):
                 log.write(self._line(event))
         self._title()
+
+    @on(LogLines.WidthChanged)
+    def _rewrap(self) -> None:
+        self._rewrite()
 
     def action_cycle_level(self) -> None:
         self.level = LEVELS[(LEVELS.index(self.level) + 1) % len(LEVELS)]
