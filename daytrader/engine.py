@@ -63,7 +63,13 @@ from daytrader.risk import (
     daily_loss_pct,
     size_entry,
 )
-from daytrader.snapshot import CloseReport, CommandResult, EmergencyReport, EngineSnapshot
+from daytrader.snapshot import (
+    CloseReport,
+    CommandResult,
+    EmergencyReport,
+    EngineSnapshot,
+    TicketDefaults,
+)
 from daytrader.store.journal import NullJournal
 from daytrader.store.recovery import Recovered
 from daytrader.strategy import Strategy
@@ -577,6 +583,26 @@ class Engine:
     def preview(self, intent: OrderIntent) -> RiskDecision:
         """The risk decision an order would get now, for the order form; nothing is sent."""
         return check_order(self._prepare_manual(intent), self._risk_context(), self.limits)
+
+    def ticket(self, symbol: str, side: Side, price: Decimal | None = None) -> TicketDefaults:
+        """What the order ticket starts from: the last price, the strategy's bracket around the
+        entry (`price`, else the last) and the size that risks RISK_PER_TRADE_PCT of equity to
+        its stop, as the strategy's own entries are sized. An order against a held position
+        is a close: its size is the position and it gets no bracket."""
+        symbol = symbol.upper()
+        last = to_price(self.last_prices[symbol]) if symbol in self.last_prices else None
+        entry = price or last
+        held = self.book.qty(symbol)
+        stop = take = None
+        qty = 0
+        if held * side.sign < 0:
+            qty = abs(held)
+        elif entry is not None:
+            stop, take = self.strategy.bracket(symbol, side, entry)
+            if stop is not None:
+                qty = self._size(entry, stop)
+        return TicketDefaults(symbol, side, last, entry, qty, stop, take,
+                              self._account_view().equity, self.limits.risk_per_trade_pct, held)
 
     async def sync(self, source: str = "console") -> CommandResult:
         """Adopts the broker's account, positions and orders: the broker says what exists.

@@ -17,6 +17,7 @@ from daytrader.models import (
     LogEvent,
     Order,
     Position,
+    Side,
     Trade,
     TradingState,
 )
@@ -67,6 +68,23 @@ class EmergencyReport:
         tail = f"; errors: {'; '.join(self.errors)}" if self.errors else ""
         return (f"{head} (canceled {plural(self.canceled, 'order')}, sent "
                 f"{plural(self.close_orders, 'close')}, {self.elapsed_ms:.0f} ms){tail}")
+
+
+@dataclass(frozen=True, slots=True)
+class TicketDefaults:
+    """What the order ticket is pre-filled with (Engine.ticket): the size and the bracket the
+    strategy would use for an entry at `entry` now."""
+
+    symbol: str
+    side: Side
+    last: Decimal | None  # the last price, for the fat-finger check
+    entry: Decimal | None  # the price the bracket and the risk are measured from
+    qty: int  # sized to risk `risk_per_trade_pct` of equity to the stop; a close: the position
+    stop_loss: Decimal | None
+    take_profit: Decimal | None
+    equity: Decimal
+    risk_per_trade_pct: float
+    position_qty: int = 0  # held now (negative when short)
 
 
 @dataclass(frozen=True, slots=True)

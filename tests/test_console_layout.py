@@ -181,7 +181,7 @@ async def test_symbol_screen_keys_buy_sell_close_and_step(size):
         assert app.screen.initial_side == "sell"
         await pilot.press("escape")
         await pilot.press("c")
-        await until(pilot, lambda: "close-confirm" == app.screen.id, what="the close confirmation")
+        await until(pilot, lambda: app.screen.id == "close-confirm", what="the close confirmation")
         assert symbol in str(app.screen.query_one(".modal-title").content)
         await pilot.press("n")
         await pilot.press("right_square_bracket")

@@ -354,3 +354,30 @@ async def test_orders_are_found_by_the_short_id_everyone_shows(calendar):
     assert result.ok and order.short_id in result.message
     assert any(f"[{order.short_id}]" in e.message for e in engine.events)
     assert not any(order.client_order_id in e.message for e in engine.events)
+
+
+async def test_ticket_defaults_are_the_strategy_bracket_and_the_risk_per_trade_size(calendar):
+    engine = await _crossover_engine(calendar)
+    atr = engine.strategy.indicators("AAA")[2]
+    t = engine.ticket("aaa", Side.BUY)
+    assert (t.symbol, t.last, t.entry) == ("AAA", Decimal("100.20"), Decimal("100.20"))
+    assert (t.stop_loss, t.take_profit) == engine.strategy.bracket("AAA", Side.BUY, t.entry)
+    assert abs(float(t.stop_loss) - (100.2 - 2 * atr)) < 0.01
+    # 1% of equity to the stop, capped by the buying power shared among the 5 free slots: the
+    # strategy's own sizing, and the order passes the risk checks.
+    by_risk = int(t.equity * Decimal("0.01") / (t.entry - t.stop_loss))
+    by_cash = int(Decimal(100_000) / 5 / t.entry)
+    assert t.qty == min(by_risk, by_cash) > 0
+    intent = OrderIntent("AAA", Side.BUY, t.qty, stop_loss=t.stop_loss, take_profit=t.take_profit)
+    assert engine.preview(intent).approved
+    at_limit = engine.ticket("AAA", Side.BUY, Decimal("99.00"))
+    assert at_limit.entry == Decimal("99.00") and at_limit.stop_loss < Decimal("99.00")
+    assert engine.ticket("BBB", Side.BUY).qty == 0  # no price, no ATR yet: nothing to size
+
+
+async def test_ticket_against_a_held_position_is_a_close_without_a_bracket(calendar):
+    engine = await _crossover_engine(calendar)
+    assert (await engine.submit(buy("AAA", 10))).ok
+    await engine.on_minute([bar("AAA", at("09:33"), 100.2, 100.4, 100.0, 100.2)])
+    t = engine.ticket("AAA", Side.SELL)
+    assert (t.qty, t.stop_loss, t.take_profit, t.position_qty) == (10, None, None, 10)

@@ -46,6 +46,12 @@ class LogLines(RichLog):
         super().__init__(**kwargs)
         self.wrapped_at = 0
 
+    def write_event(self, line: Text) -> None:
+        """Wraps at the pane's width: RichLog would measure the line against the terminal's
+        console, which is not the pane's width."""
+        width = self.scrollable_content_region.width
+        self.write(line, width=width if width > 0 and self.wrap else None)
+
     def on_resize(self, event: events.Resize) -> None:
         if event.size.width and event.size.width != self.wrapped_at:
             self.wrapped_at = event.size.width
@@ -94,7 +100,7 @@ class EventLog(Vertical):
         log = self.query_one(RichLog)
         for event in fresh:
             if passes(event, self.level, self.search):
-                log.write(self._line(event))
+                log.write_event(self._line(event))
 
     def visible_lines(self) -> list[str]:
         return [format_event(e) for e in self.events if passes(e, self.level, self.search)]
@@ -104,7 +110,7 @@ class EventLog(Vertical):
         log.clear()
         for event in self.events:
             if passes(event, self.level, self.search):
-                log.write(self._line(event))
+                log.write_event(self._line(event))
         self._title()
 
     @on(LogLines.WidthChanged)

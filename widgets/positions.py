@@ -1,4 +1,4 @@
-"""Positions pane: symbol, qty, avg entry, last, unrealized $ and %, stop, take-profit, age.
+"""Positions pane: symbol, qty, unrealized $ and %, stop, take-profit, avg entry, last, age.
 
 Stop and take-profit are the protective orders working at the broker now (known by order id);
 a position without a working stop reads UNPROTECTED, in red."""
@@ -15,15 +15,16 @@ from daytrader.models import Position
 from widgets.formatting import age, money, price, tone
 from widgets.live_table import Column, LiveTable, Row
 
+# What protects and what it is worth first: a narrow pane cuts the entry price, not the stop.
 POSITION_COLUMNS = (
     Column("symbol", "Symbol", 6),
     Column("qty", "Qty", 6, "right"),
-    Column("avg", "Avg entry", 9, "right"),
-    Column("last", "Last", 9, "right"),
     Column("upnl", "Unrl $", 10, "right"),
     Column("upct", "Unrl %", 7, "right"),
     Column("stop", "Stop", 11, "right"),
     Column("target", "Target", 8, "right"),
+    Column("avg", "Avg entry", 9, "right"),
+    Column("last", "Last", 9, "right"),
     Column("age", "Age", 6, "right"),
 )
 
@@ -33,13 +34,13 @@ def position_row(p: Position, now: datetime) -> Row:
     return p.symbol, (
         p.symbol,
         str(p.qty),
-        price(p.avg_entry_price),
-        price(p.last_price),
         (money(p.unrealized_pnl, signed=True), pnl_tone),
         (f"{p.unrealized_pct:+.2f}%", pnl_tone),
         # The stop working at the broker now; none means a loss has no floor.
         price(p.stop_loss) if p.protected else ("UNPROTECTED", "negative"),
         price(p.take_profit),
+        price(p.avg_entry_price),
+        price(p.last_price),
         age(p.opened_at, now),
     )
 
