@@ -91,7 +91,7 @@ def test_python_app_py_starts_takes_keys_and_restores_the_terminal(tmux, tmp_pat
     while not done.search(screen := tmux.screen()):
         assert time.monotonic() < deadline, f"the app did not exit:\n{screen}"
         if "Quit anyway?" in screen:  # positions are open: the warning asks first
-            assert "stay there" in screen
+            assert "This is the sim" in screen
             tmux.keys("y")
             time.sleep(0.3)
         time.sleep(0.1)
