@@ -21,6 +21,7 @@ from daytrader.broker.alpaca import AlpacaBroker
 from daytrader.broker.budget import ORDER, READ, RequestBudget
 from daytrader.clock import EXCHANGE_TZ
 from daytrader.models import OrderIntent, Side, Signal
+from daytrader.strategy import NoReadings
 
 ROOT = Path(__file__).resolve().parent.parent
 T0 = datetime(2026, 11, 24, 10, 0, tzinfo=EXCHANGE_TZ)
@@ -111,7 +112,7 @@ async def test_emergency_stop_with_50_positions_and_100_orders_stays_inside_200_
 
 
 # -- the account, refreshed -------------------------------------------------------------------------
-class EntersOnce:
+class EntersOnce(NoReadings):
     name = "enters-once"
 
     def __init__(self, signal: Signal) -> None:

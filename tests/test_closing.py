@@ -21,6 +21,7 @@ from fake_alpaca import FakeAlpaca, eventually, flat_minute, paper_engine
 from daytrader.api import create_app
 from daytrader.clock import EXCHANGE_TZ
 from daytrader.models import Bar, OrderIntent, OrderRole, OrderStatus, Side, Signal
+from daytrader.strategy import NoReadings
 
 T0 = datetime(2026, 11, 24, 10, 0, tzinfo=EXCHANGE_TZ)
 MINUTE = timedelta(minutes=1)
@@ -37,7 +38,7 @@ VENUES = {
 }
 
 
-class Scripted:
+class Scripted(NoReadings):
     """A strategy that exits the symbols a test names, on their next bar."""
 
     name = "scripted"
