@@ -39,6 +39,9 @@ async def order_form(pilot) -> None:
     form.query_one("#order-price", Input).value = "180.5"
     await until(pilot, lambda: "Risk checks" in str(form.query_one("#order-preview").content),
                 what="the preview")
+    for field in form.query(Input):  # a blinking cursor would make the picture a coin toss
+        field.cursor_blink = False
+    await pilot.pause()
 
 
 async def positions_pane(pilot) -> None:
