@@ -1,4 +1,6 @@
-"""Console latency under load: 200 positions and 200 open orders changing 20 times a second.
+"""Console latency under load: 200 positions and 200 open orders changing 20 times a second, and
+a 100-symbol watchlist (last, change, volume, the strategy's indicators and next signal) that
+moves every second.
 
 Prints key press -> action handled (p50, p99), frames per second, CPU used by the UI thread, and
 start-up to first frame of `python app.py` in a pseudo-terminal. Aim: p99 key latency < 50 ms,
@@ -40,6 +42,7 @@ from textual._compositor import CompositorUpdate  # noqa: E402
 from app import DayTraderApp  # noqa: E402
 from daytrader.clock import EXCHANGE_TZ  # noqa: E402
 from daytrader.engine import CommandResult, EngineSnapshot  # noqa: E402
+from daytrader.market import Quote  # noqa: E402
 from daytrader.metrics import compute  # noqa: E402
 from daytrader.models import (  # noqa: E402
     Account,
@@ -54,9 +57,12 @@ from daytrader.models import (  # noqa: E402
     Side,
     TradingState,
 )
+from daytrader.strategy import NextSignal  # noqa: E402
 
 POSITIONS = ORDERS = 200
+WATCHLIST = 100  # symbols in the universe: one watchlist row each
 UPDATES_PER_SECOND = 20
+QUOTES_EVERY = UPDATES_PER_SECOND  # ticks between watchlist updates: once a second
 
 
 class SyntheticHost:
@@ -79,8 +85,28 @@ class SyntheticHost:
         self._orders = [Order(f"o{i}", f"dt-bench-{i:020x}", symbols[i % POSITIONS], Side.SELL,
                               100, OrderType.LIMIT, OrderStatus.NEW, start, OrderRole.TAKE_PROFIT,
                               limit_price=Decimal("104.00")) for i in range(ORDERS)]
+        self.universe = tuple(symbols[:WATCHLIST])
+        self.quote_updates = 0
+        self._quotes = self._make_quotes()
         self.updates = 0
         self.latest = self._snapshot()
+
+    def _make_quotes(self) -> tuple[Quote, ...]:
+        """Every symbol of the universe moves: last, change since the open, volume, EMAs, ATR
+        and the trigger of its next signal."""
+        rng = self._rng
+        quotes = []
+        for s in self.universe:
+            last = 100 + rng.uniform(-2, 2)
+            fast, slow = last + rng.uniform(-0.5, 0.5), last + rng.uniform(-0.5, 0.5)
+            above = fast > slow
+            quotes.append(Quote(
+                s, last, 100.0, last + 1, last - 1, 1e6 + self.quote_updates * 1e3,
+                self._now, 60 + self.quote_updates,
+                {"EMA9": fast, "EMA21": slow, "ATR14": rng.uniform(0.1, 0.5)},
+                NextSignal("EMA9 crosses", "exit" if above else "enter_long",
+                           last + rng.uniform(-1, 1), not above)))
+        return tuple(quotes)
 
     def _snapshot(self) -> EngineSnapshot:
         account = Account(Decimal("50000"), Decimal("100000"), Decimal("50000"), Decimal("100000"))
@@ -96,7 +122,8 @@ class SyntheticHost:
             events=(LogEvent(self._now, "info", "data", f"update {self.updates}", {},
                              self.updates + 1),),
             event_seq=self.updates + 1, metrics=compute([]),
-            health=(Health("broker", True, "bench"),), symbols=("S000",))
+            health=(Health("broker", True, "bench"),), symbols=self.universe,
+            quotes=self._quotes, loss_to_breaker=Decimal("5000.00"))
 
     def _tick(self) -> None:
         self.updates += 1
@@ -108,6 +135,9 @@ class SyntheticHost:
             o = self._orders[i]
             self._orders[i] = replace(o, filled_qty=(o.filled_qty + 1) % o.qty,
                                       status=OrderStatus.PARTIALLY_FILLED)
+        if self.updates % QUOTES_EVERY == 0:
+            self.quote_updates += 1
+            self._quotes = self._make_quotes()
         self.latest = self._snapshot()
 
     def _run(self) -> None:
@@ -163,7 +193,7 @@ async def measure_under_load(seconds: float, size: tuple[int, int]) -> dict:
         while app.snapshot is None:
             await pilot.pause(0.05)
         await pilot.pause(0.5)
-        frames0, updates0 = app.frames, host.updates
+        frames0, updates0, quotes0 = app.frames, host.updates, host.quote_updates
         cpu0, wall0 = time.thread_time(), time.perf_counter()
         rng = random.Random(3)
         sent: list[float] = []
@@ -183,6 +213,9 @@ async def measure_under_load(seconds: float, size: tuple[int, int]) -> dict:
             "wall": wall, "frames": app.frames - frames0, "updates": host.updates - updates0,
             "cpu": cpu, "latencies": latencies, "polls": app.polls,
             "renders": app.query_one("#positions").renders + app.query_one("#orders").renders,
+            "watchlist_renders": app.query_one("#watchlist").renders,
+            "watchlist_rows": app.query_one("#watchlist").row_count,
+            "quote_updates": host.quote_updates - quotes0,
         }
     host.stop()
     return result
@@ -233,13 +266,15 @@ def main() -> None:
     p99 = lat[min(len(lat) - 1, round(0.99 * (len(lat) - 1)))]
     panes, state = first_frame(size)
     print(f"ui_latency: {POSITIONS} positions + {ORDERS} open orders, "
-          f"{r['updates'] / r['wall']:.1f} snapshot updates/s, terminal {size[0]}x{size[1]}, "
-          f"{r['wall']:.1f} s")
+          f"{r['updates'] / r['wall']:.1f} snapshot updates/s; a {r['watchlist_rows']}-symbol "
+          f"watchlist, {r['quote_updates'] / r['wall']:.1f} updates/s; terminal "
+          f"{size[0]}x{size[1]}, {r['wall']:.1f} s")
     print(f"  key press -> action handled: p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {lat[-1]:.1f} ms "
           f"({len(lat)} presses)   aim: p99 < 50 ms")
     print(f"  frames rendered: {r['frames'] / r['wall']:.1f} per second")
     print(f"  UI thread CPU: {r['cpu'] / r['wall'] * 100:.1f}% of one core")
-    print(f"  table rows re-rendered: {r['renders']} in total (cache hits are free)")
+    print(f"  table rows re-rendered: {r['renders']} positions/orders, "
+          f"{r['watchlist_renders']} watchlist (cache hits are free)")
     print(f"  start-up to first frame (python app.py in a pty): {panes * 1000:.0f} ms; "
           f"to engine state shown: {state * 1000:.0f} ms   aim: < 1000 ms")
 
