@@ -311,7 +311,7 @@ class Engine:
                 order = sent.get(symbol)
                 future.set_result(CloseReport(
                     symbol, order is not None, f"close {symbol}: "
-                    + (f"closed by the emergency stop's close-all (order {order.id})" if order
+                    + (f"closed by the emergency stop's close-all (order {order.short_id})" if order
                        else "the emergency stop's close-all did not close it; it retries"),
                     close_qty=order.qty if order else 0, close_order_id=order.id if order
                     else None))
@@ -432,8 +432,9 @@ class Engine:
             stuck = [o.id for o in finals if o.id in unconfirmed]
             if stuck:
                 reports[symbol] = self._close_report(
-                    symbol, t0, False, f"close {symbol}: {len(stuck)} order(s) not confirmed "
-                    f"canceled in {self.cancel_confirm_timeout:g}s ({', '.join(stuck)}); nothing "
+                    symbol, t0, False, f"close {symbol}: {plural(len(stuck), 'order')} not confirmed "
+                    f"canceled in {self.cancel_confirm_timeout:g}s "
+                    f"({', '.join(short_order_id(i) for i in stuck)}); nothing "
                     "sent, since they may still hold or trade the shares", canceled, filled)
         todo = [s for s in todo if s not in reports]
         try:  # the broker's position now, after every cancel is confirmed
@@ -462,7 +463,7 @@ class Engine:
                          canceled: tuple[str, ...], filled: tuple[str, ...]) -> CloseReport:
         """Closes exactly `qty`, the broker's position read after the cancels were confirmed."""
         if qty == 0:
-            meanwhile = f"; {len(filled)} order(s) filled while closing" if filled else ""
+            meanwhile = f"; {plural(len(filled), 'order')} filled while closing" if filled else ""
             return self._close_report(symbol, t0, True, f"close {symbol}: flat at the broker"
                                       f"{meanwhile} (canceled {len(canceled)})", canceled, filled,
                                       flat=True)

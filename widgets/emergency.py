@@ -9,12 +9,20 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, Label, Static
 
+from daytrader.wording import plural
+
+
+def _all(count: int, noun: str) -> str:
+    """ "the 1 position", "all 3 positions", "no position" """
+    if count == 0:
+        return f"no {noun}"
+    return f"the {plural(count, noun)}" if count == 1 else f"all {plural(count, noun)}"
+
 
 def emergency_text(positions: int, open_orders: int) -> str:
     return (f"Trading is DISABLED: no new orders will be sent.\n\n"
-            f"Flatten now? This cancels all {open_orders} open order"
-            f"{'s' if open_orders != 1 else ''} and closes all {positions} position"
-            f"{'s' if positions != 1 else ''} at market, then checks that the account is flat.\n\n"
+            f"Flatten now? This cancels {_all(open_orders, 'open order')} and closes "
+            f"{_all(positions, 'position')} at market, then checks that the account is flat.\n\n"
             "f: flatten everything      Esc: keep positions (trading stays disabled)")
 
 
