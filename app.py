@@ -41,8 +41,9 @@ from daytrader.config import Settings
 from daytrader.engine import CommandResult, EmergencyReport, EngineSnapshot
 from daytrader.host import EngineHost
 from daytrader.market import SymbolChart
-from daytrader.models import Order, OrderIntent, OrderRole, RiskDecision
+from daytrader.models import Order, OrderIntent, OrderRole, RiskDecision, Side
 from daytrader.runtime import RunOptions, build_runtime
+from daytrader.snapshot import TicketDefaults
 from widgets.account import AccountPane
 from widgets.backtest import BacktestScreen
 from widgets.checklist import ChecklistScreen
@@ -163,6 +164,15 @@ class DayTraderApp(App[int]):
         def __init__(self, count: int) -> None:
             super().__init__()
             self.count = count
+
+    class TicketReady(Message):
+        """The engine's suggestions for a new order ticket have arrived."""
+
+        def __init__(self, symbol: str, side: str, defaults: TicketDefaults | None) -> None:
+            super().__init__()
+            self.symbol = symbol
+            self.side = side
+            self.defaults = defaults
 
     class PositionsClosed(Message):
         def __init__(self, closes_sent: int, flat: bool) -> None:
@@ -463,16 +473,39 @@ class DayTraderApp(App[int]):
         self.open_ticket(self.selected_symbol() or "", "buy")
 
     def open_ticket(self, symbol: str, side: str) -> None:
-        """The order ticket for `symbol` (may be empty) on `side`."""
+        """The order ticket for `symbol` (may be empty) on `side`, pre-filled by the engine."""
         if self.host is None or self.snapshot is None:
             self.notify("The engine is still starting.", severity="warning")
             return
+        self.fetch_ticket(symbol, side)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="ticket", name="order ticket")
+    def fetch_ticket(self, symbol: str, side: str) -> None:
+        defaults = None
+        if symbol:
+            try:
+                defaults = self._ticket_defaults(symbol, Side(side), None)
+            except Exception:  # the engine may be busy or down: the ticket opens unfilled
+                defaults = None
+        self.post_message(self.TicketReady(symbol, side, defaults))
+
+    def _ticket_defaults(self, symbol: str, side: Side, price: Decimal | None) -> TicketDefaults:
+        assert self.host is not None
+        return self.host.call(self.host.engine.ticket, symbol, side, price).result(timeout=5)
+
+    @on(TicketReady)
+    def _ticket_ready(self, message: TicketReady) -> None:
+        if isinstance(self.screen, OrderForm):
+            return  # one ticket at a time
         self.push_screen(
-            OrderForm(self.snapshot.symbols,
+            OrderForm(self.snapshot.symbols if self.snapshot else (),
                       buying_power=lambda: self.snapshot.account.buying_power
                       if self.snapshot else Decimal(0),
                       last_prices=lambda: self.snapshot.last_prices if self.snapshot else {},
-                      preview=self._preview, symbol=symbol, side=side),
+                      preview=self._preview, symbol=message.symbol, side=message.side,
+                      defaults=message.defaults, suggest=self._ticket_defaults,
+                      held=lambda: {p.symbol: p.qty for p in self.snapshot.positions}
+                      if self.snapshot else {}),
             callback=self._after_order_form)
 
     def _after_order_form(self, intent: OrderIntent | None) -> None:
@@ -550,14 +583,9 @@ class DayTraderApp(App[int]):
             target.focus()
 
     def action_zoom(self) -> None:
-        """One pane on the whole body (the focused one), or all of them again."""
-        screen = self.main_screen
-        focused = self.focused
-        if focused is not None and not screen.has_class("-zoomed"):
-            pane = next((a for a in focused.ancestors_with_self if a.has_class("pane")), None)
-            if pane is not None and pane.id:
-                self.active_pane = pane.id
-        screen.toggle_class("-zoomed")
+        """One pane on the whole body (the active one: picked by its number or by focus), or all
+        of them again."""
+        self.main_screen.toggle_class("-zoomed")
         self._mark_active_pane()
 
     def _mark_active_pane(self) -> None:

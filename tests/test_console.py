@@ -265,13 +265,13 @@ async def test_n_order_form_sends_a_valid_limit_order_with_a_live_preview():
         form = await fill_form(pilot, symbol="", qty="")
         form.query_one("#order-symbol", Input).focus()
         await pilot.press(*"aapl", "tab", "tab", *"3")  # typed as a person would
-        form = await fill_form(pilot, order_type="limit", price="150")
+        form = await fill_form(pilot, order_type="limit", price="180")
         preview = form.query_one("#order-preview", Static)
         await until(pilot, lambda: "Risk checks" in str(preview.content), what="the preview")
         assert "market_open" in str(preview.content) and "would be SENT" in str(preview.content)
         await pilot.press("ctrl+s")
         assert not isinstance(app.screen, OrderForm)
-        await until(pilot, lambda: any(o.symbol == "AAPL" and o.limit_price == Decimal("150.00")
+        await until(pilot, lambda: any(o.symbol == "AAPL" and o.limit_price == Decimal("180.00")
                                        for o in app.host.engine.open_orders.values()),
                     what="the order at the broker")
         order = next(o for o in app.host.engine.open_orders.values() if o.symbol == "AAPL")

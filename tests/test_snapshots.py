@@ -30,15 +30,17 @@ async def help_screen(pilot) -> None:
 
 
 async def order_form(pilot) -> None:
+    """The ticket as `n` opens it on the watchlist's row, turned into a limit order."""
     await settled(pilot)
     await pilot.press("n")
-    await until(pilot, lambda: isinstance(pilot.app.screen, OrderForm), what="the form")
+    await until(pilot, lambda: isinstance(pilot.app.screen, OrderForm)
+                and pilot.app.screen.query("#order-type"), what="the ticket")
     form = pilot.app.screen
-    await pilot.press(*"10")  # into qty: the symbol is the selected position's
     form.query_one("#order-type", Select).value = "limit"
-    form.query_one("#order-price", Input).value = "180.5"
-    await until(pilot, lambda: "Risk checks" in str(form.query_one("#order-preview").content),
-                what="the preview")
+    form.query_one("#order-price", Input).value = "188"
+    await until(pilot, lambda: form.defaults is not None and form.defaults.entry == 188
+                and "would be SENT" in str(form.query_one("#order-preview").content),
+                what="the limit's bracket and preview")
     for field in form.query(Input):  # a blinking cursor would make the picture a coin toss
         field.cursor_blink = False
     await pilot.pause()
