@@ -165,15 +165,6 @@ class DayTraderApp(App[int]):
             super().__init__()
             self.count = count
 
-    class TicketReady(Message):
-        """The engine's suggestions for a new order ticket have arrived."""
-
-        def __init__(self, symbol: str, side: str, defaults: TicketDefaults | None) -> None:
-            super().__init__()
-            self.symbol = symbol
-            self.side = side
-            self.defaults = defaults
-
     class PositionsClosed(Message):
         def __init__(self, closes_sent: int, flat: bool) -> None:
             super().__init__()
@@ -473,40 +464,26 @@ class DayTraderApp(App[int]):
         self.open_ticket(self.selected_symbol() or "", "buy")
 
     def open_ticket(self, symbol: str, side: str) -> None:
-        """The order ticket for `symbol` (may be empty) on `side`, pre-filled by the engine."""
+        """The order ticket for `symbol` (may be empty) on `side`. It opens at once, so keys
+        typed right after `n` land in it; the engine's size and bracket fill in a moment later
+        (the ticket asks for them itself)."""
         if self.host is None or self.snapshot is None:
             self.notify("The engine is still starting.", severity="warning")
             return
-        self.fetch_ticket(symbol, side)
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="ticket", name="order ticket")
-    def fetch_ticket(self, symbol: str, side: str) -> None:
-        defaults = None
-        if symbol:
-            try:
-                defaults = self._ticket_defaults(symbol, Side(side), None)
-            except Exception:  # the engine may be busy or down: the ticket opens unfilled
-                defaults = None
-        self.post_message(self.TicketReady(symbol, side, defaults))
+        self.push_screen(
+            OrderForm(self.snapshot.symbols,
+                      buying_power=lambda: self.snapshot.account.buying_power
+                      if self.snapshot else Decimal(0),
+                      last_prices=lambda: self.snapshot.last_prices if self.snapshot else {},
+                      preview=self._preview, symbol=symbol, side=side,
+                      suggest=self._ticket_defaults,
+                      held=lambda: {p.symbol: p.qty for p in self.snapshot.positions}
+                      if self.snapshot else {}),
+            callback=self._after_order_form)
 
     def _ticket_defaults(self, symbol: str, side: Side, price: Decimal | None) -> TicketDefaults:
         assert self.host is not None
         return self.host.call(self.host.engine.ticket, symbol, side, price).result(timeout=5)
-
-    @on(TicketReady)
-    def _ticket_ready(self, message: TicketReady) -> None:
-        if isinstance(self.screen, OrderForm):
-            return  # one ticket at a time
-        self.push_screen(
-            OrderForm(self.snapshot.symbols if self.snapshot else (),
-                      buying_power=lambda: self.snapshot.account.buying_power
-                      if self.snapshot else Decimal(0),
-                      last_prices=lambda: self.snapshot.last_prices if self.snapshot else {},
-                      preview=self._preview, symbol=message.symbol, side=message.side,
-                      defaults=message.defaults, suggest=self._ticket_defaults,
-                      held=lambda: {p.symbol: p.qty for p in self.snapshot.positions}
-                      if self.snapshot else {}),
-            callback=self._after_order_form)
 
     def _after_order_form(self, intent: OrderIntent | None) -> None:
         if intent is not None:

@@ -295,3 +295,28 @@ async def test_flat_equity_chart_keeps_its_axis_near_the_equity():
         built = chart.plt.build()
         assert "150,0" not in built and "50,0" not in built
         assert "100,0" in built  # labelled in dollars around $100,000
+
+
+def test_the_chart_keeps_the_strategy_lines_in_view_when_they_are_far_from_the_candles():
+    """At the open the EMAs still sit on yesterday's prices, below today's candles: they must be
+    drawn (a labelled line off the y range made plotext's legend raise, and the screen with it)."""
+    from datetime import datetime, timedelta
+    from decimal import Decimal
+
+    from daytrader.clock import EXCHANGE_TZ
+    from daytrader.market import SymbolChart
+    from daytrader.models import Bar
+
+    start = datetime(2026, 11, 30, 9, 30, tzinfo=EXCHANGE_TZ)
+    bars = tuple(Bar("MSFT", start + timedelta(minutes=i), 415 - i * 0.3, 415.4 - i * 0.3,
+                     414.6 - i * 0.3, 414.8 - i * 0.3, 1e5) for i in range(6))
+    lines = {"EMA9": tuple(410.0 + i * 0.5 for i in range(6)),
+             "EMA21": tuple(409.2 + i * 0.2 for i in range(6)),
+             "VWAP": tuple(415.0 - i * 0.1 for i in range(6))}
+    chart = CandleChart()
+    chart.chart = SymbolChart("MSFT", bars, lines, (), None, (), None, Decimal("418.00"))
+    chart._draw()
+    chart.plt.plotsize(118, 22)
+    built = chart.plt.build()
+    assert "EMA9" in built and "EMA21" in built and "target 418.00" in built
+    assert "409." in built  # the y axis reaches down to the slow EMA

@@ -27,11 +27,16 @@ def text(form: OrderForm, selector: str) -> str:
 
 
 async def open_ticket(pilot) -> OrderForm:
+    """`n`, and the engine's figures filled in (the ticket opens at once and asks for them)."""
     await pilot.press("n")
     await until(pilot, lambda: isinstance(pilot.app.screen, OrderForm)
                 and pilot.app.screen.query("#order-symbol"), what="the ticket")
+    form = pilot.app.screen
+    if field(form, "symbol"):
+        await until(pilot, lambda: form.defaults is not None and field(form, "qty"),
+                    what="the ticket's size and bracket")
     await pilot.pause()
-    return pilot.app.screen
+    return form
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
@@ -154,3 +159,20 @@ async def test_selling_a_held_position_is_sized_to_it_without_a_bracket():
         assert field(form, "qty") == str(position.qty)
         assert field(form, "stop") == "" and field(form, "target") == ""
         assert f"holding {position.qty:+d}" in text(form, "#order-basis")
+
+
+async def test_keys_typed_right_after_n_land_in_the_ticket():
+    """A trader types on without waiting for the ticket to draw: every key after `n` is the
+    ticket's, none goes to the panes behind it (a 2 there would switch panes)."""
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settled(pilot)
+        app.main_screen.query_one(WatchlistTable).select_key("AAPL")
+        await pilot.press("n", *"MSFT", "tab", "tab", "2", "5")
+        await until(pilot, lambda: isinstance(app.screen, OrderForm), what="the ticket")
+        form = app.screen
+        await until(pilot, lambda: form.defaults is not None and form.defaults.symbol == "MSFT",
+                    what="MSFT's bracket")
+        draft = form.draft()
+        assert (draft.symbol, draft.side, draft.qty) == ("MSFT", "buy", "25")
+        assert app.active_pane == "watchlist"  # the 2 did not switch the pane behind

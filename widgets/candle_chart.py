@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from rich.text import Text
+from textual.app import RenderResult
 from textual_plotext import PlotextPlot
 
 from daytrader.charting import padded_range, time_ticks
@@ -62,6 +64,13 @@ class CandleChart(PlotextPlot):
     def on_resize(self) -> None:
         self._draw()
 
+    def render(self) -> RenderResult:
+        # A charting library's failure must not take the trading console down with it.
+        try:
+            return super().render()
+        except Exception as exc:  # shown where the chart would be
+            return Text(f"chart unavailable: {exc!r}", style="italic")
+
     def _draw(self) -> None:
         chart = self.chart
         if chart is None:
@@ -91,9 +100,11 @@ class CandleChart(PlotextPlot):
             # The line's value at the close of each candle.
             points = [(i, values[min(len(values), (i + 1) * minutes) - 1]) for i in xs]
             points = [(x, v) for x, v in points if v is not None]
-            if points:
+            if len(points) >= 2:  # plotext's legend fails on a one-point line
                 plt.plot([x for x, _ in points], [v for _, v in points], color=color, label=name,
                          marker="braille")
+                # In the y range: a labelled line wholly outside it breaks plotext's legend.
+                levels.extend(v for _, v in points)
         first = bars[0].ts
         for fill in chart.fills:
             x = min(len(group) - 1, max(0, int((fill.ts - first).total_seconds() // 60) // minutes))
@@ -101,12 +112,12 @@ class CandleChart(PlotextPlot):
             plt.scatter([x], [float(fill.price)], marker=BUY_MARK if buy else SELL_MARK,
                         color="green" if buy else "red")
             levels.append(float(fill.price))
+        span = [-0.4, max(0.4, len(group) - 1)]  # two distinct points even for one candle
         for level, color, name in ((chart.stop_loss, STOP_COLOR, "stop"),
                                    (chart.take_profit, TARGET_COLOR, "target")):
             if level is not None:
                 value = float(level)
-                plt.plot([0, len(group) - 1], [value, value], color=color,
-                         label=f"{name} {value:,.2f}")
+                plt.plot(span, [value, value], color=color, label=f"{name} {value:,.2f}")
                 levels.append(value)
         entries = [float(f.price) for f in chart.fills if f.role is OrderRole.ENTRY]
         if chart.position is not None:

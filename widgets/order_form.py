@@ -209,6 +209,12 @@ class OrderForm(ModalScreen[OrderIntent | None]):
     ]
     # The fields the ticket fills from the engine until the trader types in them.
     SUGGESTED = ("qty", "stop", "target")
+    # The same keys give the same order whatever is pre-filled: focus starts in the first field,
+    # the symbol, empty or with its text selected (an Input selects on focus: typing replaces
+    # it); the fields after it are the engine's to fill until typed in. Set as the screen's
+    # auto focus, which happens as it is composed: a focus() call would land after keys typed
+    # meanwhile and pull the cursor back.
+    AUTO_FOCUS = "#order-symbol"
 
     class PreviewReady(Message):
         def __init__(self, draft: OrderDraft, decision: RiskDecision | None, error: str = "") -> None:
@@ -289,14 +295,8 @@ class OrderForm(ModalScreen[OrderIntent | None]):
         # The market moves while the ticket is open: its risk and checks follow the last price.
         self._seen_last: float | None = None
         self.set_interval(1.0, self._market_moved, name="ticket prices")
-        # The same keys give the same order whatever is pre-filled: focus starts in the first
-        # empty field, else in the symbol with its text selected (typing replaces it).
-        order = ["symbol", "qty", "stop", "target"]
-        if self.draft().order_type != "market":
-            order.insert(2, "price")
-        first = next((name for name in order
-                      if not self.query_one(f"#order-{name}", Input).value.strip()), "symbol")
-        self.query_one(f"#order-{first}", Input).focus()
+        if self.initial_symbol:
+            self._ask_for_defaults()
 
     def _market_moved(self) -> None:
         last = self._last_prices().get(self.draft().symbol.strip().upper())
