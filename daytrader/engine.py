@@ -599,7 +599,7 @@ class Engine:
         if held * side.sign < 0:
             qty = abs(held)
         elif entry is not None:
-            stop, take = self.strategy.bracket(symbol, side, entry)
+            stop, take = self.strategies.bracket(symbol, side, entry)
             if stop is not None:
                 qty = self._size(entry, stop)
         return TicketDefaults(symbol, side, last, entry, qty, stop, take,
