@@ -139,7 +139,9 @@ def test_open_a_symbol_send_an_order_with_an_edited_stop_and_see_it_at_the_broke
     strategy's stop edited by hand, Enter; the bracket's stop-loss is then at the sim broker at
     that price (asked with `ctl orders` from another shell) and on the symbol's screen."""
     tmux = tmux_120x40
-    tmux.keys(f"cd {tmp_path} && {sys.executable} {ROOT / 'app.py'}; echo EXIT=[$?]", "Enter")
+    # A bar every 10 s: the order's legs stay working while the test looks at them.
+    tmux.keys(f"cd {tmp_path} && {sys.executable} {ROOT / 'app.py'} --speed 6; echo EXIT=[$?]",
+              "Enter")
     tmux.wait_for("Watchlist", timeout=30)
     tmux.wait_for("ENABLED")
     tmux.keys("Down", "Down", "Down")  # AAPL, AMZN, META, MSFT: the watchlist sorts by symbol
@@ -170,7 +172,7 @@ def test_open_a_symbol_send_an_order_with_an_edited_stop_and_see_it_at_the_broke
             break
         assert time.monotonic() < deadline, f"no MSFT stop-loss at {edited}: {ctl.stdout}"
         time.sleep(0.5)
-    tmux.wait_for(edited)  # and on the symbol's screen: its orders (and the chart's stop line)
+    tmux.wait_for_match(rf"stp SL\s+{re.escape(edited)}")  # and in the symbol's orders
     screen = quit_app(tmux)
     # What the process wrote after the terminal was restored: nothing went wrong on the way out.
     assert "EXIT=[0]" in screen and "Traceback" not in screen

@@ -176,3 +176,25 @@ async def test_keys_typed_right_after_n_land_in_the_ticket():
         draft = form.draft()
         assert (draft.symbol, draft.side, draft.qty) == ("MSFT", "buy", "25")
         assert app.active_pane == "watchlist"  # the 2 did not switch the pane behind
+
+
+async def test_a_burst_of_typed_ahead_keys_lands_where_each_tab_leads():
+    """Keys that arrive together (typed ahead while the console is busy, or pasted by tmux):
+    Tab x5 then a price. Each key goes where the Tabs before it moved the focus, and the
+    stop-loss's pre-filled text is replaced, not added to."""
+    from textual import events
+
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settled(pilot)
+        app.main_screen.query_one(WatchlistTable).select_key("MSFT")
+        form = await open_ticket(pilot)
+        for key in ["tab"] * 5:  # symbol -> side, qty, type, price, stop-loss
+            app.post_message(events.Key(key, None))
+        for character in "412.98":
+            app.post_message(events.Key("full_stop" if character == "." else character,
+                                        character))
+        await pilot.pause(0.3)
+        assert field(form, "symbol") == "MSFT"
+        assert field(form, "stop") == "412.98"
+        assert app.focused is form.query_one("#order-stop")

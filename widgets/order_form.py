@@ -20,6 +20,7 @@ from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical
 from textual.message import Message
 from textual.screen import ModalScreen
+from textual.widget import Widget
 from textual.widgets import Button, Footer, Input, Label, Select, Static
 
 from daytrader.models import OrderIntent, RiskDecision, Side, to_price
@@ -206,6 +207,10 @@ class OrderForm(ModalScreen[OrderIntent | None]):
     BINDINGS = [
         Binding("escape", "cancel", "Cancel"),
         Binding("ctrl+s", "submit", "Submit"),
+        # Priority: Tab moves the focus as the key is read, before the keys typed after it are
+        # handed to a field. Otherwise Tab Tab 25 typed ahead puts 25 in the field Tab left.
+        Binding("tab", "app.focus_next", "Next field", show=False, priority=True),
+        Binding("shift+tab", "app.focus_previous", "Previous field", show=False, priority=True),
     ]
     # The fields the ticket fills from the engine until the trader types in them.
     SUGGESTED = ("qty", "stop", "target")
@@ -297,6 +302,13 @@ class OrderForm(ModalScreen[OrderIntent | None]):
         self.set_interval(1.0, self._market_moved, name="ticket prices")
         if self.initial_symbol:
             self._ask_for_defaults()
+
+    def watch_focused(self, focused: Widget | None) -> None:
+        """A field's text is selected the moment it gets focus, so the next key typed replaces
+        it. Input selects on its Focus event, which is handled after keys already queued: typed
+        ahead (Tab Tab 25), the 25 would be added to the old text instead."""
+        if isinstance(focused, Input) and focused.select_on_focus:
+            focused.select_all()
 
     def _market_moved(self) -> None:
         last = self._last_prices().get(self.draft().symbol.strip().upper())
