@@ -102,7 +102,7 @@ def test_the_ticket_sends_its_stop_loss_and_take_profit_with_any_order_type():
     ({"order_type": "limit", "price": "180", "stop_loss": "181"}, "stop",
      "must be below the entry 180.00"),
     ({"stop_loss": "1.86"}, "stop", "is 99.0% from the entry 190.00: a typo?"),
-    ({"take_profit": "abc"}, "target", "take-profit must be a price, not 'abc'"),
+    ({"take_profit": "abc"}, "target", "take_profit must be a price, got 'abc'"),
     ({"stop_loss": "-5"}, "stop", "must be more than zero"),
     ({"order_type": "limit", "price": "1900"}, "price",
      "limit 1900.00 is 900.0% above the last price 190.00: a typo? (more than 10% away)"),
