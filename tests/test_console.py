@@ -124,7 +124,9 @@ async def test_bang_is_a_priority_key_that_works_inside_the_order_form():
 
 
 async def test_c_closes_the_selected_position_only_after_yes():
-    app = make_app(duration="390m", speed=300.0)  # a bar every 200 ms fills the close
+    # A bar a second fills the close soon after `y`, and gives a stop-loss little time to beat
+    # it to the position on a loaded machine.
+    app = make_app(duration="390m", speed=60.0)
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: app.query_one(PositionsTable).row_count > 0, what="a position")
         await pilot.press("d")  # no new entries, so the position stays closed
