@@ -63,6 +63,7 @@ from widgets.reset_breaker import ResetBreakerModal
 from widgets.risk import RiskPane
 from widgets.status_bar import E_STOP, StatusBar
 from widgets.symbol_screen import SymbolScreen
+from widgets.symbol_table import SymbolTable
 from widgets.watchlist import WatchlistTable
 
 SOURCE = "console"
@@ -517,9 +518,8 @@ class DayTraderApp(App[int]):
         self.pane(EventLog).action_search()
 
     # -- a symbol's screen -------------------------------------------------------------------------
-    @on(WatchlistTable.OpenSymbol)
-    @on(PositionsTable.OpenSymbol)
-    def _open_symbol(self, message: WatchlistTable.OpenSymbol | PositionsTable.OpenSymbol) -> None:
+    @on(SymbolTable.OpenSymbol)
+    def _open_symbol(self, message: SymbolTable.OpenSymbol) -> None:
         self.open_symbol(message.symbol)
 
     def open_symbol(self, symbol: str) -> None:

@@ -7,13 +7,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from textual.binding import Binding
-from textual.message import Message
-
 from daytrader.engine import EngineSnapshot
 from daytrader.models import Position
 from widgets.formatting import age, money, price, tone
-from widgets.live_table import Column, LiveTable, Row
+from widgets.live_table import Column, Row
+from widgets.symbol_table import SymbolTable
 
 # What protects and what it is worth first: a narrow pane cuts the entry price, not the stop.
 POSITION_COLUMNS = (
@@ -45,16 +43,9 @@ def position_row(p: Position, now: datetime) -> Row:
     )
 
 
-class PositionsTable(LiveTable):
+class PositionsTable(SymbolTable):
     """Open positions, one row per symbol; `c` closes the selected one (after a confirmation),
     Enter opens its symbol's screen."""
-
-    BINDINGS = [Binding("enter", "open_symbol", "Open symbol", show=False)]
-
-    class OpenSymbol(Message):
-        def __init__(self, symbol: str) -> None:
-            super().__init__()
-            self.symbol = symbol
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(POSITION_COLUMNS, empty_text="no open positions", id=id, classes=classes)
@@ -66,10 +57,3 @@ class PositionsTable(LiveTable):
         if self.border_subtitle != subtitle:
             self.border_subtitle = subtitle
 
-    @property
-    def selected_symbol(self) -> str | None:
-        return self.selected_key
-
-    def action_open_symbol(self) -> None:
-        if self.selected_key is not None:
-            self.post_message(self.OpenSymbol(self.selected_key))

@@ -9,13 +9,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from textual.binding import Binding
-from textual.message import Message
 
 from daytrader.engine import EngineSnapshot
 from daytrader.market import Quote
 from daytrader.models import Position
 from widgets.formatting import compact_number, money, pct, price, tone
-from widgets.live_table import Cell, Column, LiveTable, Row
+from widgets.live_table import Cell, Column, Row
+from widgets.symbol_table import SymbolTable
 
 # What the strategy would do at its next signal, in a word a trader reads at a glance.
 ACTIONS = {"enter_long": "buy", "enter_short": "short", "exit": "exit"}
@@ -98,21 +98,13 @@ def watchlist_row(q: Quote, position: Position | None, realized: Decimal) -> Row
     )
 
 
-class WatchlistTable(LiveTable):
+class WatchlistTable(SymbolTable):
     """One row per symbol; the cursor stays on its symbol whatever the sort."""
 
     BINDINGS = [
-        Binding("enter", "open_symbol", "Open symbol", show=False),
         Binding("o", "next_sort", "Sort", show=False),
         Binding("O", "reverse_sort", "Reverse sort", show=False),
     ]
-
-    class OpenSymbol(Message):
-        """Enter on a row: the app opens that symbol's screen."""
-
-        def __init__(self, symbol: str) -> None:
-            super().__init__()
-            self.symbol = symbol
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(watchlist_columns(()), empty_text="no symbols yet", id=id,
@@ -141,14 +133,6 @@ class WatchlistTable(LiveTable):
         key = self.sort.value
         rows.sort(key=lambda r: key(*r), reverse=self.descending)
         self.set_rows([watchlist_row(*r) for r in rows])
-
-    @property
-    def selected_symbol(self) -> str | None:
-        return self.selected_key
-
-    def action_open_symbol(self) -> None:
-        if self.selected_key is not None:
-            self.post_message(self.OpenSymbol(self.selected_key))
 
     def action_next_sort(self) -> None:
         self.sort = SORTS[(SORTS.index(self.sort) + 1) % len(SORTS)]
