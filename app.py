@@ -62,6 +62,7 @@ from widgets.quit_warning import QuitWarning
 from widgets.reset_breaker import ResetBreakerModal
 from widgets.risk import RiskPane
 from widgets.status_bar import E_STOP, StatusBar
+from widgets.strategies import StrategiesScreen
 from widgets.symbol_screen import SymbolScreen
 from widgets.symbol_table import SymbolTable
 from widgets.watchlist import WatchlistTable
@@ -74,7 +75,7 @@ MODAL_POLL_INTERVAL = 1.0
 # Keys that act on the main screen; a modal on top (order form, confirmations) disables them.
 MAIN_SCREEN_ACTIONS = {"enable", "disable", "close_position", "cancel_order", "new_order", "sync",
                        "reset_breaker", "help", "search_log", "backtest", "checklist", "show_pane",
-                       "zoom"}
+                       "zoom", "strategies"}
 PANE_ACTIONS = {"show_pane", "zoom", "search_log", "close_position", "cancel_order", "new_order"}
 # The panes of the main screen, in the order of their number keys. When the terminal is too
 # small for all of them (under 100 columns or 32 lines) one is shown at a time, with tabs.
@@ -140,6 +141,9 @@ class DayTraderApp(App[int]):
                 tooltip="the production checklist: READY / NOT READY for live"),
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True, tooltip="like q"),
         Binding("z", "zoom", "Zoom", tooltip="one pane on the whole screen / all panes"),
+        Binding("g", "strategies", "Strategies",
+                tooltip="each strategy's symbols, state, parameters and today's figures; "
+                        "space enables or disables one"),
         *(Binding(str(number), f"show_pane('{pane}')", title, show=False,
                   tooltip=f"show the {title.lower()} pane")
           for number, (pane, title) in enumerate(PANES, start=1)),
@@ -337,7 +341,8 @@ class DayTraderApp(App[int]):
     @on(CommandDone)
     def _command_done(self, message: CommandDone) -> None:
         result = message.result
-        if isinstance(result, EmergencyReport):
+        if isinstance(result, CommandResult) and isinstance(result.detail, EmergencyReport):
+            result = result.detail
             self.post_message(self.OrdersCanceled(result.canceled))
             self.post_message(self.PositionsClosed(result.close_orders, result.flat))
             self.notify(result.message, title="Emergency stop",
@@ -365,7 +370,7 @@ class DayTraderApp(App[int]):
             self.pane(StatusBar).expect(label)
 
     def action_enable(self) -> None:
-        if self._command("enable", lambda h: h.call(h.engine.enable, SOURCE)):
+        if self._command("enable", lambda h: h.enable(SOURCE)):
             snapshot = self.snapshot
             self._expect_state("HALTED (breaker)" if snapshot is not None
                                and snapshot.breaker_tripped else "ENABLED")
@@ -429,7 +434,7 @@ class DayTraderApp(App[int]):
     def _after_close_confirm(self, symbol: str, confirmed: bool | None) -> None:
         if confirmed:
             self._command(f"close {symbol}",
-                          lambda h: h.run(lambda: h.engine.close_position(symbol, SOURCE)))
+                          lambda h: h.close_position(symbol, SOURCE))
 
     def action_cancel_order(self) -> None:
         self.cancel_order(self.pane(OrdersTable).selected_order)
@@ -443,7 +448,7 @@ class DayTraderApp(App[int]):
 
         def cancel() -> None:
             self._command(f"cancel {order.short_id}",
-                          lambda h: h.run(lambda: h.engine.cancel_order(order.id, SOURCE)))
+                          lambda h: h.cancel_order(order.id, SOURCE))
 
         if order.role not in (OrderRole.STOP_LOSS, OrderRole.TAKE_PROFIT):
             cancel()
@@ -489,10 +494,10 @@ class DayTraderApp(App[int]):
     def _after_order_form(self, intent: OrderIntent | None) -> None:
         if intent is not None:
             self._command(f"order {intent.side} {intent.qty} {intent.symbol}",
-                          lambda h: h.run(lambda: h.engine.submit(intent, SOURCE)))
+                          lambda h: h.submit(intent, SOURCE))
 
     def action_sync(self) -> None:
-        self._command("sync", lambda h: h.run(lambda: h.engine.sync(SOURCE)))
+        self._command("sync", lambda h: h.sync(SOURCE))
 
     def action_reset_breaker(self) -> None:
         if self.snapshot is None or not self.snapshot.breaker_tripped:
@@ -504,7 +509,7 @@ class DayTraderApp(App[int]):
 
     def _after_reset_confirm(self, confirmed: bool | None) -> None:
         if confirmed:
-            self._command("reset breaker", lambda h: h.call(h.engine.reset_breaker, SOURCE))
+            self._command("reset breaker", lambda h: h.reset_breaker(SOURCE))
 
     def action_backtest(self) -> None:
         calendar = self.host.runtime.calendar if self.host is not None else None
@@ -512,6 +517,13 @@ class DayTraderApp(App[int]):
 
     def action_checklist(self) -> None:
         self.push_screen(ChecklistScreen(self.settings))
+
+    def action_strategies(self) -> None:
+        def switch(name: str, enable: bool) -> None:
+            self._command(f"strategy {name}",
+                          lambda h: h.set_strategy_enabled(name, enable, SOURCE))
+
+        self.push_screen(StrategiesScreen(lambda: self.snapshot, switch))
 
     def action_search_log(self) -> None:
         self.action_show_pane("event-log")

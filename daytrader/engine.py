@@ -27,6 +27,7 @@ from daytrader.broker import Broker, BrokerError, NotCancelable, NotFound
 from daytrader.clock import EXCHANGE_TZ, Clock, MarketCalendar, Session
 from daytrader.config import Settings
 from daytrader.market import Quote, SessionTape, SymbolChart
+from daytrader.metrics import Metrics
 from daytrader.metrics import compute as compute_metrics
 from daytrader.models import (
     ZERO,
@@ -1084,6 +1085,8 @@ class Engine:
             last_prices=dict(self.last_prices),
             rejections_by_check=dict(self.rejections_by_check),
             strategies=self.strategies.states(),
+            strategy_metrics=self._strategy_metrics(),
+            order_strategies={o.id: self.strategy_of_order(o) for o in listed},
             quotes=self._quote_list(),
             fills=tuple(self.fills[max(self._day_fills, len(self.fills) - fills):]),
             realized_by_symbol=self._realized_by_symbol(),
@@ -1137,9 +1140,23 @@ class Engine:
 
     def metrics_by_strategy(self) -> dict[str, dict]:
         """Today's metrics of each strategy's round trips (the total is the snapshot's)."""
+        return {name: m.as_dict() for name, m in self._strategy_metrics().items()}
+
+    def _strategy_metrics(self) -> dict[str, Metrics]:
         today = self.book.trades[self._day_starts[0]:]
-        return {name: compute_metrics([t for t in today if t.strategy == name]).as_dict()
+        return {name: compute_metrics([t for t in today if t.strategy == name])
                 for name in self.strategies.names}
+
+    def strategy_of_order(self, order: Order) -> str:
+        """The strategy an order serves: its own intent's, or (a leg, an exit) the one whose
+        entry opened the position."""
+        intent = self.orders.intents.get(order.client_order_id)
+        if intent is not None and intent.strategy not in ("exit", "broker"):
+            return intent.strategy
+        parent = self.order_book.get(order.parent_id) if order.parent_id else None
+        if parent is not None and (first := self.orders.intents.get(parent.client_order_id)):
+            return first.strategy
+        return self.order_book.strategies.get(order.symbol, "")
 
     def positions_view(self) -> tuple[Position, ...]:
         """Positions with the stop and target of the legs working at the broker now (by id): a

@@ -13,10 +13,13 @@ import concurrent.futures
 import logging
 import threading
 from collections.abc import Awaitable, Callable
+from concurrent.futures import Future
 from typing import Any, TypeVar
 
-from daytrader.engine import EmergencyReport, Engine, EngineSnapshot
+from daytrader.engine import Engine
+from daytrader.models import OrderIntent
 from daytrader.runtime import Runtime
+from daytrader.snapshot import CommandResult, EngineSnapshot
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -113,10 +116,42 @@ class EngineHost:
 
         return self.run(as_coro)
 
-    def disable(self, source: str = "console", emergency: bool = False) -> concurrent.futures.Future:
+    # -- the engine's commands, by name: each answers a CommandResult ---------------------------
+    def enable(self, source: str = "console") -> Future[CommandResult]:
+        return self.call(self.engine.enable, source)
+
+    def disable(self, source: str = "console", emergency: bool = False) -> Future[CommandResult]:
         self.engine.enabled = False  # at once, from this thread: nothing new is opened after this
         return self.call(self.engine.disable, source, emergency)
 
-    def emergency_stop(self, source: str = "console") -> concurrent.futures.Future[EmergencyReport]:
+    def emergency_stop(self, source: str = "console") -> Future[CommandResult]:
         self.engine.enabled = False
-        return self.run(lambda: self.engine.emergency_stop(source))
+
+        async def stop() -> CommandResult:
+            report = await self.engine.emergency_stop(source)
+            return CommandResult(report.flat, report.message, report)
+
+        return self.run(stop)
+
+    def close_position(self, symbol: str, source: str = "console") -> Future[CommandResult]:
+        return self.run(lambda: self.engine.close_position(symbol, source))
+
+    def cancel_order(self, order_id: str, source: str = "console") -> Future[CommandResult]:
+        return self.run(lambda: self.engine.cancel_order(order_id, source))
+
+    def submit(self, intent: OrderIntent, source: str = "console") -> Future[CommandResult]:
+        async def send() -> CommandResult:
+            result = await self.engine.submit(intent, source)
+            return CommandResult(result.ok, result.message, result)
+
+        return self.run(send)
+
+    def sync(self, source: str = "console") -> Future[CommandResult]:
+        return self.run(lambda: self.engine.sync(source))
+
+    def reset_breaker(self, source: str = "console") -> Future[CommandResult]:
+        return self.call(self.engine.reset_breaker, source)
+
+    def set_strategy_enabled(self, name: str, enabled: bool,
+                             source: str = "console") -> Future[CommandResult]:
+        return self.call(self.engine.set_strategy_enabled, name, enabled, source)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from daytrader.market import Quote
 from daytrader.metrics import Metrics
@@ -27,8 +28,12 @@ from daytrader.wording import plural
 
 @dataclass(frozen=True, slots=True)
 class CommandResult:
+    """What every engine command answers: did it work, in words, and what it produced (an
+    emergency stop's report, a submit's result, a close's report), if anything."""
+
     ok: bool
     message: str
+    detail: Any = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +117,10 @@ class EngineSnapshot:
     last_prices: dict[str, float] = field(default_factory=dict)
     rejections_by_check: dict[str, int] = field(default_factory=dict)
     strategies: tuple[StrategyState, ...] = ()  # each with its symbols, state and parameters
+    strategy_metrics: dict[str, Metrics] = field(default_factory=dict)  # today's, per strategy
+    order_strategies: dict[str, str] = field(default_factory=dict)  # order id -> its strategy
+    strategy_metrics: dict[str, Metrics] = field(default_factory=dict)  # today's, per strategy
+    order_strategies: dict[str, str] = field(default_factory=dict)  # order id -> its strategy
     # The watchlist: one quote per symbol of the universe (and any other symbol held).
     quotes: tuple[Quote, ...] = ()
     fills: tuple[Fill, ...] = ()  # the day's latest fills, oldest first

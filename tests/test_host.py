@@ -54,8 +54,10 @@ def test_emergency_stop_through_the_host_ends_flat():
     host = sim_host("60m", speed=120).start()
     try:
         wait_for(lambda: host.latest.positions, timeout=30)
-        report = host.emergency_stop("test").result(30)
-        assert report.flat, report.message
+        result = host.emergency_stop("test").result(30)  # every command: a CommandResult
+        report = result.detail
+        assert result.ok and report.flat, result.message
+        assert result.message == report.message
         assert host.latest.positions == () and host.latest.state is TradingState.DISABLED
     finally:
         host.stop()
@@ -92,3 +94,30 @@ def test_stopping_mid_feed_leaves_no_pending_task_behind(caplog):
     assert not host.running
     gc.collect()
     assert not [r for r in caplog.records if "destroyed but it is pending" in r.getMessage()]
+
+
+def test_the_host_names_every_command_and_each_answers_a_command_result():
+    from daytrader.models import OrderIntent, Side
+    from daytrader.snapshot import CommandResult
+
+    host = sim_host("60m", speed=120).start()
+    try:
+        wait_for(lambda: host.latest.last_prices, timeout=30)
+        symbol = next(iter(host.latest.last_prices))
+        answers = {
+            "disable": host.disable("test").result(10),
+            "enable": host.enable("test").result(10),
+            "submit": host.submit(OrderIntent(symbol, Side.BUY, 1), "test").result(10),
+            "sync": host.sync("test").result(10),
+            "close": host.close_position("ZZZZ", "test").result(10),
+            "cancel": host.cancel_order("sim-nope", "test").result(10),
+            "reset": host.reset_breaker("test").result(10),
+            "strategy": host.set_strategy_enabled("ema_cross", False, "test").result(10),
+        }
+        assert all(isinstance(a, CommandResult) for a in answers.values()), answers
+        assert answers["submit"].detail.client_order_id.startswith("dt-")
+        assert not answers["close"].ok and answers["close"].message == "no position in ZZZZ"
+        assert answers["strategy"].message == "strategy ema_cross disabled"
+        wait_for(lambda: not host.latest.strategies[0].enabled, timeout=5)
+    finally:
+        host.stop()

@@ -23,6 +23,7 @@ ORDER_COLUMNS = (
     Column("filled", "Filled", 6, "right"),
     Column("avg", "Avg", 8, "right"),
     Column("id", "Id", 10),
+    Column("strategy", "Strategy", 14),
 )
 
 _TYPE = {OrderType.MARKET: "mkt", OrderType.LIMIT: "lmt", OrderType.STOP: "stp"}
@@ -34,7 +35,7 @@ _STATUS = {OrderStatus.PARTIALLY_FILLED: ("partial", "warning"), OrderStatus.FIL
            OrderStatus.HELD: ("held", "muted")}
 
 
-def order_row(o: Order) -> Row:
+def order_row(o: Order, strategy: str = "") -> Row:
     status, status_tone = _STATUS.get(o.status, (o.status.value, ""))
     level = o.limit_price if o.limit_price is not None else o.stop_price
     return o.id, (
@@ -48,6 +49,7 @@ def order_row(o: Order) -> Row:
         str(o.filled_qty) if o.filled_qty else "",
         price(o.filled_avg_price) if o.filled_avg_price is not None else "",
         o.short_id,  # the one short id: the log and `ctl` show it, `ctl cancel` takes it
+        strategy,
     )
 
 
@@ -79,7 +81,8 @@ class OrdersTable(LiveTable):
         orders = [o for o in snapshot.orders if (self.show_all or o.status.is_open)
                   and (self.symbol is None or o.symbol == self.symbol)]
         self._orders = {o.id: o for o in orders}
-        self.set_rows([order_row(o) for o in orders])
+        self.set_rows([order_row(o, snapshot.order_strategies.get(o.id, ""))
+                       for o in orders])
         open_count = sum(o.status.is_open and (self.symbol is None or o.symbol == self.symbol)
                          for o in snapshot.orders)
         subtitle = f"{open_count} open · a: {'open' if self.show_all else 'all'}"

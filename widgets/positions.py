@@ -24,6 +24,7 @@ POSITION_COLUMNS = (
     Column("avg", "Avg entry", 9, "right"),
     Column("last", "Last", 9, "right"),
     Column("age", "Age", 6, "right"),
+    Column("strategy", "Strategy", 14),
 )
 
 
@@ -40,6 +41,7 @@ def position_row(p: Position, now: datetime) -> Row:
         price(p.avg_entry_price),
         price(p.last_price),
         age(p.opened_at, now),
+        (p.strategy or "adopted", "" if p.strategy else "muted"),
     )
 
 
