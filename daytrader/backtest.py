@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -26,10 +27,11 @@ import polars as pl
 from daytrader import metrics
 from daytrader.clock import EXCHANGE_TZ, MarketCalendar
 from daytrader.config import Settings, SettingsError, env_name
+from daytrader.data.replay import load_bars
 from daytrader.engine import Engine
 from daytrader.metrics import Execution, Metrics
 from daytrader.models import Bar, Fill, OrderRole, OrderStatus, Trade, to_price
-from daytrader.runtime import build_engine
+from daytrader.runtime import UsageError, build_engine
 
 # --param names -> Settings fields
 PARAMS = {
@@ -484,3 +486,84 @@ def split_days(frame: pl.DataFrame, oos_fraction: float) -> tuple[pl.DataFrame, 
     days = sorted(frame["day"].unique().to_list())
     cut = days[max(1, min(len(days) - 1, round(len(days) * (1 - oos_fraction))))]
     return frame.filter(pl.col("day") < cut), frame.filter(pl.col("day") >= cut), cut
+
+
+# -- one file backtest, for the command line and the console's screen ------------------------------
+class BacktestInputError(UsageError):
+    """The bars cannot be backtested; the message names the file, field or option and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class BacktestRun:
+    """A finished file backtest and where its trades went."""
+
+    result: BacktestResult
+    symbols: tuple[str, ...]
+    trades_parquet: Path
+    trades_csv: Path
+    bars: tuple[date, date]  # the first and last day backtested
+
+
+def load_file(path: Path, symbols: tuple[str, ...] | None = None, start: date | None = None,
+              end: date | None = None, calendar: MarketCalendar | None = None
+              ) -> tuple[list[Bar], dict[str, int], tuple[str, ...]]:
+    """A bars file checked as a replay checks it, cut to the symbols and days asked for."""
+    calendar = calendar or MarketCalendar()
+    try:
+        data = load_bars(path, symbols, (calendar.first_day, calendar.last_day))
+    except OSError as exc:
+        raise BacktestInputError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    bars = [b for b in data.bars
+            if (start is None or b.ts.date() >= start)
+            and (end is None or b.ts.date() <= end)]
+    if not data.bars:
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(data.rejected.items())) or "no rows"
+        raise BacktestInputError(f"{path}: no valid bars"
+                         + (f" for {', '.join(symbols)}" if symbols else "")
+                         + f" (rejected: {counts})")
+    if not bars:
+        raise BacktestInputError(f"{path}: no bars between --from {start or 'the start'} and --to "
+                         f"{end or 'the end'} (the file has {data.bars[0].ts:%Y-%m-%d} to "
+                         f"{data.bars[-1].ts:%Y-%m-%d})")
+    return bars, dict(data.rejected), data.symbols
+
+
+def backtest_file(path: Path, settings: Settings, folder: Path, *,
+                  symbols: tuple[str, ...] | None = None, start: date | None = None,
+                  end: date | None = None, calendar: MarketCalendar | None = None,
+                  progress: Callable[[int, int], None] | None = None) -> BacktestRun:
+    """What `python app.py backtest --data FILE` and the console's backtest screen both do:
+    load, run the engine over the file's symbols, write the trades to `folder`."""
+    calendar = calendar or MarketCalendar()
+    bars, rejected, found = load_file(path, symbols, start, end, calendar)
+    result = run_backtest(bars, settings.with_overrides(symbols=found), calendar=calendar,
+                          progress=progress, bad_bars=rejected)
+    parquet, csv = write_trades(result, folder)
+    return BacktestRun(result, found, parquet, csv, (bars[0].ts.date(), bars[-1].ts.date()))
+
+
+def trades_frame(result: BacktestResult) -> pl.DataFrame:
+    tz = str(EXCHANGE_TZ)
+    rows = [{
+        "symbol": t.symbol, "side": t.side.value, "qty": t.qty,
+        "entry_time": t.entry_time, "entry_price": float(t.entry_price),
+        "exit_time": t.exit_time, "exit_price": float(t.exit_price),
+        "stop_loss": None if t.stop_loss is None else float(t.stop_loss),
+        "take_profit": None if t.take_profit is None else float(t.take_profit),
+        "pnl": float(t.pnl), "commission": float(t.commission), "reason": t.exit_reason,
+    } for t in result.trades]
+    schema = {"symbol": pl.Utf8, "side": pl.Utf8, "qty": pl.Int64,
+              "entry_time": pl.Datetime("us", tz), "entry_price": pl.Float64,
+              "exit_time": pl.Datetime("us", tz), "exit_price": pl.Float64,
+              "stop_loss": pl.Float64, "take_profit": pl.Float64, "pnl": pl.Float64,
+              "commission": pl.Float64, "reason": pl.Utf8}
+    return pl.DataFrame(rows, schema=schema)
+
+
+def write_trades(result: BacktestResult, folder: Path) -> tuple[Path, Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    frame = trades_frame(result)
+    parquet, csv = folder / "trades.parquet", folder / "trades.csv"
+    frame.write_parquet(parquet)
+    frame.write_csv(csv)
+    return parquet, csv

@@ -11,13 +11,13 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TextIO
 
-import polars as pl
-
 from daytrader.backtest import (
     BacktestResult,
     apply_params,
+    backtest_file,
     combinations,
     engine_sweep,
+    load_file,
     parse_sweep,
     plain_number,
     prepare_frame,
@@ -30,7 +30,6 @@ from daytrader.backtest import (
 from daytrader.charting import drawdown_pct, time_ticks
 from daytrader.clock import EXCHANGE_TZ, MarketCalendar
 from daytrader.config import Settings, SettingsError, ensure_data_dir, parse_symbols
-from daytrader.data.replay import load_bars
 from daytrader.models import Bar
 from daytrader.runtime import UsageError
 from daytrader.strategy.loader import parse_spec
@@ -126,8 +125,10 @@ def _settings(args: argparse.Namespace, base: Settings) -> Settings:
         raise SettingsError(message) from None
 
 
-def _load(args: argparse.Namespace, settings: Settings, err: TextIO
-          ) -> tuple[list[Bar], dict[str, int], tuple[str, ...]]:
+def _source(args: argparse.Namespace, settings: Settings, err: TextIO
+            ) -> tuple[Path, tuple[str, ...] | None]:
+    """The bars file to read (the given one, or Alpaca's history cached as one) and the
+    symbols asked for."""
     if args.source == "alpaca":
         from daytrader.data.alpaca import cached_history  # needs keys; caches as Parquet
 
@@ -145,24 +146,8 @@ def _load(args: argparse.Namespace, settings: Settings, err: TextIO
         raise UsageError("backtest needs --data FILE (or --source alpaca)")
     else:
         path = args.data
-    symbols = None
-    if args.backtest_symbols:
-        symbols = parse_symbols("--symbols", args.backtest_symbols)
-    calendar = MarketCalendar()
-    data = load_bars(path, symbols, (calendar.first_day, calendar.last_day))
-    bars = [b for b in data.bars
-            if (args.start is None or b.ts.date() >= args.start)
-            and (args.end is None or b.ts.date() <= args.end)]
-    if not data.bars:
-        counts = ", ".join(f"{k} {v}" for k, v in sorted(data.rejected.items())) or "no rows"
-        raise UsageError(f"{path}: no valid bars"
-                         + (f" for {', '.join(symbols)}" if symbols else "")
-                         + f" (rejected: {counts})")
-    if not bars:
-        raise UsageError(f"{path}: no bars between --from {args.start or 'the start'} and --to "
-                         f"{args.end or 'the end'} (the file has {data.bars[0].ts:%Y-%m-%d} to "
-                         f"{data.bars[-1].ts:%Y-%m-%d})")
-    return bars, dict(data.rejected), data.symbols
+    symbols = parse_symbols("--symbols", args.backtest_symbols) if args.backtest_symbols else None
+    return path, symbols
 
 
 class Progress:
@@ -234,31 +219,6 @@ def _plot(result: BacktestResult, out: TextIO) -> None:
         print(chart, file=out)
 
 
-def trades_frame(result: BacktestResult) -> pl.DataFrame:
-    tz = str(EXCHANGE_TZ)
-    rows = [{
-        "symbol": t.symbol, "side": t.side.value, "qty": t.qty,
-        "entry_time": t.entry_time, "entry_price": float(t.entry_price),
-        "exit_time": t.exit_time, "exit_price": float(t.exit_price),
-        "stop_loss": None if t.stop_loss is None else float(t.stop_loss),
-        "take_profit": None if t.take_profit is None else float(t.take_profit),
-        "pnl": float(t.pnl), "commission": float(t.commission), "reason": t.exit_reason,
-    } for t in result.trades]
-    schema = {"symbol": pl.Utf8, "side": pl.Utf8, "qty": pl.Int64,
-              "entry_time": pl.Datetime("us", tz), "entry_price": pl.Float64,
-              "exit_time": pl.Datetime("us", tz), "exit_price": pl.Float64,
-              "stop_loss": pl.Float64, "take_profit": pl.Float64, "pnl": pl.Float64,
-              "commission": pl.Float64, "reason": pl.Utf8}
-    return pl.DataFrame(rows, schema=schema)
-
-
-def write_trades(result: BacktestResult, folder: Path) -> tuple[Path, Path]:
-    folder.mkdir(parents=True, exist_ok=True)
-    frame = trades_frame(result)
-    parquet, csv = folder / "trades.parquet", folder / "trades.csv"
-    frame.write_parquet(parquet)
-    frame.write_csv(csv)
-    return parquet, csv
 
 
 def check_options(args: argparse.Namespace, settings: Settings) -> None:
@@ -290,16 +250,19 @@ def run(args: argparse.Namespace, base: Settings, out: TextIO | None = None,
     if args.walk_forward or args.cluster:
         raise UsageError("--walk-forward and --cluster read a market-data store: give --data "
                          "the store's folder (python app.py data import / fetch)")
-    bars, rejected, symbols = _load(args, settings, err)
-    settings = settings.with_overrides(symbols=symbols)
+    path, wanted = _source(args, settings, err)
     calendar = MarketCalendar()
     if args.sweep:
-        return _sweep(args, settings, bars, rejected, calendar, out, err)
-    result = run_backtest(bars, settings, calendar=calendar, bad_bars=rejected,
-                          progress=None if args.backtest_json else Progress(err, "backtest"))
+        bars, rejected, symbols = load_file(path, wanted, args.start, args.end, calendar)
+        return _sweep(args, settings.with_overrides(symbols=symbols), bars, rejected, calendar,
+                      out, err)
     folder = args.out or settings.data_dir / "backtests" / datetime.now(EXCHANGE_TZ).strftime(
         "%Y%m%d-%H%M%S")
-    parquet, csv = write_trades(result, folder)
+    run = backtest_file(path, settings, folder, symbols=wanted, start=args.start, end=args.end,
+                        calendar=calendar,
+                        progress=None if args.backtest_json else Progress(err, "backtest"))
+    result, symbols, parquet, csv = run.result, run.symbols, run.trades_parquet, run.trades_csv
+    bars = run.bars
     if args.backtest_json:
         report = {"metrics": result.metrics.as_dict(), "bars": result.bars,
                   "bars_per_second": round(result.bars_per_second),
@@ -308,7 +271,7 @@ def run(args: argparse.Namespace, base: Settings, out: TextIO | None = None,
         print(json.dumps(report, indent=2), file=out)
         return 0
     width = max(len(k) for k, _ in metrics_rows(result))
-    print(f"\nBacktest of {', '.join(symbols)}: {bars[0].ts:%Y-%m-%d} to {bars[-1].ts:%Y-%m-%d}",
+    print(f"\nBacktest of {', '.join(symbols)}: {bars[0]:%Y-%m-%d} to {bars[1]:%Y-%m-%d}",
           file=out)
     for key, value in metrics_rows(result):
         print(f"  {key:<{width}}  {value}", file=out)

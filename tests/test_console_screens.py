@@ -210,7 +210,7 @@ async def test_escape_during_a_backtest_closes_the_screen_and_stops_the_run(
         finally:
             stopped.set()
 
-    monkeypatch.setattr("widgets.backtest.run_backtest", endless)
+    monkeypatch.setattr("daytrader.backtest.run_backtest", endless)
     messages: list = []
     app = make_app(settings=Settings(sim_seed=42, data_dir=tmp_path))
     async with app.run_test(size=SIZE, message_hook=messages.append) as pilot:

@@ -9,8 +9,7 @@ Esc closes the screen and stops a run that is still going.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -24,35 +23,19 @@ from textual.widgets import Button, DataTable, Footer, Input, Label, ProgressBar
 from textual.worker import Worker, WorkerState, get_current_worker
 from textual_plotext import PlotextPlot
 
-from daytrader.backtest import BacktestResult, apply_params, run_backtest
+from daytrader.backtest import BacktestInputError, BacktestRun, apply_params, backtest_file
 from daytrader.backtest_cli import metrics_rows as report_rows
-from daytrader.backtest_cli import write_trades
 from daytrader.charting import drawdown_pct, time_ticks
 from daytrader.clock import EXCHANGE_TZ, MarketCalendar
 from daytrader.config import Settings, SettingsError
-from daytrader.data.replay import ReplayError, load_bars
 from widgets.inputs import FieldInput
 
 SUFFIXES = (".csv", ".parquet")
 MAX_POINTS = 2000  # points per chart: enough for any terminal width
 
 
-class BacktestInputError(Exception):
-    """What the user typed cannot be backtested; the message says which field and why."""
-
-
 class BacktestCanceled(Exception):
     """The screen was closed while the backtest ran."""
-
-
-@dataclass(frozen=True, slots=True)
-class BacktestRun:
-    """A finished backtest and the files its trades went to."""
-
-    result: BacktestResult
-    symbols: tuple[str, ...]
-    trades_parquet: Path
-    trades_csv: Path
 
 
 def checked_path(text: str) -> Path:
@@ -79,24 +62,6 @@ def checked_settings(base: Settings, fast: str, slow: str) -> Settings:
         return apply_params(base, params).with_overrides(mode="backtest")
     except SettingsError as exc:
         raise BacktestInputError(str(exc)) from None
-
-
-def backtest_file(path: Path, settings: Settings, out_root: Path,
-                  calendar: MarketCalendar | None = None,
-                  progress: Callable[[int, int], None] | None = None) -> BacktestRun:
-    """What `python app.py backtest --data PATH` does: load, run the engine, write the trades."""
-    try:
-        data = load_bars(path)
-    except (ReplayError, OSError) as exc:
-        raise BacktestInputError(str(exc)) from None
-    if not data.bars:
-        raise BacktestInputError(f"{path}: no valid bars ({sum(data.rejected.values())} rejected)")
-    settings = settings.with_overrides(symbols=data.symbols)
-    result = run_backtest(data.bars, settings, calendar=calendar or MarketCalendar(),
-                          progress=progress, bad_bars=dict(data.rejected))
-    folder = out_root / datetime.now(EXCHANGE_TZ).strftime("%Y%m%d-%H%M%S")
-    parquet, csv = write_trades(result, folder)
-    return BacktestRun(result, data.symbols, parquet, csv)
 
 
 class CurveChart(PlotextPlot):
@@ -205,8 +170,9 @@ class BacktestScreen(ModalScreen[None]):
                 raise BacktestCanceled
             self.post_message(self.Progressed(done, total))
 
-        run = backtest_file(path, settings, settings.data_dir / "backtests", self.calendar,
-                            progress)
+        folder = settings.data_dir / "backtests" / datetime.now(EXCHANGE_TZ).strftime(
+            "%Y%m%d-%H%M%S")
+        run = backtest_file(path, settings, folder, calendar=self.calendar, progress=progress)
         self.post_message(self.Finished(run))
 
     @on(Progressed)
