@@ -251,7 +251,10 @@ def create_app(engine: Engine, *, token: str | None = None) -> FastAPI:
         a = snap.account
         return {**plain(a), "day_pnl": str(a.day_pnl), "day_pnl_pct": round(a.day_pnl_pct, 4),
                 "state": snap.state.value, "breaker_tripped": snap.breaker_tripped,
-                "daily_loss_pct": round(snap.daily_loss_pct, 4)}
+                "emergency_stop": snap.emergency_stop,
+                "daily_loss_pct": round(snap.daily_loss_pct, 4),
+                "loss_to_breaker": None if snap.loss_to_breaker is None
+                else str(snap.loss_to_breaker)}
 
     @app.get("/metrics")
     async def metrics_() -> dict:

@@ -156,10 +156,14 @@ def render(action: str, status: int, body: Any, out: TextIO) -> None:
             print(f"  failed check: {body['failed_check']}", file=out)
         return
     if action == "status":
-        print(f"trading {body['state']}{' (circuit breaker tripped)' if body['breaker_tripped'] else ''}"
+        state = "E-STOP (emergency stop: `ctl enable` trades again)" if body.get(
+            "emergency_stop") else body["state"]
+        room = body.get("loss_to_breaker")
+        print(f"trading {state}{' (circuit breaker tripped)' if body['breaker_tripped'] else ''}"
               f"  equity {_money(body['equity'])}  cash {_money(body['cash'])}  buying power "
               f"{_money(body['buying_power'])}  day P&L {_money(body['day_pnl'])} "
-              f"({body['day_pnl_pct']:+.2f}%)  daily loss {body['daily_loss_pct']:.2f}%", file=out)
+              f"({body['day_pnl_pct']:+.2f}%)  daily loss {body['daily_loss_pct']:.2f}%"
+              + (f" (breaker {_money(room)} away)" if room is not None else ""), file=out)
     elif action == "health":
         print(f"{body['status']}  trading {body['trading']}", file=out)
         for c in body["components"]:

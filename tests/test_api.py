@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import signal
 import socket
 import stat
@@ -265,6 +266,7 @@ def test_ctl_against_a_running_headless_process(tmp_path):
         assert stat.S_IMODE(sock.stat().st_mode) == 0o600
         status = ctl("status")
         assert status.returncode == 0 and "trading ENABLED" in status.stdout
+        assert re.search(r"\(breaker [\d,]+\.\d\d away\)", status.stdout), status.stdout
         assert ctl("disable").returncode == 0
         assert "trading DISABLED" in ctl("status").stdout
         as_json = json.loads(ctl("health", "--json").stdout)
@@ -277,6 +279,9 @@ def test_ctl_against_a_running_headless_process(tmp_path):
         assert stop.returncode == 0, stop.stdout + stop.stderr
         assert "EMERGENCY STOP complete" in stop.stdout
         assert "no positions" in ctl("positions").stdout
+        assert "trading E-STOP" in ctl("status").stdout  # until trading is enabled again
+        assert ctl("enable").returncode == 0
+        assert "trading ENABLED" in ctl("status").stdout
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(30)

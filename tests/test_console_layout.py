@@ -320,3 +320,18 @@ def test_the_chart_keeps_the_strategy_lines_in_view_when_they_are_far_from_the_c
     built = chart.plt.build()
     assert "EMA9" in built and "EMA21" in built and "target 418.00" in built
     assert "409." in built  # the y axis reaches down to the slow EMA
+
+
+def test_watchlist_columns_hold_every_strategy_indicator_by_name():
+    """Symbols traded by different strategies have different indicators: each gets its own
+    column, blank where a symbol's strategy has no such indicator."""
+    from daytrader.market import Quote
+    from widgets.watchlist import watchlist_row
+
+    ema = Quote("AAPL", 190.0, indicators={"EMA9": 189.5, "EMA21": 189.0})
+    orb = Quote("MSFT", 410.0, indicators={"OR high": 412.0, "OR low": None})
+    names = ("EMA9", "EMA21", "OR high", "OR low")
+    _, aapl = watchlist_row(ema, None, 0, names)
+    _, msft = watchlist_row(orb, None, 0, names)
+    assert aapl[-4:] == ("189.50", "189.00", "", "")
+    assert msft[-4:] == ("", "", "412.00", ("-", "muted"))  # not ready yet: a dash

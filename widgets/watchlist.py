@@ -79,7 +79,11 @@ def watchlist_columns(indicators: tuple[str, ...]) -> tuple[Column, ...]:
     )
 
 
-def watchlist_row(q: Quote, position: Position | None, realized: Decimal) -> Row:
+def watchlist_row(q: Quote, position: Position | None, realized: Decimal,
+                  indicators: tuple[str, ...] | None = None) -> Row:
+    """One symbol's row; `indicators`: the indicator columns, by name (symbols traded by other
+    strategies have other indicators: a name a symbol lacks is blank)."""
+    names = tuple(q.indicators) if indicators is None else indicators
     signal, distance = signal_text(q)
     change_tone = tone(q.change) if q.change is not None else "muted"
     unrealized = position.unrealized_pnl if position is not None else None
@@ -94,7 +98,8 @@ def watchlist_row(q: Quote, position: Position | None, realized: Decimal) -> Row
         (money(realized, signed=True), tone(realized)) if realized else "",
         (f"{q.change:+,.2f}", change_tone) if q.change is not None else ("-", "muted"),
         compact_number(q.volume) if q.bars else ("-", "muted"),
-        *(price(v) if v is not None else ("-", "muted") for v in q.indicators.values()),
+        *(price(v) if (v := q.indicators.get(name)) is not None
+          else ("-", "muted") if name in q.indicators else "" for name in names),
     )
 
 
@@ -113,6 +118,9 @@ class WatchlistTable(SymbolTable):
         self.sort = SORTS[0]
         self.descending = False
         self._indicators: tuple[str, ...] = ()
+        # symbol -> (what its row was made from, the row): a row is made again only when its
+        # quote, position or realized P&L changed (a hundred symbols, a few of them moving).
+        self._made: dict[str, tuple[tuple, Row]] = {}
         self._snapshot: EngineSnapshot | None = None
         self._title()
 
@@ -122,9 +130,11 @@ class WatchlistTable(SymbolTable):
 
     def show(self, snapshot: EngineSnapshot) -> None:
         self._snapshot = snapshot
-        names = tuple(snapshot.quotes[0].indicators) if snapshot.quotes else ()
-        if names != self._indicators:  # the strategy's indicators become the last columns
+        # The strategies' indicators become the last columns, every name once.
+        names = tuple(dict.fromkeys(n for q in snapshot.quotes for n in q.indicators))
+        if names != self._indicators:
             self._indicators = names
+            self._made.clear()
             self.set_columns(watchlist_columns(names))
         positions = {p.symbol: p for p in snapshot.positions}
         realized = snapshot.realized_by_symbol
@@ -132,7 +142,14 @@ class WatchlistTable(SymbolTable):
         rows = [(q, positions.get(q.symbol), realized.get(q.symbol, zero)) for q in snapshot.quotes]
         key = self.sort.value
         rows.sort(key=lambda r: key(*r), reverse=self.descending)
-        self.set_rows([watchlist_row(*r) for r in rows])
+        made = []
+        for quote, position, real in rows:
+            cached = self._made.get(quote.symbol)
+            if cached is None or cached[0] != (quote, position, real):
+                cached = self._made[quote.symbol] = ((quote, position, real),
+                                                     watchlist_row(quote, position, real, names))
+            made.append(cached[1])
+        self.set_rows(made)
 
     def action_next_sort(self) -> None:
         self.sort = SORTS[(SORTS.index(self.sort) + 1) % len(SORTS)]
