@@ -60,6 +60,7 @@ from daytrader.risk import (
     RiskContext,
     RiskLimits,
     StopCooldown,
+    check_exit,
     check_order,
     daily_loss_pct,
     size_entry,
@@ -376,23 +377,62 @@ class Engine:
                 future = asyncio.get_running_loop().create_future()
                 self._closing[symbol] = waiting[symbol] = future
                 fresh.append(symbol)
-        if fresh:
+        if fresh and self._in_process():
+            # Nothing here waits (see Broker.in_process): the close runs in line, with no task
+            # and no loop turn, and its reports are ready when it returns.
+            try:
+                reports = await self._close(fresh, reason, source, listed)
+            except Exception as exc:  # reported as the task's failure would be
+                self._settle_closes(fresh, None, exc)
+            except BaseException as exc:
+                self._settle_closes(fresh, None, exc)
+                raise
+            else:
+                self._settle_closes(fresh, reports, None)
+        elif fresh:
+            # On a task of its own: a caller that gives up (a timed-out request) never stops a
+            # close half-way, after its cancels and before its sell.
             batch = asyncio.ensure_future(self._close(fresh, reason, source, listed))
 
             def settle(task: asyncio.Future[dict[str, CloseReport]]) -> None:
-                for symbol in fresh:
-                    future = self._closing.pop(symbol, None)
-                    if future is None or future.done():
-                        continue
-                    if task.cancelled() or task.exception() is not None:
-                        error = task.exception() if not task.cancelled() else None
-                        future.set_result(CloseReport(symbol, False, f"close {symbol}: "
-                                                      f"failed: {error!r}"))
-                    else:
-                        future.set_result(task.result()[symbol])
+                if task.cancelled():
+                    self._settle_closes(fresh, None, None)
+                else:
+                    error = task.exception()
+                    self._settle_closes(fresh, None if error else task.result(), error)
 
             batch.add_done_callback(settle)
-        return {symbol: await asyncio.shield(future) for symbol, future in waiting.items()}
+        return {symbol: future.result() if future.done() else await asyncio.shield(future)
+                for symbol, future in waiting.items()}
+
+    def _settle_closes(self, symbols: list[str], reports: dict[str, CloseReport] | None,
+                       error: BaseException | None) -> None:
+        """Hands each close's report to whoever waits for it, and ends its single-flight."""
+        for symbol in symbols:
+            future = self._closing.pop(symbol, None)
+            if future is None or future.done():
+                continue
+            if reports is None:
+                future.set_result(CloseReport(symbol, False, f"close {symbol}: failed: {error!r}"))
+            else:
+                future.set_result(reports[symbol])
+
+    def _in_process(self) -> bool:
+        return getattr(self.broker, "in_process", False) is True
+
+    async def _each(self, coros: list) -> list:
+        """Runs the awaitables concurrently, or one after the other where that costs nothing
+        (one of them, or an in-process broker): each task would be a loop turn for nothing."""
+        if len(coros) <= 1 or self._in_process():
+            results: list = []
+            try:
+                for coro in coros:
+                    results.append(await coro)
+            finally:
+                for coro in coros[len(results) + 1:]:  # never started: one before them raised
+                    coro.close()
+            return results
+        return list(await asyncio.gather(*coros))
 
     async def _close(self, symbols: list[str], reason: str, source: str,
                      listed: list[Order] | None) -> dict[str, CloseReport]:
@@ -419,8 +459,8 @@ class Engine:
                 reports[symbol] = self._close_report(symbol, t0, True, f"close {symbol}: already "
                                                      f"closing (order {exiting[0].id} working)")
         ids = [o.id for o in working.values() if o.symbol not in reports]
-        await asyncio.gather(*(self._cancel_for_close(self.order_book.get(i) or working[i])
-                               for i in ids))
+        await self._each([self._cancel_for_close(self.order_book.get(i) or working[i])
+                          for i in ids])
         unconfirmed = set(await self._await_done(ids, self.cancel_confirm_timeout))
         todo = [s for s in symbols if s not in reports]
         outcome: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
@@ -456,7 +496,7 @@ class Engine:
             await self.sync("close reconciliation")  # a fill the stream never told: broker wins
         sends = [self._close_one(symbol, held.get(symbol, 0), reason, t0, *outcome[symbol])
                  for symbol in todo]
-        for report in await asyncio.gather(*sends):
+        for report in await self._each(sends):
             reports[report.symbol] = report
         return reports
 
@@ -956,8 +996,11 @@ class Engine:
                            allow_shorts=self.settings.allow_shorts)
 
     def _check(self, intent: OrderIntent, positions: dict[str, int] | None = None) -> RiskDecision:
+        if intent.reduce_only:  # check_order's one check for an exit, without its context
+            held = positions.get(intent.symbol) if positions is not None else None
+            return check_exit(intent, self.book.qty(intent.symbol) if held is None else held)
         decision = check_order(intent, self._risk_context(positions), self.limits)
-        paused = "" if intent.reduce_only else self.entries_paused()
+        paused = self.entries_paused()
         if paused:
             return RiskDecision((CheckResult("components_healthy", False, "paused",
                                              "data, trade stream and broker healthy",
@@ -977,7 +1020,9 @@ class Engine:
             fill = None  # already in what sync adopted: journaled as an event, not a fill
         if fill is not None and fill.role is not order.role:
             fill = replace(fill, role=order.role)  # the role known by id wins over a guess
-        self.journal.order_update(self.clock.now(), replace(update, order=order, fill=fill))
+        if order is not update.order or fill is not update.fill:
+            update = OrderUpdate(update.event, order, fill)
+        self.journal.order_update(self.clock.now(), update)
         if update.event == "rejected":
             self.record("error", "broker", f"order {order.id} {order.symbol} rejected: "
                         f"{order.reject_reason}")

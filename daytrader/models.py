@@ -27,13 +27,18 @@ class Side(enum.StrEnum):
     BUY = "buy"
     SELL = "sell"
 
+    # Compared as the strings they are: an enum's class attributes are slow to look up (its
+    # metaclass has __getattr__), and these run several times per order.
     @property
     def opposite(self) -> Side:
-        return Side.SELL if self is Side.BUY else Side.BUY
+        return _SELL if self == "buy" else _BUY
 
     @property
     def sign(self) -> int:
-        return 1 if self is Side.BUY else -1
+        return 1 if self == "buy" else -1
+
+
+_BUY, _SELL = Side.BUY, Side.SELL
 
 
 class OrderType(enum.StrEnum):
@@ -267,7 +272,10 @@ class RiskDecision:
 
     @property
     def approved(self) -> bool:
-        return all(c.passed for c in self.checks)
+        for check in self.checks:  # noqa: SIM110 (a loop costs a third of all(...) per order)
+            if not check.passed:
+                return False
+        return True
 
     @property
     def failed(self) -> CheckResult | None:

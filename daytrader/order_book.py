@@ -54,8 +54,12 @@ class OrderBook:
         parent = self.parents.get(order.id)
         if (role is not None and role is not order.role) or (parent and parent != order.parent_id):
             order = replace(order, role=role or order.role, parent_id=parent or order.parent_id)
-        if order.legs:
-            order = replace(order, legs=())  # the legs are remembered on their own
+        if order.legs:  # the legs are remembered on their own
+            order = Order(order.id, order.client_order_id, order.symbol, order.side, order.qty,
+                          order.order_type, order.status, order.submitted_at, order.role,
+                          order.limit_price, order.stop_price, order.filled_qty,
+                          order.filled_avg_price, order.parent_id, order.updated_at,
+                          order.reject_reason)
         prev = self.known.get(order.id)
         if prev is not None and _older(order, prev):
             return prev  # an answer sent before what the stream already told: never go back

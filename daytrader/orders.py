@@ -11,10 +11,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine, Generator
 from dataclasses import dataclass, replace
 from datetime import UTC
 from enum import StrEnum
+from typing import Any, TypeVar
 
 from daytrader.broker import Broker, BrokerError, BrokerUnavailable, DuplicateClientOrderId
 from daytrader.models import Order, OrderIntent, OrderRequest, RiskDecision
@@ -22,6 +23,7 @@ from daytrader.models import Order, OrderIntent, OrderRequest, RiskDecision
 log = logging.getLogger(__name__)
 
 CLIENT_ID_PREFIX = "dt"
+T = TypeVar("T")
 
 
 def client_order_id(intent: OrderIntent, prefix: str = CLIENT_ID_PREFIX) -> str:
@@ -34,6 +36,47 @@ def client_order_id(intent: OrderIntent, prefix: str = CLIENT_ID_PREFIX) -> str:
                     "" if price is None else f"{price:f}", minute, intent.strategy))
     digest = hashlib.sha256(key.encode()).hexdigest()[:20]
     return f"{prefix}-{intent.strategy[:12]}-{digest}"
+
+
+async def within(coro: Coroutine[Any, Any, T], timeout: float) -> T:
+    """`await coro` with a timeout, armed only if it has to wait: a broker in this process
+    answers in its first step, and a timer per order is a good part of what an order costs
+    there. A wait is timed as with `asyncio.timeout` (from the moment it starts)."""
+    try:
+        waiting_on = coro.send(None)
+    except StopIteration as done:
+        return done.value
+    async with asyncio.timeout(timeout):
+        return await _Resumed(coro, waiting_on)
+
+
+class _Resumed:
+    """The rest of a coroutine whose first step already ran and is waiting on `waiting_on`:
+    awaiting it is awaiting the coroutine from there on (what `await` does after that step)."""
+
+    __slots__ = ("coro", "waiting_on")
+
+    def __init__(self, coro: Coroutine, waiting_on: Any) -> None:
+        self.coro, self.waiting_on = coro, waiting_on
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        coro, value = self.coro, self.waiting_on
+        while True:
+            try:
+                sent = yield value
+            except GeneratorExit:
+                coro.close()
+                raise
+            except BaseException as exc:  # a cancel (the timeout's) goes to where it waits
+                try:
+                    value = coro.throw(exc)
+                except StopIteration as done:
+                    return done.value
+            else:
+                try:
+                    value = coro.send(sent)
+                except StopIteration as done:
+                    return done.value
 
 
 class SubmitStatus(StrEnum):
@@ -118,12 +161,13 @@ class OrderManager:
         future: asyncio.Future[SubmitResult] = asyncio.get_running_loop().create_future()
         self._inflight[cid] = future
         self.intents[cid] = intent
-        # If the send is interrupted the outcome is unknown: the id stays reserved.
-        result = SubmitResult(SubmitStatus.UNKNOWN, cid, intent, decision,
-                              error="submit interrupted")
+        result: SubmitResult | None = None
         try:
             result = await self._send(cid, intent, decision)
         finally:
+            if result is None:  # the send was interrupted: the outcome is unknown, the id stays
+                result = SubmitResult(SubmitStatus.UNKNOWN, cid, intent, decision,
+                                      error="submit interrupted")
             self.results[cid] = result
             del self._inflight[cid]
             future.set_result(result)
@@ -140,9 +184,7 @@ class OrderManager:
         last_error: BrokerError | None = None
         for attempt in range(1, self.attempts + 1):
             try:
-                # asyncio.timeout, not wait_for: no extra task per order on the hot path.
-                async with asyncio.timeout(self.timeout):
-                    order = await self.broker.submit_order(request)
+                order = await within(self.broker.submit_order(request), self.timeout)
                 return SubmitResult(SubmitStatus.SUBMITTED, cid, intent, decision, order)
             except DuplicateClientOrderId:
                 # The broker has this id: an earlier send landed. Find it and carry on with it.

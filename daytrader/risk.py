@@ -165,7 +165,17 @@ def check_stop_cooldown(intent: OrderIntent, ctx: RiskContext, limits: RiskLimit
 def check_reduce_only(intent: OrderIntent, ctx: RiskContext) -> CheckResult:
     """An exit takes the broker's position toward zero and never past it; an entry never
     crosses zero in one order, nor goes short while shorts are off."""
-    held = ctx.position_qty.get(intent.symbol, 0)
+    return _reduce_only(intent, ctx.position_qty.get(intent.symbol, 0), ctx.allow_shorts)
+
+
+def check_exit(intent: OrderIntent, held: int) -> RiskDecision:
+    """The decision on an order that only reduces (`reduce_only`): its one check, against
+    `held`, the broker's position in the symbol. `check_order` decides an exit the same way;
+    this needs no context, which an exit would otherwise build for nothing."""
+    return RiskDecision((_reduce_only(intent, held, True),))
+
+
+def _reduce_only(intent: OrderIntent, held: int, allow_shorts: bool) -> CheckResult:
     after = held + intent.side.sign * intent.qty
     value = f"position {held:+d} -> {after:+d}"
     if intent.reduce_only:
@@ -178,12 +188,12 @@ def check_reduce_only(intent: OrderIntent, ctx: RiskContext) -> CheckResult:
                                f"{intent.side} {intent.qty} {intent.symbol} would take the "
                                f"position from {held:+d} to {after:+d}; an exit only reduces")
         return CheckResult(REDUCE_ONLY, True, value, limit)
-    limit = "no flip" if ctx.allow_shorts else "no flip, no shorts"
+    limit = "no flip" if allow_shorts else "no flip, no shorts"
     if held * after < 0:
         return CheckResult(REDUCE_ONLY, False, value, limit,
                            f"{intent.side} {intent.qty} {intent.symbol} would flip the position "
                            f"from {held:+d} to {after:+d} in one order; close it first")
-    if after < 0 and not ctx.allow_shorts:
+    if after < 0 and not allow_shorts:
         return CheckResult(REDUCE_ONLY, False, value, limit,
                            f"{intent.side} {intent.qty} {intent.symbol} would open a short "
                            f"({after:+d}) and ALLOW_SHORTS=false")
@@ -194,7 +204,7 @@ def check_order(intent: OrderIntent, ctx: RiskContext, limits: RiskLimits) -> Ri
     """Every check on an order that opens or adds to a position, in the seed's order; an exit
     faces only `reduce_only`."""
     if intent.reduce_only:
-        return RiskDecision((check_reduce_only(intent, ctx),))
+        return check_exit(intent, ctx.position_qty.get(intent.symbol, 0))
     checks = (
         check_trading_enabled(ctx),
         check_circuit_breaker(ctx, limits),
@@ -233,6 +243,7 @@ class CircuitBreaker:
         self.day: date | None = None
         self.trip: BreakerTrip | None = None
         self.trips: list[BreakerTrip] = []
+        self._clear: tuple[Decimal, float] | None = None  # (baseline, equity safely above the limit)
 
     @property
     def tripped(self) -> bool:
@@ -252,6 +263,14 @@ class CircuitBreaker:
         """Returns the trip on the update that crosses the limit, None otherwise."""
         if self.trip is not None or self.baseline <= 0:
             return None
+        if isinstance(equity, float):
+            # A dollar above the limit is far from it whatever the rounding: no decimals needed
+            # on the minutes (almost all) that settle it so.
+            if self._clear is None or self._clear[0] is not self.baseline:
+                limit = float(self.baseline) * (1 - self.max_loss_pct / 100)
+                self._clear = (self.baseline, limit + 1.0)
+            if equity > self._clear[1]:
+                return None
         # Judged on the equity in cents, the figure the trip reports (per-bar estimates are floats).
         cents = _decimal(equity).quantize(Decimal("0.01"))
         loss = self.loss_pct(cents)

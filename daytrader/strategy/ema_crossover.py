@@ -125,7 +125,8 @@ class EmaCrossover:
         return to_price(stop), to_price(take)
 
     def on_bar(self, bar: Bar, position_qty: int) -> Signal | None:
-        was, now, atr = self._symbol(bar.symbol).update(bar)
+        state = self._state.get(bar.symbol) or self._symbol(bar.symbol)
+        was, now, atr = state.update(bar)
         if was is None or now is None or was == now:
             return None
         if position_qty > 0 and not now:

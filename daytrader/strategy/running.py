@@ -39,6 +39,13 @@ class RunningStrategies:
         self.enabled: dict[str, bool] = dict.fromkeys(self.by_name, True)
         self.errors: dict[str, str] = {}
         self.on_failure = on_failure
+        self._deciding: dict[str, Strategy] = {}  # symbol -> its strategy, while it decides
+        self._refresh()
+
+    def _refresh(self) -> None:
+        """Which symbols' strategies decide now (enabled and not failed): one lookup per bar."""
+        self._deciding = {symbol: s for symbol, s in self.by_symbol.items()
+                          if self.enabled[s.name] and s.name not in self.errors}
 
     @property
     def names(self) -> list[str]:
@@ -60,10 +67,12 @@ class RunningStrategies:
         self.enabled[name] = enabled
         if enabled:
             self.errors.pop(name, None)
+        self._refresh()
 
     def _failed(self, strategy: Strategy, doing: str, exc: BaseException) -> None:
         self.enabled[strategy.name] = False
         self.errors[strategy.name] = f"{doing}: {type(exc).__name__}: {exc}"
+        self._refresh()
         if self.on_failure is not None:
             self.on_failure(strategy.name, doing, exc)
 
@@ -80,13 +89,17 @@ class RunningStrategies:
     def on_bar(self, bar: Bar, position_qty: int) -> Signal | None:
         """The symbol's strategy's decision; a disabled strategy keeps its indicators current
         (so enabling it again needs no warm-up) but decides nothing."""
-        strategy = self.by_symbol.get(bar.symbol)
-        if strategy is None or strategy.name in self.errors:
+        strategy = self._deciding.get(bar.symbol)
+        if strategy is None:  # no strategy, a failed one, or a disabled one (kept warm)
+            strategy = self.by_symbol.get(bar.symbol)
+            if strategy is None or strategy.name in self.errors:
+                return None
+            try:
+                strategy.warm_up(bar)
+            except Exception as exc:
+                self._failed(strategy, f"bar of {bar.symbol} at {bar.ts:%H:%M}", exc)
             return None
         try:
-            if not self.enabled[strategy.name]:
-                strategy.warm_up(bar)
-                return None
             signal = strategy.on_bar(bar, position_qty)
         except Exception as exc:
             self._failed(strategy, f"bar of {bar.symbol} at {bar.ts:%H:%M}", exc)
