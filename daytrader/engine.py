@@ -139,6 +139,8 @@ class Engine:
         # from what the engine sees.
         self.health: dict[str, Health] = {}
         self.last_bar_wall: datetime | None = None
+        self._flatten_for: tuple[tuple[datetime, int] | None, datetime | None] = (None, None)
+        self._account_for: tuple[Account | None, Decimal, Account | None] = (None, ZERO, None)
         # Wall time for health ages (the sim clock is the data's); tests freeze it.
         self.wall_clock: Callable[[], datetime] = lambda: datetime.now(EXCHANGE_TZ)
         # The journal (daytrader/store) is set by the runtime; the default writes nothing.
@@ -808,9 +810,10 @@ class Engine:
             self._start_day(session.date)
         self.last_bar_wall = self.wall_clock()
         self.broker.on_bars(bars)
+        last_prices = self.last_prices
         for bar in bars:
-            self.last_prices[bar.symbol] = bar.close
-            self.book.mark(bar.symbol, bar.close)
+            last_prices[bar.symbol] = bar.close
+        self.book.mark_bars(bars)
         equity = self.book.equity_estimate()
         self.equity_curve.append((now, equity))
         trip = self.breaker.update(equity, now)
@@ -821,14 +824,14 @@ class Engine:
                       loss_pct=trip.loss_pct)
         if session is None:
             return None  # outside regular hours: marks only, no decisions
-        flatten_at = session.close - timedelta(minutes=self.settings.flatten_minutes_before_close)
-        if now >= flatten_at:
+        if now >= self._flatten_at(session):
             await self._flatten(now)
             for bar in bars:
                 self.strategies.warm_up(bar)
         else:
+            qty = self.book.qty
             for bar in bars:
-                signal = self.strategies.on_bar(bar, self.book.qty(bar.symbol))
+                signal = self.strategies.on_bar(bar, qty(bar.symbol))
                 if signal is not None:
                     await self._act(signal)
         if self.record_tape:
@@ -837,6 +840,13 @@ class Engine:
                 values = self.strategies.indicator_values(bar.symbol)
                 self.tape.record(bar, {name: values.get(name) for name in names})
         return session
+
+    def _flatten_at(self, session: Session) -> datetime:
+        """When the flatten before `session`'s close begins (worked out once a session)."""
+        minutes = self.settings.flatten_minutes_before_close
+        if self._flatten_for[0] != (session.close, minutes):
+            self._flatten_for = ((session.close, minutes), session.close - timedelta(minutes=minutes))
+        return self._flatten_for[1]
 
     def _start_day(self, day: date) -> None:
         self.day = day
@@ -975,7 +985,14 @@ class Engine:
     def _account_view(self) -> Account:
         view = self.broker.account_view()
         if view is not None:
-            return Account(view.cash, view.equity, view.buying_power, self.start_of_day_equity)
+            # A broker that knows its account (the sim) hands out the same view until something
+            # changes: so is ours, asked for by sizing and by risk on every entry.
+            seen, sod, ours = self._account_for
+            if view is seen and sod is self.start_of_day_equity and ours is not None:
+                return ours
+            ours = Account(view.cash, view.equity, view.buying_power, self.start_of_day_equity)
+            self._account_for = (view, self.start_of_day_equity, ours)
+            return ours
         equity = self.book.equity()
         return Account(to_money(self.book.cash), equity, self.account.buying_power,
                        self.start_of_day_equity)

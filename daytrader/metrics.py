@@ -137,8 +137,9 @@ def exposure_pct(trades: Sequence[Trade], equity_curve: Sequence[tuple[datetime,
         else:
             merged.append([start, end])
     exposed = index = 0
+    minute = timedelta(minutes=1)
     for ts, _ in equity_curve:
-        minute_start = ts - timedelta(minutes=1)
+        minute_start = ts - minute
         while index < len(merged) and merged[index][1] <= minute_start:
             index += 1
         if index < len(merged) and merged[index][0] <= minute_start:

@@ -112,8 +112,9 @@ class PositionBook:
             return
         for bar in bars:
             pos = held.get(bar.symbol)
-            if pos is not None:
-                pos.set_last(bar.close)
+            if pos is not None:  # set_last, written out: a call per bar of each held symbol
+                pos.last = bar.close
+                pos._last_price = None
 
     def set_strategy(self, symbol: str, strategy: str) -> None:
         """The strategy of the next entry in `symbol`: its round trip is counted for it."""
