@@ -829,11 +829,8 @@ class Engine:
             for bar in bars:
                 self.strategies.warm_up(bar)
         else:
-            qty = self.book.qty
-            for bar in bars:
-                signal = self.strategies.on_bar(bar, qty(bar.symbol))
-                if signal is not None:
-                    await self._act(signal)
+            for signal in self.strategies.on_bars(bars, self.book.qty):
+                await self._act(signal)
         if self.record_tape:
             for bar in bars:
                 names = self.strategies.chart_lines(bar.symbol)

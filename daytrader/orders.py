@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable, Coroutine, Generator
 from dataclasses import dataclass, replace
 from datetime import UTC
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any, TypeVar
 
@@ -31,11 +32,19 @@ def client_order_id(intent: OrderIntent, prefix: str = CLIENT_ID_PREFIX) -> str:
     if intent.ts is None:
         raise ValueError("an order intent needs a timestamp for its client order id")
     price = intent.limit_price or intent.stop_price or intent.ref_price
-    minute = intent.ts.astimezone(UTC).strftime("%Y%m%d%H%M")
+    utc = intent.ts.astimezone(UTC)
+    # strftime("%Y%m%d%H%M"), written out: a third of the cost (an id is made per order).
+    minute = f"{utc.year:04d}{utc.month:02d}{utc.day:02d}{utc.hour:02d}{utc.minute:02d}"
     key = "|".join((intent.symbol, intent.side.value, str(intent.qty),
-                    "" if price is None else f"{price:f}", minute, intent.strategy))
+                    "" if price is None else plain_decimal(price), minute, intent.strategy))
     digest = hashlib.sha256(key.encode()).hexdigest()[:20]
     return f"{prefix}-{intent.strategy[:12]}-{digest}"
+
+
+def plain_decimal(d: Decimal) -> str:
+    """`f"{d:f}"` (no exponent), by the much cheaper str() when that has no exponent either."""
+    text = str(d)
+    return f"{d:f}" if "E" in text else text
 
 
 async def within(coro: Coroutine[Any, Any, T], timeout: float) -> T:

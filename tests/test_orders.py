@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -25,7 +26,13 @@ from daytrader.models import (
     RiskDecision,
     Side,
 )
-from daytrader.orders import OrderManager, SubmitStatus, client_order_id, within
+from daytrader.orders import (
+    OrderManager,
+    SubmitStatus,
+    client_order_id,
+    plain_decimal,
+    within,
+)
 
 NY = ZoneInfo("America/New_York")
 NOW = datetime(2026, 11, 24, 10, 0, 12, tzinfo=NY)
@@ -132,6 +139,17 @@ class Down(Edge):
 
 
 # --- client order ids ----------------------------------------------------------------------------
+
+
+@given(st.decimals(allow_nan=False, allow_infinity=False))
+def test_prices_enter_the_id_in_plain_notation_whatever_their_exponent(price):
+    assert plain_decimal(price) == f"{price:f}"
+
+
+def test_the_id_is_the_seed_formula():
+    key = "AAPL|buy|10|100.00|202611241500|ema_crossover"  # 10:00 New York is 15:00 UTC
+    digest = hashlib.sha256(key.encode()).hexdigest()[:20]
+    assert client_order_id(INTENT) == f"dt-ema_crossove-{digest}"
 
 
 def test_same_intent_in_the_same_minute_gets_the_same_id():

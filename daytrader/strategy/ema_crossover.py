@@ -126,8 +126,16 @@ class EmaCrossover:
 
     def on_bar(self, bar: Bar, position_qty: int) -> Signal | None:
         state = self._state.get(bar.symbol) or self._symbol(bar.symbol)
-        was, now, atr = state.update(bar)
-        if was is None or now is None or was == now:
+        # _SymbolState.update, written out: this runs on every bar of a backtest.
+        close = bar.close
+        fast = state.fast.update(close)
+        slow = state.slow.update(close)
+        atr = state.atr.update(bar.high, bar.low, close)
+        if fast is None or slow is None:
+            return None
+        was, now = state.above, fast > slow
+        state.above = now
+        if was is None or was == now:
             return None
         if position_qty > 0 and not now:
             return self._exit(bar, "ema_cross_down")

@@ -6,7 +6,7 @@ The engine asks here for every decision and every reading; nothing else calls a 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -87,29 +87,41 @@ class RunningStrategies:
             self._failed(strategy, f"warm-up on {bar.symbol}", exc)
 
     def on_bar(self, bar: Bar, position_qty: int) -> Signal | None:
-        """The symbol's strategy's decision; a disabled strategy keeps its indicators current
-        (so enabling it again needs no warm-up) but decides nothing."""
-        strategy = self._deciding.get(bar.symbol)
-        if strategy is None:  # no strategy, a failed one, or a disabled one (kept warm)
-            strategy = self.by_symbol.get(bar.symbol)
-            if strategy is None or strategy.name in self.errors:
-                return None
+        """The symbol's strategy's decision (see on_bars)."""
+        for signal in self.on_bars((bar,), lambda _symbol: position_qty):
+            return signal
+        return None
+
+    def on_bars(self, bars: Iterable[Bar], position_qty: Callable[[str], int]
+                ) -> Iterator[Signal]:
+        """Each bar's decision by its symbol's strategy, in turn, as they are asked for: a
+        caller acts on a signal before the next bar is decided (its position is read then).
+        A disabled strategy keeps its indicators current (so enabling it again needs no
+        warm-up) but decides nothing; a failing one is disabled."""
+        for bar in bars:
+            strategy = self._deciding.get(bar.symbol)
+            if strategy is None:  # no strategy, a failed one, or a disabled one (kept warm)
+                strategy = self.by_symbol.get(bar.symbol)
+                if strategy is None or strategy.name in self.errors:
+                    continue
+                try:
+                    strategy.warm_up(bar)
+                except Exception as exc:
+                    self._failed(strategy, f"bar of {bar.symbol} at {bar.ts:%H:%M}", exc)
+                continue
             try:
-                strategy.warm_up(bar)
+                signal = strategy.on_bar(bar, position_qty(bar.symbol))
             except Exception as exc:
                 self._failed(strategy, f"bar of {bar.symbol} at {bar.ts:%H:%M}", exc)
-            return None
-        try:
-            signal = strategy.on_bar(bar, position_qty)
-        except Exception as exc:
-            self._failed(strategy, f"bar of {bar.symbol} at {bar.ts:%H:%M}", exc)
-            return None
-        if signal is not None and (not isinstance(signal, Signal) or signal.symbol != bar.symbol):
-            self._failed(strategy, f"bar of {bar.symbol} at {bar.ts:%H:%M}",
-                         TypeError(f"on_bar returned {signal!r:.120}, not a Signal for "
-                                   f"{bar.symbol}"))
-            return None
-        return signal
+                continue
+            if signal is None:
+                continue
+            if not isinstance(signal, Signal) or signal.symbol != bar.symbol:
+                self._failed(strategy, f"bar of {bar.symbol} at {bar.ts:%H:%M}",
+                             TypeError(f"on_bar returned {signal!r:.120}, not a Signal for "
+                                       f"{bar.symbol}"))
+                continue
+            yield signal
 
     def _ask(self, symbol: str, method: str, default: Any, *args: Any) -> Any:
         strategy = self.by_symbol.get(symbol)
