@@ -19,7 +19,7 @@ from enum import StrEnum
 from typing import Any, TypeVar
 
 from daytrader.broker import Broker, BrokerError, BrokerUnavailable, DuplicateClientOrderId
-from daytrader.models import Order, OrderIntent, OrderRequest, RiskDecision
+from daytrader.models import Order, OrderIntent, OrderRequest, RiskDecision, quick_init
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +97,7 @@ class SubmitStatus(StrEnum):
     NOT_SENT = "not_sent"  # approved, but it could not be journaled first, so it was not sent
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class SubmitResult:
     status: SubmitStatus

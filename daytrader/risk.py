@@ -17,7 +17,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from daytrader.config import Settings
-from daytrader.models import CheckResult, OrderIntent, RiskDecision, TradingState
+from daytrader.models import CheckResult, OrderIntent, RiskDecision, TradingState, quick_init
 
 CHECK_NAMES = ("trading_enabled", "circuit_breaker", "market_open", "max_positions",
                "risk_per_trade", "buying_power", "stop_cooldown")
@@ -39,6 +39,7 @@ class RiskLimits:
                    s.cooldown_after_stops, s.cooldown_minutes)
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class RiskContext:
     """What the checks read: the account and engine state at the moment of the decision."""
