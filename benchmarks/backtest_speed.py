@@ -1,7 +1,8 @@
 """Backtest speed: the full engine, the vectorized sweep, a bare loop, backtesting.py, backtrader.
 
     pip install -e ".[bench]" && python benchmarks/backtest_speed.py [--days 60] [--symbols 10]
-        [--case today|order-heavy|all] [--repeat 3] [--combos 100] [--skip-others]
+        [--case today|order-heavy|all] [--repeat 3] [--clock wall|cpu] [--combos 100]
+        [--skip-others] [--skip-backtrader]
 
 All run the same strategy (EMA(9)/EMA(21) crossover, long only, stop 2xATR(14), take-profit
 4xATR(14)) over the same seeded minute bars (10 symbols x 60 days x 390 = 234,000 by default),
@@ -214,8 +215,9 @@ def run_case(case: Case, args, calendar: MarketCalendar) -> tuple[dict, pl.DataF
     timed(BARE, lambda: bare_loop(frame), n, results, args.repeat, args.clock)
     if not args.skip_others:
         timed(BT_PY, lambda: run_backtesting_py(frame), n, results, args.repeat, args.clock)
-        timed("backtrader (runonce)", lambda: run_backtrader(frame), n, results, args.repeat,
-              args.clock)
+        if not args.skip_backtrader:
+            timed("backtrader (runonce)", lambda: run_backtrader(frame), n, results, args.repeat,
+                  args.clock)
 
     width = max(len(k) for k in results)
     bt_py = results.get(BT_PY, (None,))[0]
@@ -242,6 +244,7 @@ def main() -> None:
     p.add_argument("--combos", type=int, default=100, help="combinations in the timed sweep "
                    "(0: no sweep)")
     p.add_argument("--skip-others", action="store_true", help="skip backtrader/backtesting.py")
+    p.add_argument("--skip-backtrader", action="store_true", help="skip backtrader (the slowest)")
     args = p.parse_args()
     logging.disable(logging.WARNING)
     calendar = MarketCalendar()

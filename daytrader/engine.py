@@ -321,6 +321,11 @@ class Engine:
                     else None))
         return closes
 
+    def _journal_keeps(self) -> bool:
+        """Whether the journal keeps what it is given: what only it reads (a position, the
+        minute's equity in cents) is not made for one that keeps nothing (a backtest's)."""
+        return getattr(self.journal, "keeps", True)
+
     def _requests_used(self) -> int:
         budget = getattr(self.broker, "budget", None)
         return budget.used if budget is not None else 0
@@ -795,8 +800,9 @@ class Engine:
         session = await self._trade_minute(bars)
         now = bars[0].ts + MINUTE
         kind = "eod" if session is not None and now >= session.close else "minute"
-        self.journal.equity(now, kind, to_money(self.book.equity_estimate()), to_money(self.book.cash),
-                            self.state.value)
+        if self._journal_keeps():
+            self.journal.equity(now, kind, to_money(self.book.equity_estimate()),
+                                to_money(self.book.cash), self.state.value)
         self.journal.flush()
 
     async def _trade_minute(self, bars: list[Bar]) -> Session | None:
@@ -961,8 +967,9 @@ class Engine:
         self.order_book.reasons[result.client_order_id] = intent.reason
         if not intent.reduce_only:
             self.order_book.strategies[intent.symbol] = intent.strategy
-        for leg in result.order.legs:  # protection is tracked by these ids from now on
-            self.journal.order_update(now, OrderUpdate("new", leg))
+        if self._journal_keeps():
+            for leg in result.order.legs:  # protection is tracked by these ids from now on
+                self.journal.order_update(now, OrderUpdate("new", leg))
         if result.order.id not in self.known_orders:
             self.learn(result.order)  # an answer that says "filled" books that fill now
         elif result.order.legs:
@@ -976,8 +983,13 @@ class Engine:
 
     # -- risk ------------------------------------------------------------------------------------
     def _open_symbols(self) -> frozenset[str]:
-        pending = {o.symbol for o in self.open_orders.values() if o.role is OrderRole.ENTRY}
-        return frozenset(self.book.symbols()) | pending | self.orders.pending_symbols()
+        symbols = set(self.book.symbols())
+        entry = OrderRole.ENTRY  # once, not per order (an enum's attributes are slow to look up)
+        for order in self.open_orders.values():
+            if order.role is entry:
+                symbols.add(order.symbol)
+        symbols.update(self.orders.pending_symbols())
+        return frozenset(symbols)
 
     def _account_view(self) -> Account:
         view = self.broker.account_view()
@@ -1053,7 +1065,8 @@ class Engine:
             reason = self.order_book.reasons.get(fill.client_order_id) or self._close_reasons.get(
                 fill.symbol, "")
         trade = self.book.apply_fill(fill, reason)
-        self.journal.position(fill.ts, fill.symbol, self.book.position(fill.symbol))
+        if self._journal_keeps():
+            self.journal.position(fill.ts, fill.symbol, self.book.position(fill.symbol))
         if fill.role is OrderRole.ENTRY:
             guard = self.order_book.protection(fill.symbol)
             self.book.set_protection(fill.symbol, guard.stop.stop_price if guard.stop else None,

@@ -141,6 +141,8 @@ class OrderManager:
 
     def pending_symbols(self) -> set[str]:
         """Symbols with an entry being sent right now (they hold a position slot already)."""
+        if not self._inflight:
+            return set()
         return {self.intents[cid].symbol for cid in self._inflight
                 if not self.intents[cid].reduce_only}
 

@@ -10,6 +10,7 @@ one order, or open a short while shorts are off.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -68,6 +69,12 @@ def _decimal(x: Decimal | float) -> Decimal:
     return x if isinstance(x, Decimal) else Decimal(str(x))
 
 
+@functools.lru_cache(maxsize=64)
+def _as_decimal(x: float) -> Decimal:
+    """A setting's float as the decimal it reads as (one per setting, asked per order)."""
+    return Decimal(str(x))
+
+
 def daily_loss_pct(equity: Decimal | float, start_of_day_equity: Decimal | float) -> float:
     """Loss since the start of the day as a percent of start-of-day equity; 0 when up.
 
@@ -84,10 +91,17 @@ def order_price(intent: OrderIntent) -> Decimal | None:
     return intent.limit_price or intent.stop_price or intent.ref_price
 
 
+@functools.lru_cache(maxsize=512)
+def _passed(name: str, value: str, limit: str) -> CheckResult:
+    """A check that passed. The same few recur on every order (a result is immutable, so one
+    is shared): built once, not once per order."""
+    return CheckResult(name, True, value, limit)
+
+
 def check_trading_enabled(ctx: RiskContext) -> CheckResult:
-    enabled = ctx.state is not TradingState.DISABLED
-    return CheckResult("trading_enabled", enabled, "enabled" if enabled else "disabled",
-                       "enabled", "" if enabled else "trading is disabled")
+    if ctx.state is not TradingState.DISABLED:
+        return _passed("trading_enabled", "enabled", "enabled")
+    return CheckResult("trading_enabled", False, "disabled", "enabled", "trading is disabled")
 
 
 def check_circuit_breaker(ctx: RiskContext, limits: RiskLimits) -> CheckResult:
@@ -101,27 +115,28 @@ def check_circuit_breaker(ctx: RiskContext, limits: RiskLimits) -> CheckResult:
     if loss >= limits.max_daily_loss_pct:
         return CheckResult("circuit_breaker", False, value, limit,
                            f"daily loss {value} is at or over the {limit} limit")
-    return CheckResult("circuit_breaker", True, value, limit)
+    return _passed("circuit_breaker", value, limit)
 
 
 def check_market_open(ctx: RiskContext) -> CheckResult:
     state = ctx.market_state or ("open" if ctx.market_open else "closed")
-    return CheckResult("market_open", ctx.market_open, state, "open",
-                       "" if ctx.market_open else f"market is {state}")
+    if ctx.market_open:
+        return _passed("market_open", state, "open")
+    return CheckResult("market_open", False, state, "open", f"market is {state}")
 
 
 def check_max_positions(intent: OrderIntent, ctx: RiskContext, limits: RiskLimits) -> CheckResult:
     used = len(ctx.open_symbols)
     value, limit = str(used), str(limits.max_positions)
     if intent.symbol in ctx.open_symbols or used < limits.max_positions:
-        return CheckResult("max_positions", True, value, limit)
+        return _passed("max_positions", value, limit)
     return CheckResult("max_positions", False, value, limit,
                        f"{used} positions open or pending, the maximum is {limits.max_positions}")
 
 
 def check_risk_per_trade(intent: OrderIntent, ctx: RiskContext, limits: RiskLimits) -> CheckResult:
     price = order_price(intent)
-    allowed = ctx.equity * Decimal(str(limits.risk_per_trade_pct)) / 100
+    allowed = ctx.equity * _as_decimal(limits.risk_per_trade_pct) / 100
     limit = f"{_money(allowed)} ({limits.risk_per_trade_pct:g}% of equity)"
     if price is None:
         return CheckResult("risk_per_trade", False, "unknown", limit,
@@ -156,7 +171,7 @@ def check_stop_cooldown(intent: OrderIntent, ctx: RiskContext, limits: RiskLimit
     until = ctx.cooldown_until.get(intent.symbol)
     limit = f"{limits.cooldown_after_stops} stops -> {limits.cooldown_minutes} min"
     if until is None or ctx.now >= until:
-        return CheckResult("stop_cooldown", True, "none", limit)
+        return _passed("stop_cooldown", "none", limit)
     left = math.ceil((until - ctx.now).total_seconds() / 60)
     return CheckResult("stop_cooldown", False, f"{left} min left", limit,
                        f"{intent.symbol} is cooling down after {limits.cooldown_after_stops} "
@@ -319,6 +334,6 @@ def size_entry(equity: Decimal, risk_pct: float, price: Decimal, stop: Decimal,
     distance = abs(price - stop)
     if distance <= 0 or price <= 0:
         return 0
-    by_risk = math.floor(equity * Decimal(str(risk_pct)) / 100 / distance)
+    by_risk = math.floor(equity * _as_decimal(risk_pct) / 100 / distance)
     by_cash = math.floor(cash_cap / price) if cash_cap > 0 else 0
     return max(0, min(by_risk, by_cash))
