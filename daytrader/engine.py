@@ -782,7 +782,7 @@ class Engine:
     def entries_paused(self) -> str:
         """Why new entries wait (stale data or a trade stream that is down), or ""."""
         bad = [h for name in self.pause_entries_on if (h := self.health.get(name)) and not h.ok]
-        return "; ".join(f"{h.name}: {h.detail}" for h in bad)
+        return "; ".join(f"{h.name}: {h.detail}" for h in bad) if bad else ""
 
     # -- the data path ---------------------------------------------------------------------------
     def warm_up(self, bars: Iterable[Bar]) -> int:
@@ -945,7 +945,7 @@ class Engine:
         if result.status is SubmitStatus.RISK_REJECTED and result.decision is not None:
             self.journal.risk_rejected(now, result.client_order_id, intent, result.decision)
         elif result.status is not SubmitStatus.DUPLICATE:
-            self.journal.submit_result(now, result.client_order_id, result.status.value,
+            self.journal.submit_result(now, result.client_order_id, str(result.status),
                                        result.order.id if result.order else None, result.error)
         self.submitted.append(result)
         if result.status is SubmitStatus.RISK_REJECTED:

@@ -89,7 +89,8 @@ def max_drawdown(equity: Iterable[float]) -> tuple[float, float]:
     peak = float("-inf")
     worst, worst_pct = 0.0, 0.0
     for value in equity:
-        peak = max(peak, value)
+        if value > peak:  # not max(): a call per point of a long curve
+            peak = value
         fall = peak - value
         if fall > worst:
             worst = fall

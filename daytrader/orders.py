@@ -35,7 +35,7 @@ def client_order_id(intent: OrderIntent, prefix: str = CLIENT_ID_PREFIX) -> str:
     utc = intent.ts.astimezone(UTC)
     # strftime("%Y%m%d%H%M"), written out: a third of the cost (an id is made per order).
     minute = f"{utc.year:04d}{utc.month:02d}{utc.day:02d}{utc.hour:02d}{utc.minute:02d}"
-    key = "|".join((intent.symbol, intent.side.value, str(intent.qty),
+    key = "|".join((intent.symbol, str(intent.side), str(intent.qty),
                     "" if price is None else plain_decimal(price), minute, intent.strategy))
     digest = hashlib.sha256(key.encode()).hexdigest()[:20]
     return f"{prefix}-{intent.strategy[:12]}-{digest}"

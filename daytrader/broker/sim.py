@@ -149,6 +149,13 @@ class SimExchange:
 
     def _match(self, bar: Bar, ids: list[str]) -> None:
         orders = self._orders
+        if len(ids) == 2:  # a held position's two legs, which most bars touch neither of
+            first = orders[ids[0]]
+            band = first.band
+            if (band is not None and band[0] < bar.low and bar.high < band[1]
+                    and first.sibling == ids[1] and first.order.status is _NEW
+                    and orders[ids[1]].order.status is _NEW):
+                return
         checked = None  # the sibling of a pair of legs just matched together
         for order_id in list(ids):  # arrival order; entries before the legs they activate
             if order_id == checked:
