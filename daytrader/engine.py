@@ -84,6 +84,10 @@ MINUTE = timedelta(minutes=1)
 # Components whose trouble pauses new entries (closing is never paused).
 PAUSE_ENTRIES_ON = ("data", "trade_stream", "broker")
 UNPROTECTED_ALERT_SECONDS = 30.0
+# Members looked at on every order and fill, by module name: looking one up on its enum class
+# is slow (EnumType has __getattr__).
+_ENTRY, _EXIT = OrderRole.ENTRY, OrderRole.EXIT
+_RISK_REJECTED, _DUPLICATE = SubmitStatus.RISK_REJECTED, SubmitStatus.DUPLICATE
 __all__ = ["CloseReport", "CommandResult", "EmergencyReport", "Engine", "EngineSnapshot"]
 
 
@@ -523,7 +527,7 @@ class Engine:
         result = await self._send(intent, broker_qty=qty)
         order_id = result.order.id if result.order is not None else None
         return self._close_report(
-            symbol, t0, result.ok, f"close {symbol}: canceled {len(canceled)}, {side} {abs(qty)} "
+            symbol, t0, result.ok, f"close {symbol}: canceled {len(canceled)}, {side!s} {abs(qty)} "
             f"at market: {result.message}", canceled, filled, abs(qty) if result.ok else 0,
             order_id)
 
@@ -942,13 +946,14 @@ class Engine:
             lambda i: self._check(i, {i.symbol: broker_qty}))
         result = await self.orders.submit(intent, check)
         now = self.clock.now()
-        if result.status is SubmitStatus.RISK_REJECTED and result.decision is not None:
+        status = result.status
+        if status is _RISK_REJECTED and result.decision is not None:
             self.journal.risk_rejected(now, result.client_order_id, intent, result.decision)
-        elif result.status is not SubmitStatus.DUPLICATE:
+        elif status is not _DUPLICATE:
             self.journal.submit_result(now, result.client_order_id, str(result.status),
                                        result.order.id if result.order else None, result.error)
         self.submitted.append(result)
-        if result.status is SubmitStatus.RISK_REJECTED:
+        if status is _RISK_REJECTED:
             failed = result.decision.failed if result.decision else None
             if failed is not None:
                 self.rejections_by_check[failed.name] += 1
@@ -956,7 +961,7 @@ class Engine:
                         f"({intent.reason}) {result.message}",
                         check=failed.name if failed else None)
             return result
-        if result.status is SubmitStatus.DUPLICATE:
+        if status is _DUPLICATE:
             self.record("info", "order", f"{intent.symbol} {intent.side} {intent.qty}: duplicate of "
                         f"{result.client_order_id}, not sent again")
             return result
@@ -977,16 +982,15 @@ class Engine:
         bracket = (f" (stop {intent.stop_loss}, take-profit {intent.take_profit})"
                    if intent.stop_loss else "")
         self.record("info", "order", f"{intent.side.upper()} {intent.qty} {intent.symbol} "
-                    f"{intent.order_type}{bracket}: {intent.reason or 'manual'} "
+                    f"{intent.order_type!s}{bracket}: {intent.reason or 'manual'} "
                     f"[{result.order.short_id}]", order_id=result.order.id)
         return result
 
     # -- risk ------------------------------------------------------------------------------------
     def _open_symbols(self) -> frozenset[str]:
         symbols = set(self.book.symbols())
-        entry = OrderRole.ENTRY  # once, not per order (an enum's attributes are slow to look up)
         for order in self.open_orders.values():
-            if order.role is entry:
+            if order.role is _ENTRY:
                 symbols.add(order.symbol)
         symbols.update(self.orders.pending_symbols())
         return frozenset(symbols)
@@ -1058,21 +1062,22 @@ class Engine:
         self.account_stale = True
         if self._account_wanted is not None:
             self._account_wanted.set()
-        if fill.role is OrderRole.ENTRY and fill.symbol not in self.book:
+        role = fill.role
+        if role is _ENTRY and fill.symbol not in self.book:
             self.book.set_strategy(fill.symbol, self.order_book.strategies.get(fill.symbol, ""))
         reason = ""
-        if fill.role is OrderRole.EXIT:
+        if role is _EXIT:
             reason = self.order_book.reasons.get(fill.client_order_id) or self._close_reasons.get(
                 fill.symbol, "")
         trade = self.book.apply_fill(fill, reason)
         if self._journal_keeps():
             self.journal.position(fill.ts, fill.symbol, self.book.position(fill.symbol))
-        if fill.role is OrderRole.ENTRY:
+        if role is _ENTRY:
             guard = self.order_book.protection(fill.symbol)
             self.book.set_protection(fill.symbol, guard.stop.stop_price if guard.stop else None,
                                      guard.take_profit.limit_price if guard.take_profit else None)
         self.record("info", "fill", f"FILL {fill.side.upper()} {fill.qty} {fill.symbol} @ "
-                    f"{fill.price} ({fill.role})", ts=fill.ts, order_id=fill.order_id)
+                    f"{fill.price} ({fill.role!s})", ts=fill.ts, order_id=fill.order_id)
         if trade is not None:
             self._close_reasons.pop(trade.symbol, None)
             until = self.cooldown.record_exit(trade.symbol, trade.exit_reason, fill.ts)

@@ -68,18 +68,15 @@ class OrderBook:
             self.open[order.id] = order
         else:
             self.open.pop(order.id, None)
-        self._touch()
+        self._version += 1  # a change: wake whoever waits for one (see changed)
+        if self._changed is not None:
+            self._changed.set()
         return order
 
     def is_stale(self, update: OrderUpdate) -> bool:
         """An event older than what is known (a sync already read a later state)."""
         prev = self.known.get(update.order.id)
         return prev is not None and _older(update.order, prev)
-
-    def _touch(self) -> None:
-        self._version += 1
-        if self._changed is not None:
-            self._changed.set()
 
     async def changed(self, timeout: float) -> bool:
         """Waits until any order changes (or `timeout` seconds); True if one did."""
