@@ -77,14 +77,17 @@ class RunningStrategies:
             self.on_failure(strategy.name, doing, exc)
 
     # -- the calls, each behind the wall --------------------------------------------------------------
-    def warm_up(self, bar: Bar) -> None:
+    def warm_up(self, bar: Bar, deciding: bool = False) -> None:
+        """Keeps the symbol's strategy's indicators current. `deciding`: the bar came for a
+        decision (to a disabled strategy, which decides nothing)."""
         strategy = self.by_symbol.get(bar.symbol)
         if strategy is None or strategy.name in self.errors:
             return
         try:
             strategy.warm_up(bar)
         except Exception as exc:
-            self._failed(strategy, f"warm-up on {bar.symbol}", exc)
+            doing = f"bar of {bar.symbol} at {bar.ts:%H:%M}" if deciding else f"warm-up on {bar.symbol}"
+            self._failed(strategy, doing, exc)
 
     def on_bar(self, bar: Bar, position_qty: int) -> Signal | None:
         """The symbol's strategy's decision (see on_bars)."""
@@ -101,13 +104,7 @@ class RunningStrategies:
         for bar in bars:
             strategy = self._deciding.get(bar.symbol)
             if strategy is None:  # no strategy, a failed one, or a disabled one (kept warm)
-                strategy = self.by_symbol.get(bar.symbol)
-                if strategy is None or strategy.name in self.errors:
-                    continue
-                try:
-                    strategy.warm_up(bar)
-                except Exception as exc:
-                    self._failed(strategy, f"bar of {bar.symbol} at {bar.ts:%H:%M}", exc)
+                self.warm_up(bar, deciding=True)
                 continue
             try:
                 signal = strategy.on_bar(bar, position_qty(bar.symbol))
