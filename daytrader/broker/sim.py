@@ -139,9 +139,8 @@ class SimExchange:
             if ids:
                 self._match(bar, ids)
             self._last[bar.symbol] = bar.close
-            self._version += 1  # what an entry costs moved (see _changed)
-        self.book.mark_bars(bars)
-        self._changed()
+            self.book.mark(bar.symbol, bar.close)
+            self._version += 1  # prices moved: the account is worked out again (see _changed)
 
     def _changed(self) -> None:
         """Orders, fills or prices changed: the account is worked out again when next asked."""
