@@ -60,6 +60,7 @@ from daytrader.risk import (
     RiskContext,
     RiskLimits,
     StopCooldown,
+    check_exit,
     check_order,
     daily_loss_pct,
     size_entry,
@@ -83,6 +84,10 @@ MINUTE = timedelta(minutes=1)
 # Components whose trouble pauses new entries (closing is never paused).
 PAUSE_ENTRIES_ON = ("data", "trade_stream", "broker")
 UNPROTECTED_ALERT_SECONDS = 30.0
+# Members looked at on every order and fill, by module name: looking one up on its enum class
+# is slow (EnumType has __getattr__).
+_ENTRY, _EXIT = OrderRole.ENTRY, OrderRole.EXIT
+_RISK_REJECTED, _DUPLICATE = SubmitStatus.RISK_REJECTED, SubmitStatus.DUPLICATE
 __all__ = ["CloseReport", "CommandResult", "EmergencyReport", "Engine", "EngineSnapshot"]
 
 
@@ -138,6 +143,8 @@ class Engine:
         # from what the engine sees.
         self.health: dict[str, Health] = {}
         self.last_bar_wall: datetime | None = None
+        self._flatten_for: tuple[tuple[datetime, int] | None, datetime | None] = (None, None)
+        self._account_for: tuple[Account | None, Decimal, Account | None] = (None, ZERO, None)
         # Wall time for health ages (the sim clock is the data's); tests freeze it.
         self.wall_clock: Callable[[], datetime] = lambda: datetime.now(EXCHANGE_TZ)
         # The journal (daytrader/store) is set by the runtime; the default writes nothing.
@@ -318,6 +325,11 @@ class Engine:
                     else None))
         return closes
 
+    def _journal_keeps(self) -> bool:
+        """Whether the journal keeps what it is given: what only it reads (a position, the
+        minute's equity in cents) is not made for one that keeps nothing (a backtest's)."""
+        return getattr(self.journal, "keeps", True)
+
     def _requests_used(self) -> int:
         budget = getattr(self.broker, "budget", None)
         return budget.used if budget is not None else 0
@@ -376,23 +388,62 @@ class Engine:
                 future = asyncio.get_running_loop().create_future()
                 self._closing[symbol] = waiting[symbol] = future
                 fresh.append(symbol)
-        if fresh:
+        if fresh and self._in_process():
+            # Nothing here waits (see Broker.in_process): the close runs in line, with no task
+            # and no loop turn, and its reports are ready when it returns.
+            try:
+                reports = await self._close(fresh, reason, source, listed)
+            except Exception as exc:  # reported as the task's failure would be
+                self._settle_closes(fresh, None, exc)
+            except BaseException as exc:
+                self._settle_closes(fresh, None, exc)
+                raise
+            else:
+                self._settle_closes(fresh, reports, None)
+        elif fresh:
+            # On a task of its own: a caller that gives up (a timed-out request) never stops a
+            # close half-way, after its cancels and before its sell.
             batch = asyncio.ensure_future(self._close(fresh, reason, source, listed))
 
             def settle(task: asyncio.Future[dict[str, CloseReport]]) -> None:
-                for symbol in fresh:
-                    future = self._closing.pop(symbol, None)
-                    if future is None or future.done():
-                        continue
-                    if task.cancelled() or task.exception() is not None:
-                        error = task.exception() if not task.cancelled() else None
-                        future.set_result(CloseReport(symbol, False, f"close {symbol}: "
-                                                      f"failed: {error!r}"))
-                    else:
-                        future.set_result(task.result()[symbol])
+                if task.cancelled():
+                    self._settle_closes(fresh, None, None)
+                else:
+                    error = task.exception()
+                    self._settle_closes(fresh, None if error else task.result(), error)
 
             batch.add_done_callback(settle)
-        return {symbol: await asyncio.shield(future) for symbol, future in waiting.items()}
+        return {symbol: future.result() if future.done() else await asyncio.shield(future)
+                for symbol, future in waiting.items()}
+
+    def _settle_closes(self, symbols: list[str], reports: dict[str, CloseReport] | None,
+                       error: BaseException | None) -> None:
+        """Hands each close's report to whoever waits for it, and ends its single-flight."""
+        for symbol in symbols:
+            future = self._closing.pop(symbol, None)
+            if future is None or future.done():
+                continue
+            if reports is None:
+                future.set_result(CloseReport(symbol, False, f"close {symbol}: failed: {error!r}"))
+            else:
+                future.set_result(reports[symbol])
+
+    def _in_process(self) -> bool:
+        return getattr(self.broker, "in_process", False) is True
+
+    async def _each(self, coros: list) -> list:
+        """Runs the awaitables concurrently, or one after the other where that costs nothing
+        (one of them, or an in-process broker): each task would be a loop turn for nothing."""
+        if len(coros) <= 1 or self._in_process():
+            results: list = []
+            try:
+                for coro in coros:
+                    results.append(await coro)
+            finally:
+                for coro in coros[len(results) + 1:]:  # never started: one before them raised
+                    coro.close()
+            return results
+        return list(await asyncio.gather(*coros))
 
     async def _close(self, symbols: list[str], reason: str, source: str,
                      listed: list[Order] | None) -> dict[str, CloseReport]:
@@ -419,8 +470,8 @@ class Engine:
                 reports[symbol] = self._close_report(symbol, t0, True, f"close {symbol}: already "
                                                      f"closing (order {exiting[0].id} working)")
         ids = [o.id for o in working.values() if o.symbol not in reports]
-        await asyncio.gather(*(self._cancel_for_close(self.order_book.get(i) or working[i])
-                               for i in ids))
+        await self._each([self._cancel_for_close(self.order_book.get(i) or working[i])
+                          for i in ids])
         unconfirmed = set(await self._await_done(ids, self.cancel_confirm_timeout))
         todo = [s for s in symbols if s not in reports]
         outcome: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
@@ -456,7 +507,7 @@ class Engine:
             await self.sync("close reconciliation")  # a fill the stream never told: broker wins
         sends = [self._close_one(symbol, held.get(symbol, 0), reason, t0, *outcome[symbol])
                  for symbol in todo]
-        for report in await asyncio.gather(*sends):
+        for report in await self._each(sends):
             reports[report.symbol] = report
         return reports
 
@@ -476,7 +527,7 @@ class Engine:
         result = await self._send(intent, broker_qty=qty)
         order_id = result.order.id if result.order is not None else None
         return self._close_report(
-            symbol, t0, result.ok, f"close {symbol}: canceled {len(canceled)}, {side} {abs(qty)} "
+            symbol, t0, result.ok, f"close {symbol}: canceled {len(canceled)}, {side!s} {abs(qty)} "
             f"at market: {result.message}", canceled, filled, abs(qty) if result.ok else 0,
             order_id)
 
@@ -735,7 +786,7 @@ class Engine:
     def entries_paused(self) -> str:
         """Why new entries wait (stale data or a trade stream that is down), or ""."""
         bad = [h for name in self.pause_entries_on if (h := self.health.get(name)) and not h.ok]
-        return "; ".join(f"{h.name}: {h.detail}" for h in bad)
+        return "; ".join(f"{h.name}: {h.detail}" for h in bad) if bad else ""
 
     # -- the data path ---------------------------------------------------------------------------
     def warm_up(self, bars: Iterable[Bar]) -> int:
@@ -753,8 +804,9 @@ class Engine:
         session = await self._trade_minute(bars)
         now = bars[0].ts + MINUTE
         kind = "eod" if session is not None and now >= session.close else "minute"
-        self.journal.equity(now, kind, to_money(self.book.equity_estimate()), to_money(self.book.cash),
-                            self.state.value)
+        if self._journal_keeps():
+            self.journal.equity(now, kind, to_money(self.book.equity_estimate()),
+                                to_money(self.book.cash), self.state.value)
         self.journal.flush()
 
     async def _trade_minute(self, bars: list[Bar]) -> Session | None:
@@ -768,9 +820,10 @@ class Engine:
             self._start_day(session.date)
         self.last_bar_wall = self.wall_clock()
         self.broker.on_bars(bars)
+        last_prices = self.last_prices
         for bar in bars:
-            self.last_prices[bar.symbol] = bar.close
-            self.book.mark(bar.symbol, bar.close)
+            last_prices[bar.symbol] = bar.close
+        self.book.mark_bars(bars)
         equity = self.book.equity_estimate()
         self.equity_curve.append((now, equity))
         trip = self.breaker.update(equity, now)
@@ -781,22 +834,26 @@ class Engine:
                       loss_pct=trip.loss_pct)
         if session is None:
             return None  # outside regular hours: marks only, no decisions
-        flatten_at = session.close - timedelta(minutes=self.settings.flatten_minutes_before_close)
-        if now >= flatten_at:
+        if now >= self._flatten_at(session):
             await self._flatten(now)
             for bar in bars:
                 self.strategies.warm_up(bar)
         else:
-            for bar in bars:
-                signal = self.strategies.on_bar(bar, self.book.qty(bar.symbol))
-                if signal is not None:
-                    await self._act(signal)
+            for signal in self.strategies.on_bars(bars, self.book.qty):
+                await self._act(signal)
         if self.record_tape:
             for bar in bars:
                 names = self.strategies.chart_lines(bar.symbol)
                 values = self.strategies.indicator_values(bar.symbol)
                 self.tape.record(bar, {name: values.get(name) for name in names})
         return session
+
+    def _flatten_at(self, session: Session) -> datetime:
+        """When the flatten before `session`'s close begins (worked out once a session)."""
+        minutes = self.settings.flatten_minutes_before_close
+        if self._flatten_for[0] != (session.close, minutes):
+            self._flatten_for = ((session.close, minutes), session.close - timedelta(minutes=minutes))
+        return self._flatten_for[1]
 
     def _start_day(self, day: date) -> None:
         self.day = day
@@ -889,13 +946,14 @@ class Engine:
             lambda i: self._check(i, {i.symbol: broker_qty}))
         result = await self.orders.submit(intent, check)
         now = self.clock.now()
-        if result.status is SubmitStatus.RISK_REJECTED and result.decision is not None:
+        status = result.status
+        if status is _RISK_REJECTED and result.decision is not None:
             self.journal.risk_rejected(now, result.client_order_id, intent, result.decision)
-        elif result.status is not SubmitStatus.DUPLICATE:
-            self.journal.submit_result(now, result.client_order_id, result.status.value,
+        elif status is not _DUPLICATE:
+            self.journal.submit_result(now, result.client_order_id, str(result.status),
                                        result.order.id if result.order else None, result.error)
         self.submitted.append(result)
-        if result.status is SubmitStatus.RISK_REJECTED:
+        if status is _RISK_REJECTED:
             failed = result.decision.failed if result.decision else None
             if failed is not None:
                 self.rejections_by_check[failed.name] += 1
@@ -903,7 +961,7 @@ class Engine:
                         f"({intent.reason}) {result.message}",
                         check=failed.name if failed else None)
             return result
-        if result.status is SubmitStatus.DUPLICATE:
+        if status is _DUPLICATE:
             self.record("info", "order", f"{intent.symbol} {intent.side} {intent.qty}: duplicate of "
                         f"{result.client_order_id}, not sent again")
             return result
@@ -914,8 +972,9 @@ class Engine:
         self.order_book.reasons[result.client_order_id] = intent.reason
         if not intent.reduce_only:
             self.order_book.strategies[intent.symbol] = intent.strategy
-        for leg in result.order.legs:  # protection is tracked by these ids from now on
-            self.journal.order_update(now, OrderUpdate("new", leg))
+        if self._journal_keeps():
+            for leg in result.order.legs:  # protection is tracked by these ids from now on
+                self.journal.order_update(now, OrderUpdate("new", leg))
         if result.order.id not in self.known_orders:
             self.learn(result.order)  # an answer that says "filled" books that fill now
         elif result.order.legs:
@@ -923,19 +982,30 @@ class Engine:
         bracket = (f" (stop {intent.stop_loss}, take-profit {intent.take_profit})"
                    if intent.stop_loss else "")
         self.record("info", "order", f"{intent.side.upper()} {intent.qty} {intent.symbol} "
-                    f"{intent.order_type}{bracket}: {intent.reason or 'manual'} "
+                    f"{intent.order_type!s}{bracket}: {intent.reason or 'manual'} "
                     f"[{result.order.short_id}]", order_id=result.order.id)
         return result
 
     # -- risk ------------------------------------------------------------------------------------
     def _open_symbols(self) -> frozenset[str]:
-        pending = {o.symbol for o in self.open_orders.values() if o.role is OrderRole.ENTRY}
-        return frozenset(self.book.symbols()) | pending | self.orders.pending_symbols()
+        symbols = set(self.book.symbols())
+        for order in self.open_orders.values():
+            if order.role is _ENTRY:
+                symbols.add(order.symbol)
+        symbols.update(self.orders.pending_symbols())
+        return frozenset(symbols)
 
     def _account_view(self) -> Account:
         view = self.broker.account_view()
         if view is not None:
-            return Account(view.cash, view.equity, view.buying_power, self.start_of_day_equity)
+            # A broker that knows its account (the sim) hands out the same view until something
+            # changes: so is ours, asked for by sizing and by risk on every entry.
+            seen, sod, ours = self._account_for
+            if view is seen and sod is self.start_of_day_equity and ours is not None:
+                return ours
+            ours = Account(view.cash, view.equity, view.buying_power, self.start_of_day_equity)
+            self._account_for = (view, self.start_of_day_equity, ours)
+            return ours
         equity = self.book.equity()
         return Account(to_money(self.book.cash), equity, self.account.buying_power,
                        self.start_of_day_equity)
@@ -956,8 +1026,11 @@ class Engine:
                            allow_shorts=self.settings.allow_shorts)
 
     def _check(self, intent: OrderIntent, positions: dict[str, int] | None = None) -> RiskDecision:
+        if intent.reduce_only:  # check_order's one check for an exit, without its context
+            held = positions.get(intent.symbol) if positions is not None else None
+            return check_exit(intent, self.book.qty(intent.symbol) if held is None else held)
         decision = check_order(intent, self._risk_context(positions), self.limits)
-        paused = "" if intent.reduce_only else self.entries_paused()
+        paused = self.entries_paused()
         if paused:
             return RiskDecision((CheckResult("components_healthy", False, "paused",
                                              "data, trade stream and broker healthy",
@@ -977,7 +1050,9 @@ class Engine:
             fill = None  # already in what sync adopted: journaled as an event, not a fill
         if fill is not None and fill.role is not order.role:
             fill = replace(fill, role=order.role)  # the role known by id wins over a guess
-        self.journal.order_update(self.clock.now(), replace(update, order=order, fill=fill))
+        if order is not update.order or fill is not update.fill:
+            update = OrderUpdate(update.event, order, fill)
+        self.journal.order_update(self.clock.now(), update)
         if update.event == "rejected":
             self.record("error", "broker", f"order {order.id} {order.symbol} rejected: "
                         f"{order.reject_reason}")
@@ -987,20 +1062,22 @@ class Engine:
         self.account_stale = True
         if self._account_wanted is not None:
             self._account_wanted.set()
-        if fill.role is OrderRole.ENTRY and fill.symbol not in self.book:
+        role = fill.role
+        if role is _ENTRY and fill.symbol not in self.book:
             self.book.set_strategy(fill.symbol, self.order_book.strategies.get(fill.symbol, ""))
         reason = ""
-        if fill.role is OrderRole.EXIT:
+        if role is _EXIT:
             reason = self.order_book.reasons.get(fill.client_order_id) or self._close_reasons.get(
                 fill.symbol, "")
         trade = self.book.apply_fill(fill, reason)
-        self.journal.position(fill.ts, fill.symbol, self.book.position(fill.symbol))
-        if fill.role is OrderRole.ENTRY:
+        if self._journal_keeps():
+            self.journal.position(fill.ts, fill.symbol, self.book.position(fill.symbol))
+        if role is _ENTRY:
             guard = self.order_book.protection(fill.symbol)
             self.book.set_protection(fill.symbol, guard.stop.stop_price if guard.stop else None,
                                      guard.take_profit.limit_price if guard.take_profit else None)
         self.record("info", "fill", f"FILL {fill.side.upper()} {fill.qty} {fill.symbol} @ "
-                    f"{fill.price} ({fill.role})", ts=fill.ts, order_id=fill.order_id)
+                    f"{fill.price} ({fill.role!s})", ts=fill.ts, order_id=fill.order_id)
         if trade is not None:
             self._close_reasons.pop(trade.symbol, None)
             until = self.cooldown.record_exit(trade.symbol, trade.exit_reason, fill.ts)

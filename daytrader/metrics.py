@@ -89,7 +89,8 @@ def max_drawdown(equity: Iterable[float]) -> tuple[float, float]:
     peak = float("-inf")
     worst, worst_pct = 0.0, 0.0
     for value in equity:
-        peak = max(peak, value)
+        if value > peak:  # not max(): a call per point of a long curve
+            peak = value
         fall = peak - value
         if fall > worst:
             worst = fall
@@ -137,8 +138,9 @@ def exposure_pct(trades: Sequence[Trade], equity_curve: Sequence[tuple[datetime,
         else:
             merged.append([start, end])
     exposed = index = 0
+    minute = timedelta(minutes=1)
     for ts, _ in equity_curve:
-        minute_start = ts - timedelta(minutes=1)
+        minute_start = ts - minute
         while index < len(merged) and merged[index][1] <= minute_start:
             index += 1
         if index < len(merged) and merged[index][0] <= minute_start:

@@ -54,8 +54,12 @@ class OrderBook:
         parent = self.parents.get(order.id)
         if (role is not None and role is not order.role) or (parent and parent != order.parent_id):
             order = replace(order, role=role or order.role, parent_id=parent or order.parent_id)
-        if order.legs:
-            order = replace(order, legs=())  # the legs are remembered on their own
+        if order.legs:  # the legs are remembered on their own
+            order = Order(order.id, order.client_order_id, order.symbol, order.side, order.qty,
+                          order.order_type, order.status, order.submitted_at, order.role,
+                          order.limit_price, order.stop_price, order.filled_qty,
+                          order.filled_avg_price, order.parent_id, order.updated_at,
+                          order.reject_reason)
         prev = self.known.get(order.id)
         if prev is not None and _older(order, prev):
             return prev  # an answer sent before what the stream already told: never go back
@@ -64,18 +68,15 @@ class OrderBook:
             self.open[order.id] = order
         else:
             self.open.pop(order.id, None)
-        self._touch()
+        self._version += 1  # a change: wake whoever waits for one (see changed)
+        if self._changed is not None:
+            self._changed.set()
         return order
 
     def is_stale(self, update: OrderUpdate) -> bool:
         """An event older than what is known (a sync already read a later state)."""
         prev = self.known.get(update.order.id)
         return prev is not None and _older(update.order, prev)
-
-    def _touch(self) -> None:
-        self._version += 1
-        if self._changed is not None:
-            self._changed.set()
 
     async def changed(self, timeout: float) -> bool:
         """Waits until any order changes (or `timeout` seconds); True if one did."""

@@ -6,11 +6,12 @@ disagree when fills were missed, which is what `sync` reconciles.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from daytrader.models import ZERO, Fill, OrderRole, Position, Side, Trade, to_money, to_price
+from daytrader.models import ZERO, Bar, Fill, OrderRole, Position, Side, Trade, to_money, to_price
 
 
 @dataclass(slots=True)
@@ -103,6 +104,17 @@ class PositionBook:
         pos = self._open.get(symbol)
         if pos is not None:
             pos.set_last(price)
+
+    def mark_bars(self, bars: Iterable[Bar]) -> None:
+        """Marks every position a bar closes (a minute of bars at once, on the hot path)."""
+        held = self._open
+        if not held:
+            return
+        for bar in bars:
+            pos = held.get(bar.symbol)
+            if pos is not None:  # set_last, written out: a call per bar of each held symbol
+                pos.last = bar.close
+                pos._last_price = None
 
     def set_strategy(self, symbol: str, strategy: str) -> None:
         """The strategy of the next entry in `symbol`: its round trip is counted for it."""

@@ -10,6 +10,7 @@ one order, or open a short while shorts are off.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from daytrader.config import Settings
-from daytrader.models import CheckResult, OrderIntent, RiskDecision, TradingState
+from daytrader.models import CheckResult, OrderIntent, RiskDecision, TradingState, quick_init
 
 CHECK_NAMES = ("trading_enabled", "circuit_breaker", "market_open", "max_positions",
                "risk_per_trade", "buying_power", "stop_cooldown")
@@ -39,6 +40,7 @@ class RiskLimits:
                    s.cooldown_after_stops, s.cooldown_minutes)
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class RiskContext:
     """What the checks read: the account and engine state at the moment of the decision."""
@@ -67,6 +69,12 @@ def _decimal(x: Decimal | float) -> Decimal:
     return x if isinstance(x, Decimal) else Decimal(str(x))
 
 
+@functools.lru_cache(maxsize=64)
+def _as_decimal(x: float) -> Decimal:
+    """A setting's float as the decimal it reads as (one per setting, asked per order)."""
+    return Decimal(str(x))
+
+
 def daily_loss_pct(equity: Decimal | float, start_of_day_equity: Decimal | float) -> float:
     """Loss since the start of the day as a percent of start-of-day equity; 0 when up.
 
@@ -83,10 +91,17 @@ def order_price(intent: OrderIntent) -> Decimal | None:
     return intent.limit_price or intent.stop_price or intent.ref_price
 
 
+@functools.lru_cache(maxsize=512)
+def _passed(name: str, value: str, limit: str) -> CheckResult:
+    """A check that passed. The same few recur on every order (a result is immutable, so one
+    is shared): built once, not once per order."""
+    return CheckResult(name, True, value, limit)
+
+
 def check_trading_enabled(ctx: RiskContext) -> CheckResult:
-    enabled = ctx.state is not TradingState.DISABLED
-    return CheckResult("trading_enabled", enabled, "enabled" if enabled else "disabled",
-                       "enabled", "" if enabled else "trading is disabled")
+    if ctx.state is not TradingState.DISABLED:
+        return _passed("trading_enabled", "enabled", "enabled")
+    return CheckResult("trading_enabled", False, "disabled", "enabled", "trading is disabled")
 
 
 def check_circuit_breaker(ctx: RiskContext, limits: RiskLimits) -> CheckResult:
@@ -100,27 +115,28 @@ def check_circuit_breaker(ctx: RiskContext, limits: RiskLimits) -> CheckResult:
     if loss >= limits.max_daily_loss_pct:
         return CheckResult("circuit_breaker", False, value, limit,
                            f"daily loss {value} is at or over the {limit} limit")
-    return CheckResult("circuit_breaker", True, value, limit)
+    return _passed("circuit_breaker", value, limit)
 
 
 def check_market_open(ctx: RiskContext) -> CheckResult:
     state = ctx.market_state or ("open" if ctx.market_open else "closed")
-    return CheckResult("market_open", ctx.market_open, state, "open",
-                       "" if ctx.market_open else f"market is {state}")
+    if ctx.market_open:
+        return _passed("market_open", state, "open")
+    return CheckResult("market_open", False, state, "open", f"market is {state}")
 
 
 def check_max_positions(intent: OrderIntent, ctx: RiskContext, limits: RiskLimits) -> CheckResult:
     used = len(ctx.open_symbols)
     value, limit = str(used), str(limits.max_positions)
     if intent.symbol in ctx.open_symbols or used < limits.max_positions:
-        return CheckResult("max_positions", True, value, limit)
+        return _passed("max_positions", value, limit)
     return CheckResult("max_positions", False, value, limit,
                        f"{used} positions open or pending, the maximum is {limits.max_positions}")
 
 
 def check_risk_per_trade(intent: OrderIntent, ctx: RiskContext, limits: RiskLimits) -> CheckResult:
     price = order_price(intent)
-    allowed = ctx.equity * Decimal(str(limits.risk_per_trade_pct)) / 100
+    allowed = ctx.equity * _as_decimal(limits.risk_per_trade_pct) / 100
     limit = f"{_money(allowed)} ({limits.risk_per_trade_pct:g}% of equity)"
     if price is None:
         return CheckResult("risk_per_trade", False, "unknown", limit,
@@ -155,7 +171,7 @@ def check_stop_cooldown(intent: OrderIntent, ctx: RiskContext, limits: RiskLimit
     until = ctx.cooldown_until.get(intent.symbol)
     limit = f"{limits.cooldown_after_stops} stops -> {limits.cooldown_minutes} min"
     if until is None or ctx.now >= until:
-        return CheckResult("stop_cooldown", True, "none", limit)
+        return _passed("stop_cooldown", "none", limit)
     left = math.ceil((until - ctx.now).total_seconds() / 60)
     return CheckResult("stop_cooldown", False, f"{left} min left", limit,
                        f"{intent.symbol} is cooling down after {limits.cooldown_after_stops} "
@@ -165,7 +181,17 @@ def check_stop_cooldown(intent: OrderIntent, ctx: RiskContext, limits: RiskLimit
 def check_reduce_only(intent: OrderIntent, ctx: RiskContext) -> CheckResult:
     """An exit takes the broker's position toward zero and never past it; an entry never
     crosses zero in one order, nor goes short while shorts are off."""
-    held = ctx.position_qty.get(intent.symbol, 0)
+    return _reduce_only(intent, ctx.position_qty.get(intent.symbol, 0), ctx.allow_shorts)
+
+
+def check_exit(intent: OrderIntent, held: int) -> RiskDecision:
+    """The decision on an order that only reduces (`reduce_only`): its one check, against
+    `held`, the broker's position in the symbol. `check_order` decides an exit the same way;
+    this needs no context, which an exit would otherwise build for nothing."""
+    return RiskDecision((_reduce_only(intent, held, True),))
+
+
+def _reduce_only(intent: OrderIntent, held: int, allow_shorts: bool) -> CheckResult:
     after = held + intent.side.sign * intent.qty
     value = f"position {held:+d} -> {after:+d}"
     if intent.reduce_only:
@@ -178,12 +204,12 @@ def check_reduce_only(intent: OrderIntent, ctx: RiskContext) -> CheckResult:
                                f"{intent.side} {intent.qty} {intent.symbol} would take the "
                                f"position from {held:+d} to {after:+d}; an exit only reduces")
         return CheckResult(REDUCE_ONLY, True, value, limit)
-    limit = "no flip" if ctx.allow_shorts else "no flip, no shorts"
+    limit = "no flip" if allow_shorts else "no flip, no shorts"
     if held * after < 0:
         return CheckResult(REDUCE_ONLY, False, value, limit,
                            f"{intent.side} {intent.qty} {intent.symbol} would flip the position "
                            f"from {held:+d} to {after:+d} in one order; close it first")
-    if after < 0 and not ctx.allow_shorts:
+    if after < 0 and not allow_shorts:
         return CheckResult(REDUCE_ONLY, False, value, limit,
                            f"{intent.side} {intent.qty} {intent.symbol} would open a short "
                            f"({after:+d}) and ALLOW_SHORTS=false")
@@ -194,7 +220,7 @@ def check_order(intent: OrderIntent, ctx: RiskContext, limits: RiskLimits) -> Ri
     """Every check on an order that opens or adds to a position, in the seed's order; an exit
     faces only `reduce_only`."""
     if intent.reduce_only:
-        return RiskDecision((check_reduce_only(intent, ctx),))
+        return check_exit(intent, ctx.position_qty.get(intent.symbol, 0))
     checks = (
         check_trading_enabled(ctx),
         check_circuit_breaker(ctx, limits),
@@ -233,6 +259,7 @@ class CircuitBreaker:
         self.day: date | None = None
         self.trip: BreakerTrip | None = None
         self.trips: list[BreakerTrip] = []
+        self._clear: tuple[Decimal, float] | None = None  # (baseline, equity safely above the limit)
 
     @property
     def tripped(self) -> bool:
@@ -252,6 +279,14 @@ class CircuitBreaker:
         """Returns the trip on the update that crosses the limit, None otherwise."""
         if self.trip is not None or self.baseline <= 0:
             return None
+        if isinstance(equity, float):
+            # A dollar above the limit is far from it whatever the rounding: no decimals needed
+            # on the minutes (almost all) that settle it so.
+            if self._clear is None or self._clear[0] is not self.baseline:
+                limit = float(self.baseline) * (1 - self.max_loss_pct / 100)
+                self._clear = (self.baseline, limit + 1.0)
+            if equity > self._clear[1]:
+                return None
         # Judged on the equity in cents, the figure the trip reports (per-bar estimates are floats).
         cents = _decimal(equity).quantize(Decimal("0.01"))
         loss = self.loss_pct(cents)
@@ -299,6 +334,6 @@ def size_entry(equity: Decimal, risk_pct: float, price: Decimal, stop: Decimal,
     distance = abs(price - stop)
     if distance <= 0 or price <= 0:
         return 0
-    by_risk = math.floor(equity * Decimal(str(risk_pct)) / 100 / distance)
+    by_risk = math.floor(equity * _as_decimal(risk_pct) / 100 / distance)
     by_cash = math.floor(cash_cap / price) if cash_cap > 0 else 0
     return max(0, min(by_risk, by_cash))

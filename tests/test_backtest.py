@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -17,14 +20,17 @@ from daytrader.backtest import (
     Screener,
     apply_params,
     combinations,
+    minutes_of,
     parse_sweep,
     prepare_frame,
     run_backtest,
     screen,
 )
-from daytrader.clock import MarketCalendar
+from daytrader.broker.sim import SimExchange
+from daytrader.clock import MarketCalendar, SimClock
 from daytrader.config import Settings, SettingsError
 from daytrader.data.synthetic import synthetic_bars, synthetic_frame
+from daytrader.engine import Engine
 from daytrader.models import Bar
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -242,3 +248,66 @@ def test_cli_backtest_from_alpaca_needs_keys(tmp_path):
     proc = run_app("backtest", "--source", "alpaca", "--from", "2026-03-02", "--to", "2026-03-03",
                    cwd=tmp_path)
     assert proc.returncode == 2 and "ALPACA_API_KEY" in proc.stderr
+
+
+class RemoteSim:
+    """The sim exchange as a remote broker looks to the engine: not in process, and every
+    request waits a turn of the loop before it is answered. The engine then takes its general
+    path: closes on tasks of their own, cancels and sends side by side, submits under a timer."""
+
+    name = "remote-sim"
+    in_process = False
+
+    def __init__(self, exchange: SimExchange) -> None:
+        self.exchange = exchange
+
+    def __getattr__(self, name: str):
+        attr = getattr(self.exchange, name)
+        if not inspect.iscoroutinefunction(attr):
+            return attr  # set_listener, on_bars, account_view, restore: no request
+
+        async def answered_later(*args, **kwargs):
+            await asyncio.sleep(0)
+            return await attr(*args, **kwargs)
+
+        return answered_later
+
+
+def engine_over(broker_of, bars: list[Bar], settings: Settings, calendar) -> Engine:
+    """What run_backtest does, with the broker `broker_of(sim exchange)`."""
+    settings = replace(settings, trading_enabled_at_start=True)
+    clock = SimClock(bars[0].ts)
+    sim = SimExchange(settings.symbols, calendar, clock, cash=settings.starting_cash,
+                      slippage_bps=settings.sim_slippage_bps)
+    engine = Engine(settings, broker_of(sim), calendar, clock)
+
+    async def drive() -> None:
+        for minute in minutes_of(bars):
+            await engine.on_minute(minute)
+
+    asyncio.run(drive())
+    return engine
+
+
+def test_the_in_process_fast_paths_trade_exactly_as_a_remote_broker_would(calendar):
+    """Orders, closes and fills on an order-heavy market (twice the noise, two position slots
+    for four symbols): the backtest's fast paths (closes in line, no timers, the sim's account
+    kept between changes) give the very trades and fills the general path gives."""
+    sessions = [(s.open, s.close) for s in list(calendar.sessions_from(date(2026, 3, 2)))[:8]]
+    symbols = ("AAPL", "MSFT", "NVDA", "AMZN")
+    bars = [b for minute in synthetic_bars(symbols, sessions, 5, volatility=2.0) for b in minute]
+    settings = Settings(symbols=symbols, max_positions=2, sim_slippage_bps=1.0)
+
+    fast = run_backtest(bars, settings, calendar=calendar)
+    local = engine_over(lambda sim: sim, bars, settings, calendar)
+    remote = engine_over(RemoteSim, bars, settings, calendar)
+
+    reasons = {t.exit_reason for t in fast.trades}
+    assert len(fast.trades) > 150
+    assert {"ema_cross_down", "stop_loss", "take_profit", "flatten_before_close"} <= reasons
+    assert local.rejections_by_check["max_positions"] > 0  # the slots bind
+    assert list(fast.trades) == local.book.trades == remote.book.trades
+    assert local.fills == remote.fills
+    assert fast.final_equity == local.book.equity() == remote.book.equity()
+    assert [(o.id, o.status) for o in local.known_orders.values()] == \
+        [(o.id, o.status) for o in remote.known_orders.values()]

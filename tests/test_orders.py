@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -25,7 +26,13 @@ from daytrader.models import (
     RiskDecision,
     Side,
 )
-from daytrader.orders import OrderManager, SubmitStatus, client_order_id
+from daytrader.orders import (
+    OrderManager,
+    SubmitStatus,
+    client_order_id,
+    plain_decimal,
+    within,
+)
 
 NY = ZoneInfo("America/New_York")
 NOW = datetime(2026, 11, 24, 10, 0, 12, tzinfo=NY)
@@ -132,6 +139,17 @@ class Down(Edge):
 
 
 # --- client order ids ----------------------------------------------------------------------------
+
+
+@given(st.decimals(allow_nan=False, allow_infinity=False))
+def test_prices_enter_the_id_in_plain_notation_whatever_their_exponent(price):
+    assert plain_decimal(price) == f"{price:f}"
+
+
+def test_the_id_is_the_seed_formula():
+    key = "AAPL|buy|10|100.00|202611241500|ema_crossover"  # 10:00 New York is 15:00 UTC
+    digest = hashlib.sha256(key.encode()).hexdigest()[:20]
+    assert client_order_id(INTENT) == f"dt-ema_crossove-{digest}"
 
 
 def test_same_intent_in_the_same_minute_gets_the_same_id():
@@ -307,3 +325,69 @@ async def test_broker_rejection_carries_its_code_and_message(exchange):
     assert result.error_code == 40310000
     assert "insufficient buying power" in result.message
     assert all_orders(exchange) == []
+
+
+# --- the send's timeout, armed only when the broker makes it wait ----------------------------------
+
+
+async def answers_at_once() -> str:
+    return "accepted"
+
+
+async def answers_after(seconds: float, log: list[str]) -> str:
+    try:
+        await asyncio.sleep(seconds)
+        await asyncio.sleep(0)
+        return "accepted later"
+    finally:
+        log.append("left")
+
+
+async def fails_after_a_wait() -> str:
+    await asyncio.sleep(0)
+    raise BrokerUnavailable("connection reset by peer")
+
+
+async def test_an_answer_given_at_once_needs_no_timer(monkeypatch):
+    armed: list[float] = []
+    real = asyncio.timeout
+
+    def spy(delay):
+        armed.append(delay)
+        return real(delay)
+
+    monkeypatch.setattr(asyncio, "timeout", spy)
+    assert await within(answers_at_once(), 10.0) == "accepted"
+    assert armed == []
+    assert await within(answers_after(0, []), 10.0) == "accepted later"
+    assert armed == [10.0]
+
+
+async def test_an_answer_that_waits_is_awaited_to_its_end_within_the_timeout():
+    log: list[str] = []
+    assert await within(answers_after(0.01, log), 5.0) == "accepted later"
+    assert log == ["left"]
+
+
+async def test_an_answer_that_waits_too_long_times_out_and_the_call_is_abandoned():
+    log: list[str] = []
+    started = asyncio.get_running_loop().time()
+    with pytest.raises(TimeoutError):
+        await within(answers_after(60, log), 0.05)
+    assert asyncio.get_running_loop().time() - started < 5
+    assert log == ["left"]  # the broker call itself was cancelled, not left running
+
+
+async def test_an_error_after_a_wait_reaches_the_sender():
+    with pytest.raises(BrokerUnavailable, match="connection reset"):
+        await within(fails_after_a_wait(), 5.0)
+
+
+async def test_a_sender_cancelled_while_waiting_cancels_the_call():
+    log: list[str] = []
+    task = asyncio.ensure_future(within(answers_after(60, log), 30.0))
+    await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert log == ["left"]

@@ -394,6 +394,8 @@ class _TradeStream(GuardedStream, TradingStream):
 class AlpacaBroker:
     """The Broker protocol on Alpaca (paper, live or a local Alpaca-compatible server)."""
 
+    in_process = False  # every call crosses the network
+
     def __init__(self, config: AlpacaConfig, client: TradingClient | None = None) -> None:
         self.config = config
         self.name = "alpaca-paper" if config.paper else "alpaca-LIVE"

@@ -53,6 +53,14 @@ from daytrader.positions import PositionBook
 
 log = logging.getLogger(__name__)
 _BPS = Decimal("0.0001")
+_NO_COMMISSION = to_money(ZERO)
+# Members by module name: looking one up on its enum class is slow (EnumType has __getattr__),
+# and these are looked at on every bar of a held symbol and every order.
+_NEW, _HELD, _FILLED, _CANCELED = (OrderStatus.NEW, OrderStatus.HELD, OrderStatus.FILLED,
+                                   OrderStatus.CANCELED)
+_ENTRY, _EXIT, _STOP_LOSS, _TAKE_PROFIT = (OrderRole.ENTRY, OrderRole.EXIT, OrderRole.STOP_LOSS,
+                                           OrderRole.TAKE_PROFIT)
+_MARKET, _LIMIT, _STOP = OrderType.MARKET, OrderType.LIMIT, OrderType.STOP
 
 
 @dataclass(slots=True)
@@ -64,10 +72,23 @@ class _Working:
     sibling: str | None = None
     limit: float | None = None  # float copies of the prices for matching on float bars
     stop: float | None = None
+    # For a bracket leg with a sibling: the prices strictly between its stop and target, where
+    # a bar touches neither (most bars, settled with two comparisons).
+    band: tuple[float, float] | None = None
+
+
+def _pair(a: _Working, b: _Working) -> None:
+    """Makes two bracket legs one-cancels-other."""
+    a.sibling, b.sibling = b.order.id, a.order.id
+    stop, take = (a, b) if a.order.role is OrderRole.STOP_LOSS else (b, a)
+    if stop.stop is not None and take.limit is not None:
+        a.band = b.band = ((stop.stop, take.limit) if stop.order.side == "sell"
+                           else (take.limit, stop.stop))
 
 
 class SimExchange:
     name = "sim"
+    in_process = True  # its calls answer at once; a cancel is final when it returns
 
     def __init__(self, symbols: Collection[str], calendar: MarketCalendar, clock: Clock, *,
                  cash: Decimal = Decimal("100000"), slippage_bps: float = 0.0,
@@ -90,6 +111,10 @@ class SimExchange:
         self._fill_ids = itertools.count(1)
         self._listener: UpdateListener | None = None
         self._session_day = None
+        # The account is asked for several times per order (sizing, risk, this venue's own
+        # check) while nothing changes: it is kept until the next change of orders or prices.
+        self._version = 0
+        self._account: tuple[int, Account] | None = None
 
     # -- wiring --------------------------------------------------------------------------------
     def set_listener(self, listener: UpdateListener) -> None:
@@ -101,27 +126,51 @@ class SimExchange:
 
     # -- market data and matching --------------------------------------------------------------
     def on_bars(self, bars: Sequence[Bar]) -> None:
+        ts = None
         for bar in bars:
-            day = bar.ts.date()
-            if day != self._session_day:
-                if self._session_day is not None:
-                    self.last_equity = self.book.equity()
-                self._session_day = day
+            if bar.ts != ts:  # a minute's bars share their time: the day is looked at once
+                ts = bar.ts
+                day = ts.date()
+                if day != self._session_day:
+                    if self._session_day is not None:
+                        self.last_equity = self.book.equity()
+                    self._session_day = day
             ids = self._working.get(bar.symbol)
             if ids:
                 self._match(bar, ids)
             self._last[bar.symbol] = bar.close
             self.book.mark(bar.symbol, bar.close)
+            self._version += 1  # prices moved: the account is worked out again (see _changed)
+
+    def _changed(self) -> None:
+        """Orders, fills or prices changed: the account is worked out again when next asked."""
+        self._version += 1
 
     def _match(self, bar: Bar, ids: list[str]) -> None:
+        orders = self._orders
+        if len(ids) == 2:  # a held position's two legs, which most bars touch neither of
+            first = orders[ids[0]]
+            band = first.band
+            if (band is not None and band[0] < bar.low and bar.high < band[1]
+                    and first.sibling == ids[1] and first.order.status is _NEW
+                    and orders[ids[1]].order.status is _NEW):
+                return
+        checked = None  # the sibling of a pair of legs just matched together
         for order_id in list(ids):  # arrival order; entries before the legs they activate
-            working = self._orders[order_id]
-            if working.order.status is OrderStatus.NEW:
+            if order_id == checked:
+                continue  # its pair was settled with its sibling (one check covers both)
+            working = orders[order_id]
+            if working.order.status is not _NEW:
+                continue
+            band = working.band
+            if (band is None or not band[0] < bar.low or not bar.high < band[1]
+                    or orders[working.sibling].order.status is not _NEW):
                 self._match_one(working, bar, gap=True)
+            checked = working.sibling
 
     def _match_one(self, w: _Working, bar: Bar, *, gap: bool) -> None:
         sibling = self._orders[w.sibling] if w.sibling else None
-        if sibling is not None and sibling.order.status is OrderStatus.NEW:
+        if sibling is not None and sibling.order.status is _NEW:
             self._match_oco(w, sibling, bar, gap=gap)
             return
         price = self._trigger_price(w, bar, gap=gap)
@@ -130,22 +179,22 @@ class SimExchange:
         self._fill(w, price, bar.ts)
         for child_id in w.children:
             child = self._orders[child_id]
-            if child.order.status is OrderStatus.HELD:
-                self._set(child, status=OrderStatus.NEW)
+            if child.order.status is _HELD:
+                self._set(child, _NEW, child.order.updated_at)
                 self._working.setdefault(child.order.symbol, []).append(child_id)
                 self._emit("new", child.order)
         for child_id in w.children:
             child = self._orders[child_id]
-            if child.order.status is OrderStatus.NEW:
+            if child.order.status is _NEW:
                 self._match_one(child, bar, gap=False)
 
     def _match_oco(self, a: _Working, b: _Working, bar: Bar, *, gap: bool) -> None:
         """Stop-loss and take-profit legs reached in one bar: the stop wins unless the bar
         opened beyond the take-profit."""
-        stop, take = (a, b) if a.order.role is OrderRole.STOP_LOSS else (b, a)
+        stop, take = (a, b) if a.order.role is _STOP_LOSS else (b, a)
         # Most bars touch neither leg: settle that with two comparisons (a gap through a level
         # is inside the bar's range too).
-        if stop.order.side is Side.SELL:
+        if stop.order.side == "sell":
             if bar.low > stop.stop and bar.high < take.limit:
                 return
         elif bar.high < stop.stop and bar.low > take.limit:
@@ -166,10 +215,10 @@ class SimExchange:
         """The price at which `w` fills in `bar`, or None. `gap` is False for legs activated
         inside this bar, which only see the range after the parent's fill at the open."""
         o = w.order
-        buy = o.side is Side.BUY
-        if o.order_type is OrderType.MARKET:
+        buy = o.side == "buy"
+        if o.order_type is _MARKET:
             return bar.open
-        if o.order_type is OrderType.LIMIT:
+        if o.order_type is _LIMIT:
             assert w.limit is not None
             if gap and (bar.open <= w.limit if buy else bar.open >= w.limit):
                 return bar.open
@@ -182,17 +231,18 @@ class SimExchange:
     def _fill(self, w: _Working, raw_price: float, ts: datetime) -> None:
         o = w.order
         price = Decimal(str(raw_price))
-        if o.order_type is not OrderType.LIMIT:  # takers pay the slippage; resting limits don't
-            price *= 1 + self.slippage * o.side.sign
+        if o.order_type is not _LIMIT and self.slippage:
+            price *= 1 + self.slippage * o.side.sign  # takers pay the slippage; resting limits don't
         price = to_price(price)
-        commission = to_money(self.commission_per_share * o.qty)
-        self._set(w, status=OrderStatus.FILLED, filled_qty=o.qty, filled_avg_price=price,
-                  updated_at=ts)
+        commission = (to_money(self.commission_per_share * o.qty) if self.commission_per_share
+                      else _NO_COMMISSION)
+        self._set(w, _FILLED, ts, o.qty, price)
         self._unwork(w.order)
         fill = Fill(id=f"sim-fill-{next(self._fill_ids):06d}", order_id=o.id,
                     client_order_id=o.client_order_id, symbol=o.symbol, side=o.side, qty=o.qty,
                     price=price, commission=commission, ts=ts, role=o.role)
         self.book.apply_fill(fill)
+        self._changed()
         self._emit("fill", w.order, fill)
         if w.sibling:
             sibling = self._orders[w.sibling]
@@ -203,12 +253,20 @@ class SimExchange:
     def _new_id(self) -> str:
         return f"sim-{next(self._ids):06d}"
 
-    def _set(self, w: _Working, **changes) -> None:
-        w.order = replace(w.order, **changes)
-        if w.order.status.is_open:
-            self._open[w.order.id] = w
+    def _set(self, w: _Working, status: OrderStatus, updated_at: datetime | None,
+             filled_qty: int | None = None, filled_avg_price: Decimal | None = None) -> None:
+        o = w.order
+        # Written out rather than dataclasses.replace: a third of the cost, on every fill and cancel.
+        w.order = Order(o.id, o.client_order_id, o.symbol, o.side, o.qty, o.order_type, status,
+                        o.submitted_at, o.role, o.limit_price, o.stop_price,
+                        o.filled_qty if filled_qty is None else filled_qty,
+                        o.filled_avg_price if filled_avg_price is None else filled_avg_price,
+                        o.parent_id, updated_at, o.reject_reason, o.legs)
+        if status.is_open:
+            self._open[o.id] = w
         else:
-            self._open.pop(w.order.id, None)
+            self._open.pop(o.id, None)
+        self._changed()
 
     def _unwork(self, order: Order) -> None:
         ids = self._working.get(order.symbol)
@@ -216,7 +274,7 @@ class SimExchange:
             ids.remove(order.id)
 
     def _cancel(self, w: _Working, ts: datetime) -> None:
-        self._set(w, status=OrderStatus.CANCELED, updated_at=ts)
+        self._set(w, _CANCELED, ts)
         self._unwork(w.order)
         self._emit("canceled", w.order)
         for child_id in w.children:
@@ -254,9 +312,9 @@ class SimExchange:
         if not self.calendar.is_open(now):
             raise self._reject(request, MarketClosed(
                 f"market is closed at {now:%Y-%m-%d %H:%M %Z}; sim accepts orders in session only"))
-        if request.order_type is OrderType.LIMIT and request.limit_price is None:
+        if request.order_type is _LIMIT and request.limit_price is None:
             raise self._reject(request, BrokerRejected("limit orders need a limit_price"))
-        if request.order_type is OrderType.STOP and request.stop_price is None:
+        if request.order_type is _STOP and request.stop_price is None:
             raise self._reject(request, BrokerRejected("stop orders need a stop_price"))
         position = self.book.qty(request.symbol)
         reducing = position * request.side.sign < 0
@@ -279,17 +337,16 @@ class SimExchange:
         if price is None:
             raise self._reject(request, BrokerRejected(f"no price yet for {request.symbol}"))
         ref = float(price)
-        if request.stop_loss is not None and not (float(request.stop_loss) * request.side.sign
-                                                  < ref * request.side.sign):
+        sign = request.side.sign
+        if request.stop_loss is not None and not float(request.stop_loss) * sign < ref * sign:
             raise self._reject(request, BrokerRejected(
                 f"stop_loss.stop_price {request.stop_loss} must be on the losing side of {price}"))
-        if request.take_profit is not None and not (float(request.take_profit) * request.side.sign
-                                                    > ref * request.side.sign):
+        if request.take_profit is not None and not float(request.take_profit) * sign > ref * sign:
             raise self._reject(request, BrokerRejected(
                 f"take_profit.limit_price {request.take_profit} must be on the winning side of "
                 f"{price}"))
         cost = price * request.qty
-        buying_power = self._buying_power()
+        buying_power = self.account().buying_power
         if cost > buying_power:
             raise self._reject(request, InsufficientBuyingPower(
                 f"insufficient buying power (needs {to_money(cost)}, has {buying_power})"))
@@ -298,7 +355,7 @@ class SimExchange:
         total = ZERO
         for w in self._open.values():
             o = w.order
-            if o.role is OrderRole.ENTRY and o.status is OrderStatus.NEW:
+            if o.role is _ENTRY and o.status is _NEW:
                 price = o.limit_price or o.stop_price or Decimal(str(self._last.get(o.symbol, 0)))
                 total += price * (o.qty - o.filled_qty)
         return total
@@ -313,22 +370,22 @@ class SimExchange:
              limit_price: Decimal | None = None, stop_price: Decimal | None = None,
              side: Side | None = None) -> _Working:
         now = self.clock.now()
-        order = Order(id=self._new_id(),
-                      client_order_id=request.client_order_id if parent_id is None
-                      else f"{request.client_order_id}-{role.value}",
-                      symbol=request.symbol, side=side or request.side, qty=request.qty,
-                      order_type=order_type or request.order_type, status=status,
-                      submitted_at=now, role=role,
-                      limit_price=limit_price if parent_id else request.limit_price,
-                      stop_price=stop_price if parent_id else request.stop_price,
-                      parent_id=parent_id, updated_at=now)
-        w = _Working(order, limit=float(order.limit_price) if order.limit_price else None,
-                     stop=float(order.stop_price) if order.stop_price else None)
+        if parent_id is None:
+            cid, limit_price, stop_price = (request.client_order_id, request.limit_price,
+                                            request.stop_price)
+        else:
+            cid = f"{request.client_order_id}-{role.value}"
+        order = Order(self._new_id(), cid, request.symbol, side or request.side, request.qty,
+                      order_type or request.order_type, status, now, role, limit_price,
+                      stop_price, 0, None, parent_id, now)
+        w = _Working(order, [], None, float(limit_price) if limit_price else None,
+                     float(stop_price) if stop_price else None)
         self._orders[order.id] = w
         self._open[order.id] = w
-        self._by_client_id[order.client_order_id] = order.id
-        if status is OrderStatus.NEW:
+        self._by_client_id[cid] = order.id
+        if status is _NEW:
             self._working.setdefault(order.symbol, []).append(order.id)
+        self._changed()
         return w
 
     async def submit_order(self, request: OrderRequest) -> Order:
@@ -337,24 +394,26 @@ class SimExchange:
     def submit(self, request: OrderRequest, role: OrderRole | None = None) -> Order:
         self._check(request)
         reducing = self.book.qty(request.symbol) * request.side.sign < 0
-        parent = self._add(request, role or (OrderRole.EXIT if reducing else OrderRole.ENTRY),
-                           OrderStatus.NEW)
+        parent = self._add(request, role or (_EXIT if reducing else _ENTRY), _NEW)
         legs = []
         exit_side = request.side.opposite
         if request.stop_loss is not None:
-            legs.append(self._add(request, OrderRole.STOP_LOSS, OrderStatus.HELD, parent.order.id,
-                                  OrderType.STOP, stop_price=request.stop_loss, side=exit_side))
+            legs.append(self._add(request, _STOP_LOSS, _HELD, parent.order.id, _STOP,
+                                  stop_price=request.stop_loss, side=exit_side))
         if request.take_profit is not None:
-            legs.append(self._add(request, OrderRole.TAKE_PROFIT, OrderStatus.HELD,
-                                  parent.order.id, OrderType.LIMIT,
+            legs.append(self._add(request, _TAKE_PROFIT, _HELD, parent.order.id, _LIMIT,
                                   limit_price=request.take_profit, side=exit_side))
         parent.children = [leg.order.id for leg in legs]
         if len(legs) == 2:
-            legs[0].sibling, legs[1].sibling = legs[1].order.id, legs[0].order.id
+            _pair(legs[0], legs[1])
         self._emit("new", parent.order)
         if not legs:
             return parent.order
-        return replace(parent.order, legs=tuple(leg.order for leg in legs))
+        o = parent.order
+        return Order(o.id, o.client_order_id, o.symbol, o.side, o.qty, o.order_type, o.status,
+                     o.submitted_at, o.role, o.limit_price, o.stop_price, o.filled_qty,
+                     o.filled_avg_price, o.parent_id, o.updated_at, o.reject_reason,
+                     tuple(leg.order for leg in legs))
 
     def restore(self, fills: Sequence[Fill], orders: Sequence[Order],
                 last_prices: dict[str, float]) -> None:
@@ -381,8 +440,7 @@ class SimExchange:
                 parent.children = [c.order.id for c in children]
             open_legs = [c for c in children if c.order.status.is_open]
             if len(open_legs) == 2:
-                open_legs[0].sibling, open_legs[1].sibling = (open_legs[1].order.id,
-                                                              open_legs[0].order.id)
+                _pair(open_legs[0], open_legs[1])
             parent_done = parent is None or parent.order.status is OrderStatus.FILLED
             for leg in open_legs:
                 if leg.order.status is OrderStatus.HELD and parent_done:
@@ -399,6 +457,7 @@ class SimExchange:
 
         self._ids = itertools.count(after(o.id for o in orders))
         self._fill_ids = itertools.count(after(f.id for f in fills))
+        self._changed()
 
     def _get(self, order_id: str) -> _Working:
         w = self._orders.get(order_id)
@@ -435,9 +494,14 @@ class SimExchange:
         return self.account()
 
     def account(self) -> Account:
+        if self._account is not None and self._account[0] == self._version:
+            return self._account[1]
         equity = self.book.equity()
-        return Account(cash=to_money(self.book.cash), equity=equity,
-                       buying_power=self._buying_power(equity), start_of_day_equity=self.last_equity)
+        account = Account(cash=to_money(self.book.cash), equity=equity,
+                          buying_power=self._buying_power(equity),
+                          start_of_day_equity=self.last_equity)
+        self._account = (self._version, account)
+        return account
 
     def cancel(self, order_id: str) -> None:
         w = self._get(order_id)

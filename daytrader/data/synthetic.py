@@ -5,6 +5,8 @@ changes another symbol's bars. Prices follow log-returns whose volatility is hig
 and the close; on top of the noise a drift switches every 20-90 minutes, so an EMA(9)/EMA(21)
 crossover sees several crossings a session and some trends run far. Each session is generated in
 one vectorized pass and sessions are generated lazily, so a simulation can run for days.
+`volatility` scales the minute noise around the trends (1.0, the default, leaves the bars as they
+always were): above 1 the market is choppier and the EMAs cross more often.
 """
 
 from __future__ import annotations
@@ -59,8 +61,9 @@ def _round_price(p: np.ndarray) -> np.ndarray:
 class _SymbolWalk:
     """The price path of one symbol, carried from session to session."""
 
-    def __init__(self, symbol: str, seed: int) -> None:
+    def __init__(self, symbol: str, seed: int, volatility: float = 1.0) -> None:
         self.rng = _symbol_rng(seed, symbol)
+        self.volatility = volatility
         start = DEFAULT_START_PRICES.get(symbol)
         seeded_start = float(self.rng.uniform(20.0, 500.0))
         self.log_price = math.log(start if start is not None else seeded_start)
@@ -80,6 +83,8 @@ class _SymbolWalk:
         shape = 1.0 + 1.6 * np.exp(-t / 25.0) + 0.9 * np.exp(-(n - 1 - t) / 20.0)
         shape /= math.sqrt(float(np.mean(shape * shape)))
         vol = sigma_min * shape
+        if self.volatility != 1.0:  # the noise only: the trends' drift keeps its size
+            vol = vol * self.volatility
 
         # Trend regimes: a drift that holds 20-90 minutes, usually changing direction.
         count = n // 20 + 2
@@ -128,11 +133,14 @@ def _session_minutes(open_: datetime, close: datetime) -> int:
 
 
 def _session_blocks(
-    symbols: Sequence[str], sessions: Iterable[tuple[datetime, datetime]], seed: int
+    symbols: Sequence[str], sessions: Iterable[tuple[datetime, datetime]], seed: int,
+    volatility: float = 1.0,
 ) -> Iterator[_SessionBlock]:
     if len(set(symbols)) != len(symbols):
         raise ValueError(f"duplicate symbols in {list(symbols)}")
-    walks = [_SymbolWalk(symbol, seed) for symbol in symbols]
+    if not volatility > 0:
+        raise ValueError(f"volatility must be positive, got {volatility}")
+    walks = [_SymbolWalk(symbol, seed, volatility) for symbol in symbols]
     for open_, close in sessions:
         n = _session_minutes(open_, close)
         if n == 0 or not walks:
@@ -147,7 +155,8 @@ def _minute_starts(open_: datetime, n: int) -> list[datetime]:
 
 
 def synthetic_bars(
-    symbols: Sequence[str], sessions: Iterable[tuple[datetime, datetime]], seed: int
+    symbols: Sequence[str], sessions: Iterable[tuple[datetime, datetime]], seed: int,
+    volatility: float = 1.0,
 ) -> Iterator[list[Bar]]:
     """One list per minute (a Bar per symbol, in `symbols` order) for each minute of each session.
 
@@ -155,14 +164,15 @@ def synthetic_bars(
     sessions' time zone. The same seed always gives the same bars.
     """
     symbols = list(symbols)
-    for block in _session_blocks(symbols, sessions, seed):
+    for block in _session_blocks(symbols, sessions, seed, volatility):
         per_symbol = [list(zip(*rows, strict=True)) for rows in block.values.tolist()]
         for i, ts in enumerate(_minute_starts(block.open, block.minutes)):
             yield [Bar(symbol, ts, *rows[i]) for symbol, rows in zip(symbols, per_symbol, strict=True)]
 
 
 def synthetic_frame(
-    symbols: Sequence[str], sessions: Iterable[tuple[datetime, datetime]], seed: int
+    symbols: Sequence[str], sessions: Iterable[tuple[datetime, datetime]], seed: int,
+    volatility: float = 1.0,
 ) -> pl.DataFrame:
     """The bars of `synthetic_bars` as a replay frame (timestamp, symbol, open ... volume).
 
@@ -171,7 +181,7 @@ def synthetic_frame(
     symbols = list(symbols)
     frames: list[pl.DataFrame] = []
     tz_name = "UTC"
-    for block in _session_blocks(symbols, sessions, seed):
+    for block in _session_blocks(symbols, sessions, seed, volatility):
         tz_name = getattr(block.open.tzinfo, "key", None) or "UTC"
         start_us = (block.open.astimezone(UTC) - _EPOCH) // timedelta(microseconds=1)
         minute_us = start_us + np.arange(block.minutes, dtype=np.int64) * 60_000_000

@@ -93,6 +93,7 @@ class NullJournal:
 
     path: Path | None = None
     session_id = ""
+    keeps = False  # nothing is kept: the engine skips making what only the journal reads
 
     def intent(self, cid: str, intent: OrderIntent, decision: RiskDecision) -> None: ...
     def submit_result(self, ts: datetime, cid: str, status: str, order_id: str | None,
@@ -111,6 +112,8 @@ class NullJournal:
 
 class Journal(NullJournal):
     """The journal file: open it (migrations run), start or resume a session, append records."""
+
+    keeps = True
 
     def __init__(self, path: str | Path, *, flush_interval: float = 0.1,
                  checkpoint_interval: float = 1.0, max_pending: int = 256) -> None:

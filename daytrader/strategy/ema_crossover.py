@@ -125,8 +125,17 @@ class EmaCrossover:
         return to_price(stop), to_price(take)
 
     def on_bar(self, bar: Bar, position_qty: int) -> Signal | None:
-        was, now, atr = self._symbol(bar.symbol).update(bar)
-        if was is None or now is None or was == now:
+        state = self._state.get(bar.symbol) or self._symbol(bar.symbol)
+        # _SymbolState.update, written out: this runs on every bar of a backtest.
+        close = bar.close
+        fast = state.fast.update(close)
+        slow = state.slow.update(close)
+        atr = state.atr.update(bar.high, bar.low, close)
+        if fast is None or slow is None:
+            return None
+        was, now = state.above, fast > slow
+        state.above = now
+        if was is None or was == now:
             return None
         if position_qty > 0 and not now:
             return self._exit(bar, "ema_cross_down")

@@ -6,7 +6,7 @@ The engine asks here for every decision and every reading; nothing else calls a 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -39,6 +39,13 @@ class RunningStrategies:
         self.enabled: dict[str, bool] = dict.fromkeys(self.by_name, True)
         self.errors: dict[str, str] = {}
         self.on_failure = on_failure
+        self._deciding: dict[str, Strategy] = {}  # symbol -> its strategy, while it decides
+        self._refresh()
+
+    def _refresh(self) -> None:
+        """Which symbols' strategies decide now (enabled and not failed): one lookup per bar."""
+        self._deciding = {symbol: s for symbol, s in self.by_symbol.items()
+                          if self.enabled[s.name] and s.name not in self.errors}
 
     @property
     def names(self) -> list[str]:
@@ -60,43 +67,58 @@ class RunningStrategies:
         self.enabled[name] = enabled
         if enabled:
             self.errors.pop(name, None)
+        self._refresh()
 
     def _failed(self, strategy: Strategy, doing: str, exc: BaseException) -> None:
         self.enabled[strategy.name] = False
         self.errors[strategy.name] = f"{doing}: {type(exc).__name__}: {exc}"
+        self._refresh()
         if self.on_failure is not None:
             self.on_failure(strategy.name, doing, exc)
 
     # -- the calls, each behind the wall --------------------------------------------------------------
-    def warm_up(self, bar: Bar) -> None:
+    def warm_up(self, bar: Bar, deciding: bool = False) -> None:
+        """Keeps the symbol's strategy's indicators current. `deciding`: the bar came for a
+        decision (to a disabled strategy, which decides nothing)."""
         strategy = self.by_symbol.get(bar.symbol)
         if strategy is None or strategy.name in self.errors:
             return
         try:
             strategy.warm_up(bar)
         except Exception as exc:
-            self._failed(strategy, f"warm-up on {bar.symbol}", exc)
+            doing = f"bar of {bar.symbol} at {bar.ts:%H:%M}" if deciding else f"warm-up on {bar.symbol}"
+            self._failed(strategy, doing, exc)
 
     def on_bar(self, bar: Bar, position_qty: int) -> Signal | None:
-        """The symbol's strategy's decision; a disabled strategy keeps its indicators current
-        (so enabling it again needs no warm-up) but decides nothing."""
-        strategy = self.by_symbol.get(bar.symbol)
-        if strategy is None or strategy.name in self.errors:
-            return None
-        try:
-            if not self.enabled[strategy.name]:
-                strategy.warm_up(bar)
-                return None
-            signal = strategy.on_bar(bar, position_qty)
-        except Exception as exc:
-            self._failed(strategy, f"bar of {bar.symbol} at {bar.ts:%H:%M}", exc)
-            return None
-        if signal is not None and (not isinstance(signal, Signal) or signal.symbol != bar.symbol):
-            self._failed(strategy, f"bar of {bar.symbol} at {bar.ts:%H:%M}",
-                         TypeError(f"on_bar returned {signal!r:.120}, not a Signal for "
-                                   f"{bar.symbol}"))
-            return None
-        return signal
+        """The symbol's strategy's decision (see on_bars)."""
+        for signal in self.on_bars((bar,), lambda _symbol: position_qty):
+            return signal
+        return None
+
+    def on_bars(self, bars: Iterable[Bar], position_qty: Callable[[str], int]
+                ) -> Iterator[Signal]:
+        """Each bar's decision by its symbol's strategy, in turn, as they are asked for: a
+        caller acts on a signal before the next bar is decided (its position is read then).
+        A disabled strategy keeps its indicators current (so enabling it again needs no
+        warm-up) but decides nothing; a failing one is disabled."""
+        for bar in bars:
+            strategy = self._deciding.get(bar.symbol)
+            if strategy is None:  # no strategy, a failed one, or a disabled one (kept warm)
+                self.warm_up(bar, deciding=True)
+                continue
+            try:
+                signal = strategy.on_bar(bar, position_qty(bar.symbol))
+            except Exception as exc:
+                self._failed(strategy, f"bar of {bar.symbol} at {bar.ts:%H:%M}", exc)
+                continue
+            if signal is None:
+                continue
+            if not isinstance(signal, Signal) or signal.symbol != bar.symbol:
+                self._failed(strategy, f"bar of {bar.symbol} at {bar.ts:%H:%M}",
+                             TypeError(f"on_bar returned {signal!r:.120}, not a Signal for "
+                                       f"{bar.symbol}"))
+                continue
+            yield signal
 
     def _ask(self, symbol: str, method: str, default: Any, *args: Any) -> Any:
         strategy = self.by_symbol.get(symbol)

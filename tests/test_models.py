@@ -1,0 +1,58 @@
+"""The records that cross module boundaries: quick_init makes them cheaper to build, nothing else."""
+
+from __future__ import annotations
+
+import pickle
+from dataclasses import FrozenInstanceError, dataclass, fields, replace
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from daytrader.models import LogEvent, Order, OrderStatus, OrderType, Side, quick_init
+
+T = datetime(2026, 3, 2, 10, 0, tzinfo=ZoneInfo("America/New_York"))
+
+
+def order(**changes) -> Order:
+    return replace(Order("o1", "c1", "AAPL", Side.BUY, 10, OrderType.MARKET, OrderStatus.NEW, T),
+                   **changes)
+
+
+def test_defaults_and_keywords_are_the_dataclass_s():
+    built = order()
+    optional = fields(Order)[8:]
+    assert [getattr(built, f.name) for f in optional] == [f.default for f in optional]
+    assert Order(id="o1", client_order_id="c1", symbol="AAPL", side=Side.BUY, qty=10,
+                 order_type=OrderType.MARKET, status=OrderStatus.NEW, submitted_at=T) == built
+
+
+def test_a_default_factory_gives_each_record_its_own_value():
+    a, b = LogEvent(T, "info", "order", "m"), LogEvent(T, "info", "order", "m")
+    assert a.data == {} and a.data is not b.data
+    assert LogEvent(T, "info", "order", "m", {"source": "api"}).data == {"source": "api"}
+
+
+def test_records_stay_frozen_comparable_hashable_and_picklable():
+    built = order()
+    with pytest.raises(FrozenInstanceError):
+        built.qty = 20  # type: ignore[misc]
+    assert replace(built, status=OrderStatus.FILLED).status is OrderStatus.FILLED
+    assert hash(built) == hash(order()) and built == order() and built != order(qty=11)
+    assert pickle.loads(pickle.dumps(built)) == built  # sweeps send them to worker processes
+
+
+def test_bad_arguments_fail_as_they_would_without_it():
+    with pytest.raises(TypeError, match="missing"):
+        Order("o1")  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        Order("o1", "c1", "AAPL", Side.BUY, 10, OrderType.MARKET, OrderStatus.NEW, T, bogus=1)
+
+
+def test_only_frozen_slotted_dataclasses_take_it():
+    @dataclass
+    class Plain:
+        x: int
+
+    with pytest.raises(TypeError, match="frozen slotted"):
+        quick_init(Plain)
