@@ -71,6 +71,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
             "[--limit P | --stop P]"),
     "store": ("daytrader.store.cli", "the journal: status, replay-to-supabase, export --format "
               "parquet"),
+    "report": ("daytrader.advisor.debrief", "the daily debrief of a trading day from the "
+               "journal (Markdown, saved to DATA_DIR/reports; with LLM_MODEL a checked "
+               "narrative)"),
+    "ask": ("daytrader.advisor.ask", "answer a question about a session from the journal, "
+            'quoting its records: ask "why was the AAPL entry at 10:42 refused?"'),
 }
 
 
