@@ -23,7 +23,13 @@ from pathlib import Path
 from typing import TextIO
 
 from daytrader.advisor.dayfacts import DayJournal, NoRecords, read_day
-from daytrader.advisor.debrief import money, numbers_in, open_for_model_calls, parse_date
+from daytrader.advisor.debrief import (
+    money,
+    numbers_in,
+    open_for_model_calls,
+    parse_date,
+    shown_numbers,
+)
 from daytrader.advisor.llm import ChatClient, LlmError
 from daytrader.advisor.opinion import instruction_in
 from daytrader.advisor.prompts import ask_messages, redact, redact_text, secrets_of
@@ -143,7 +149,9 @@ def records_of(day: DayJournal) -> list[Quote]:
                       f"trade {n}: {t.symbol} {'long' if t.side.value == 'buy' else 'short'} "
                       f"{t.qty}, in {_hm(t.entry_time)} @ {t.entry_price}, out {_hm(t.exit_time)}"
                       f" @ {t.exit_price}, net P&L {money(t.pnl - t.commission, True)} "
-                      f"({t.exit_reason})", ""))
+                      f"({t.exit_reason})",
+                      f"{t.symbol} {t.qty} from {_hm(t.entry_time)} to {_hm(t.exit_time)}, net "
+                      f"{money(t.pnl - t.commission, True)} ({t.exit_reason})"))
     for b in day.breaker:
         items.append((b.ts, "breaker", "", f"{_hm(b.ts)} circuit breaker {b.action} "
                                            f"({b.source}): {_line(b.message)}", ""))
@@ -185,6 +193,17 @@ def asked_symbols(question: str, known: Iterable[str]) -> list[str]:
                               if w.upper() in universe))
 
 
+_NOT_TICKERS = {"I", "A", "AM", "PM", "ET", "EOD", "SOD", "P", "L", "PNL", "EMA", "ATR", "VWAP",
+                "API", "OK", "US", "USD", "LLM", "ID", "AND", "OR", "THE", "WHY", "WHAT", "HOW"}
+
+
+def unknown_tickers(question: str, known: Iterable[str]) -> list[str]:
+    """Words typed as tickers (capitals) that the day's records do not have."""
+    universe = {s.upper() for s in known}
+    return list(dict.fromkeys(w for w in re.findall(r"\b[A-Z]{1,5}\b", question)
+                              if w not in universe and w not in _NOT_TICKERS))
+
+
 def asked_kinds(question: str) -> set[str]:
     text = question.lower()
     return {kind for kind, words in _KINDS.items() if any(w in text for w in words)}
@@ -223,7 +242,7 @@ def select(quotes: list[Quote], question: str) -> list[Quote]:
         if found:
             break
     best = sorted(found, key=lambda x: (-x[0], x[1].ts))[:MAX_QUOTES]
-    return sorted((q for _, q in best), key=lambda q: q.ts)
+    return sorted((q for _, q in best), key=lambda q: int(q.rid[1:]))
 
 
 def plain_answer(question: str, day: DayJournal, chosen: list[Quote]) -> str:
@@ -231,36 +250,51 @@ def plain_answer(question: str, day: DayJournal, chosen: list[Quote]) -> str:
     symbols = asked_symbols(question, {t.symbol for t in day.trades} | {
         d.symbol for d in day.decisions} | {i.symbol for i in day.intents.values()})
     times = asked_times(question)
+    kinds = asked_kinds(question)
     where = " ".join(filter(None, [", ".join(symbols), "around " + ", ".join(
         f"{t // 60:02d}:{t % 60:02d}" for t in times) if times else ""]))
+    if "breaker" in kinds and not day.breaker:
+        return f"The journal has no circuit breaker event on {day.day:%Y-%m-%d}: it never tripped."
     if not chosen:
         traded = sorted({i.symbol for i in day.intents.values()})
         return (f"The journal has no record matching that on {day.day:%Y-%m-%d}"
                 + (f" ({where})" if where else "") + (f"; symbols traded that day: "
                                                       f"{', '.join(traded)}" if traded else "")
                 + ".")
-    kinds = asked_kinds(question)
+    prefix = ""
+    if times and _gap(_closest(chosen, times), times) > 10:
+        prefix = f"The journal has nothing {'for ' if symbols else ''}{where}; the closest says: "
     refusals = [q for q in chosen if q.kind == "refusal"]
     if "refusal" in kinds and refusals:
         first = _closest(refusals, times)
         said = [q for q in chosen if q.kind == "advisor" and q.symbol == first.symbol
                 and abs((q.ts - first.ts).total_seconds()) <= 120]
         tail = f" {said[-1].summary} [{said[-1].rid}]." if said else ""
-        return f"{first.summary.rstrip('.')} [{first.rid}].{tail}"
+        return f"{prefix}{first.summary.rstrip('.')} [{first.rid}].{tail}"
     if "refusal" in kinds:
         sent = [q for q in chosen if q.kind == "order"]
         if sent:
             first = _closest(sent, times)
             return (f"The journal shows no refusal {where or 'there'}: {first.summary} "
                     f"[{first.rid}].")
-    return (f"{len(chosen)} journal record{'s' if len(chosen) != 1 else ''} match"
-            + ("es" if len(chosen) == 1 else "") + (f" ({where})" if where else "") + ":")
+    trades = [q for q in chosen if q.kind == "trade"]
+    if "trade" in kinds and trades:
+        return (f"{prefix}{len(trades)} round trip{'s' if len(trades) != 1 else ''} closed"
+                + (f" ({where})" if where else "") + ": "
+                + "; ".join(f"{q.summary} [{q.rid}]" for q in trades) + ".")
+    count = len(chosen)
+    return (prefix + f"{count} journal record{'s' if count != 1 else ''} "
+            f"match{'es' if count == 1 else ''}" + (f" ({where})" if where else "") + ":")
+
+
+def _gap(quote: Quote, times: list[int]) -> int:
+    return min(abs(quote.ts.hour * 60 + quote.ts.minute - t) for t in times)
 
 
 def _closest(quotes: list[Quote], times: list[int]) -> Quote:
     if not times:
         return quotes[0]
-    return min(quotes, key=lambda q: min(abs(q.ts.hour * 60 + q.ts.minute - t) for t in times))
+    return min(quotes, key=lambda q: _gap(q, times))
 
 
 def check_answer(content: str, quotes: dict[str, Quote], question: str
@@ -283,14 +317,13 @@ def check_answer(content: str, quotes: dict[str, Quote], question: str
     if not ids or unknown:
         raise ValueError("it cites " + (f"records that were not given ({', '.join(unknown[:5])})"
                                         if unknown else "no record"))
-    allowed = set().union(*(numbers_in(quotes[r].text) for r in ids)) | numbers_in(question)
-    extra = numbers_in(text) - allowed
-    if extra:
-        raise ValueError(f"it states {', '.join(sorted(map(str, extra))[:5])}, which no cited "
-                         "record holds")
     said = instruction_in(text)
     if said:
         raise ValueError(f"it reads as an instruction ({said!r})")
+    allowed = set().union(*(numbers_in(quotes[r].text) for r in ids)) | numbers_in(question)
+    extra = numbers_in(text) - allowed
+    if extra:
+        raise ValueError(f"it states {shown_numbers(extra)}, which no cited record holds")
     return text, ids
 
 
@@ -305,8 +338,16 @@ async def answer(question: str, path: Path, day: date | None = None, *,
     question = redact_text(question, secrets)  # a secret typed into a question goes no further
     records = await asyncio.to_thread(read_day, path, day, None)
     quotes = records_of(records)
-    chosen = select(quotes, question)
-    plain = plain_answer(question, records, chosen)
+    known = {q.symbol for q in quotes if q.symbol}
+    strangers = unknown_tickers(question, known)
+    if strangers and not asked_symbols(question, known):
+        chosen: list[Quote] = []  # about symbols this day never saw: nothing to quote
+        plain = (f"The journal has no record for {', '.join(strangers)} on {records.day:%Y-%m-%d}"
+                 + (f"; symbols with records that day: {', '.join(sorted(known))}." if known
+                    else "."))
+    else:
+        chosen = select(quotes, question)
+        plain = plain_answer(question, records, chosen)
     sessions = records.sessions
     if client is None:
         return Answer(question, records.day, plain, tuple(chosen), False,

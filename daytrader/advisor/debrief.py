@@ -67,6 +67,10 @@ def numbers_in(text: str) -> set[Decimal]:
     return found
 
 
+def shown_numbers(numbers: set[Decimal], limit: int = 5) -> str:
+    return ", ".join(sorted(format(n, "f") for n in numbers)[:limit])
+
+
 @dataclass(frozen=True, slots=True)
 class Report:
     day: date
@@ -356,15 +360,15 @@ def check_narrative(content: str, facts: dict[str, str], day: date
         if not ids or unknown:
             dropped.append(f"{text[:60]!r}: cites {'no fact' if not ids else ', '.join(unknown)}")
             continue
-        cited = set().union(*(numbers_in(facts[f]) for f in ids)) | allowed_days
-        extra = numbers_in(text) - cited
-        if extra:
-            dropped.append(f"{text[:60]!r}: states {', '.join(sorted(map(str, extra)))}, which "
-                           "its facts do not hold")
-            continue
         said = instruction_in(text)
         if said:
             dropped.append(f"{text[:60]!r}: reads as an instruction ({said!r})")
+            continue
+        cited = set().union(*(numbers_in(facts[f]) for f in ids)) | allowed_days
+        extra = numbers_in(text) - cited
+        if extra:
+            dropped.append(f"{text[:60]!r}: states {shown_numbers(extra)}, which its facts do "
+                           "not hold")
             continue
         kept.append((text, ids))
     return kept, dropped
