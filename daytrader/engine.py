@@ -768,6 +768,12 @@ class Engine:
         """Trades one minute, then journals its equity point (the journal's "minute done")."""
         if not bars:
             return
+        if self._entry_tasks:
+            # An entry of an earlier minute still waiting for the advisor goes out before this
+            # minute starts, as it would in real time (its deadline is seconds, a minute sixty):
+            # only a sim running faster than the advisor answers ever waits here, and it waits so
+            # as not to send an entry on a price the market has left.
+            await self.settle_entries()
         session = await self._trade_minute(bars)
         now = bars[0].ts + MINUTE
         kind = "eod" if session is not None and now >= session.close else "minute"
@@ -874,22 +880,19 @@ class Engine:
         """Asks the advisor about an entry without holding up the minute: the opinion is awaited
         on a task of its own and the entry is sent when it arrives or the advisor's deadline
         passes, with the same intent (so the same client order id). Meanwhile its symbol holds a
-        position slot. An entry the risk checks refuse now is refused now, unasked."""
+        position slot, and the next minute starts only once it is out (see `on_minute`), so a
+        symbol never has two entries waiting. An entry the risk checks refuse now is refused
+        now, unasked."""
         assert self.advisor is not None
-        symbol = intent.symbol
-        if symbol in self.waiting_entries:
-            self.record("info", "advisor", f"{symbol}: an entry is already waiting for the "
-                        f"advisor; signal {signal.reason} not sent")
-            return
         if not self._check(intent).approved:
             await self._send(intent)  # refused (and journaled) as any entry
             return
         cid = client_order_id(intent, self.orders.prefix)
         asking = asyncio.ensure_future(self.advisor.opinion(self._entry_context(signal, intent),
                                                             cid))
-        self.waiting_entries[symbol] = asking
+        self.waiting_entries[intent.symbol] = asking
         task = asyncio.create_task(self._send_when_advised(intent, asking),
-                                   name=f"entry {symbol} (advisor)")
+                                   name=f"entry {intent.symbol} (advisor)")
         self._entry_tasks.add(task)
         task.add_done_callback(self._entry_tasks.discard)
 

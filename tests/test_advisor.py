@@ -210,44 +210,73 @@ async def test_only_a_confident_veto_in_veto_mode_refuses(calendar, advised, ser
     assert engine.rejections_by_check == {}
 
 
-async def test_exits_closes_the_emergency_stop_and_the_breaker_never_wait_for_the_advisor(
-        advised, server):
-    held = threading.Event()  # the model answers nothing until the test is over
+async def test_exits_and_the_emergency_stop_never_wait_for_the_advisor(calendar, advised, server):
+    held = threading.Event()  # the model answers nothing until the test says so
     server.default = Reply(AGREE, hold=held)
     try:
         plan = {("AAA", "09:31"): "enter_long", ("BBB", "09:33"): "enter_long",
-                ("AAA", "09:35"): "exit"}
+                ("AAA", "09:33"): "exit"}
         engine = advised(plan, "veto", advisor_timeout=5.0, max_daily_loss_pct=0.25)
         engine.advisor.timeout = 0.3  # AAA's entry: skipped at its deadline, then sent
-        await run_minutes(engine, "09:30", "09:31")
-        await engine.settle_entries()
-        await run_minutes(engine, "09:32")
+        await run_minutes(engine, "09:30", "09:31", "09:32")
         assert engine.book.qty("AAA") == 200
         engine.advisor.timeout = 5.0
-        await run_minutes(engine, "09:33")  # BBB's entry now waits (held) for up to 5 s
+        # 09:33: BBB's entry waits for the (held) model; AAA's exit in the same minute does not.
+        await run_minutes(engine, "09:33")
         assert "BBB" in engine.waiting_entries
+        assert any(o.symbol == "AAA" and o.side.value == "sell" for o in
+                   engine.open_orders.values())
         await eventually(lambda: len(server.requests) == 2, what="BBB asked")
-
-        # The breaker trips on its bar while BBB waits (AAA -1.5%: -0.3% of equity, above its
-        # stop-loss).
-        await run_minutes(engine, "09:34", AAA=98.5, BBB=50)
-        assert engine.state is TradingState.HALTED and "BBB" in engine.waiting_entries
-        # The strategy's exit of AAA is sent at once, and fills on the next bar.
-        await run_minutes(engine, "09:35", "09:36", AAA=98.5, BBB=50)
-        assert engine.book.qty("AAA") == 0
-        assert engine.book.trades[-1].exit_reason == "scripted_exit"
-        assert "BBB" in engine.waiting_entries
-        # The emergency stop does not wait for the model either: the waiting entry is dropped.
-        report = await asyncio.wait_for(engine.emergency_stop("test", flat_timeout=1.0), 2.0)
-        assert report.flat and engine.waiting_entries == {}
+        # The emergency stop goes at once, and drops the waiting entry.
+        report = await asyncio.wait_for(engine.emergency_stop("test", flat_timeout=0.2), 2.0)
+        assert report.canceled >= 1 and engine.waiting_entries == {}
+        await run_minutes(engine, "09:34")  # the sim fills the exit on the next bar
+        assert engine.book.qty("AAA") == 0 and engine.book.trades[-1].exit_reason in (
+            "scripted_exit", "emergency_stop")
         assert any("BBB: the entry waiting for the advisor is dropped: emergency stop" in m
                    for m in messages(engine))
         await engine.settle_entries(1.0)
         assert all(o.symbol != "BBB" for o in engine.broker.orders(open_only=False))
-        # Only the two entries asked; the exit, the breaker and the stop asked nothing.
+        # Only the two entries asked; the exit and the stop asked nothing.
         assert [c["symbol"] for c in server.user_contents()] == ["AAA", "BBB"]
     finally:
         held.set()
+
+
+async def test_the_market_clock_does_not_move_while_the_advisor_thinks(calendar, advised,
+                                                                        server):
+    """An entry goes out in its own minute, as in real time (a deadline of seconds, bars a
+    minute apart): a sim running faster starts the next minute once it is out, so every fill,
+    exit and breaker trip lands on the bar and market time it would without the advisor."""
+    held = threading.Event()
+    server.script(Reply(AGREE, hold=held))
+    plan = {("AAA", "09:31"): "enter_long", ("BBB", "09:31"): "enter_long"}
+    minutes = [("09:30", 100), ("09:31", 100), ("09:32", 101), ("09:33", 99.4), ("09:34", 99.4)]
+    try:
+        engine = advised(plan, "veto", advisor_timeout=10.0, max_daily_loss_pct=0.25)
+        sent = capture(engine)
+        for hhmm, price in minutes[:2]:
+            await engine.on_minute(flat_bars(at(hhmm), AAA=price, BBB=50))
+        # BBB, in the same minute, is not held up by AAA's wait.
+        await eventually(lambda: [r.symbol for r in sent] == ["BBB"], what="BBB sent")
+        assert engine.waiting_entries.keys() == {"AAA"}
+        next_minute = asyncio.ensure_future(engine.on_minute(flat_bars(at("09:32"), AAA=101,
+                                                                       BBB=50)))
+        await asyncio.sleep(0.05)
+        assert not next_minute.done() and engine.clock.now() == at("09:32")  # market time holds
+        held.set()
+        await next_minute
+        assert [r.symbol for r in sent] == ["BBB", "AAA"]
+        for hhmm, price in minutes[3:]:
+            await engine.on_minute(flat_bars(at(hhmm), AAA=price, BBB=50))
+    finally:
+        held.set()
+    baseline = make_engine(calendar, strategy=Scripted(plan), max_daily_loss_pct=0.25)
+    for hhmm, price in minutes:
+        await baseline.on_minute(flat_bars(at(hhmm), AAA=price, BBB=50))
+    assert [(f.symbol, f.price, f.ts) for f in engine.fills] == [
+        (f.symbol, f.price, f.ts) for f in baseline.fills]
+    assert [t.ts for t in engine.breaker.trips] == [t.ts for t in baseline.breaker.trips] != []
 
 
 async def test_a_manual_close_and_a_manual_entry_do_not_ask_the_advisor(advised, server):
@@ -352,29 +381,31 @@ async def test_no_secret_value_appears_in_any_prompt_sent(calendar, server, tmp_
 
 
 # -- never in the way ---------------------------------------------------------------------------------
-async def test_an_entry_waiting_for_the_advisor_holds_up_no_other_bar(advised, server):
+async def test_an_entry_waiting_for_the_advisor_holds_up_no_other_symbol_nor_the_loop(
+        advised, server):
     held = threading.Event()
     server.script(Reply(AGREE, hold=held))  # AAA's opinion waits for the test
     try:
-        engine = advised({("AAA", "09:31"): "enter_long", ("BBB", "09:31"): "enter_long",
-                          ("CCC", "09:33"): "enter_long"}, "veto", advisor_timeout=10.0)
+        plan = {(s, "09:31"): "enter_long" for s in ("AAA", "BBB", "CCC")}
+        engine = advised(plan, "veto", advisor_timeout=10.0)
         sent = capture(engine)
         bars = {"AAA": 100, "BBB": 50, "CCC": 20}
-        await run_minutes(engine, "09:30", "09:31", **bars)
-        assert set(engine.waiting_entries) == {"AAA", "BBB"}
-        # BBB's opinion (the default, at once) arrives and BBB is sent; AAA's is held.
-        await eventually(lambda: [r.symbol for r in sent] == ["BBB"], what="BBB sent")
-        await run_minutes(engine, "09:32", "09:33", **bars)  # minutes go on meanwhile
-        await eventually(lambda: [r.symbol for r in sent] == ["BBB", "CCC"], what="CCC sent")
-        await run_minutes(engine, "09:34", **bars)
-        assert engine.book.qty("BBB") > 0 and engine.book.qty("CCC") > 0
+        await run_minutes(engine, "09:30", "09:31", **bars)  # returns while AAA waits
+        assert set(engine.waiting_entries) >= {"AAA"}
+        # The other symbols of the minute are asked and sent while AAA's answer is held.
+        await eventually(lambda: sorted(r.symbol for r in sent) == ["BBB", "CCC"],
+                         what="BBB and CCC sent")
         assert engine.waiting_entries.keys() == {"AAA"}
+        # The loop is free meanwhile: commands and snapshots are served.
+        assert engine.snapshot().state is TradingState.ENABLED
+        assert (await engine.sync("test")).ok
         held.set()
         await engine.settle_entries()
-        assert [r.symbol for r in sent] == ["BBB", "CCC", "AAA"]
+        assert [r.symbol for r in sent][-1] == "AAA"
         # AAA's entry went out with the intent of its signal: its client order id is the one
-        # its 09:31 signal made, whatever the time it was sent.
-        assert sent[2].client_order_id == engine.advice[-1].client_order_id
+        # its 09:31 signal made, whenever it was sent.
+        assert sent[-1].client_order_id == next(a.client_order_id for a in engine.advice
+                                                if a.symbol == "AAA")
     finally:
         held.set()
 
@@ -383,10 +414,10 @@ async def test_a_waiting_entry_holds_its_position_slot(advised, server):
     held = threading.Event()
     server.script(Reply(VETO, hold=held))
     try:
-        engine = advised({("AAA", "09:31"): "enter_long", ("BBB", "09:32"): "enter_long"},
+        engine = advised({("AAA", "09:31"): "enter_long", ("BBB", "09:31"): "enter_long"},
                          "veto", advisor_timeout=10.0, max_positions=1)
         sent = capture(engine)
-        await run_minutes(engine, "09:30", "09:31", "09:32")
+        await run_minutes(engine, "09:30", "09:31")  # AAA waits; BBB comes after it
         refused = engine.submitted[-1]
         assert refused.intent.symbol == "BBB"
         assert refused.decision.failed.name == "max_positions"
@@ -415,23 +446,6 @@ async def test_disable_drops_a_waiting_entry_at_once(advised, server):
         assert sent == []
         assert "AAA: the entry waiting for the advisor is dropped: trading disabled by test" in (
             messages(engine))
-    finally:
-        held.set()
-
-
-async def test_a_second_signal_while_an_entry_waits_is_not_sent_twice(advised, server):
-    held = threading.Event()
-    server.script(Reply(AGREE, hold=held))
-    try:
-        engine = advised({("AAA", "09:31"): "enter_long", ("AAA", "09:32"): "enter_long"},
-                         "advise", advisor_timeout=10.0)
-        sent = capture(engine)
-        await run_minutes(engine, "09:30", "09:31", "09:32")
-        assert "AAA: an entry is already waiting for the advisor; signal scripted_enter_long " \
-               "not sent" in messages(engine)
-        held.set()
-        await engine.settle_entries()
-        assert len(sent) == 1 and len(server.requests) == 1
     finally:
         held.set()
 
