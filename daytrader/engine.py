@@ -82,7 +82,7 @@ from daytrader.strategy.running import RunningStrategies
 from daytrader.wording import plural
 
 if TYPE_CHECKING:
-    from daytrader.advisor.entries import EntryAdvisor
+    from daytrader.advisor.entries import EntryAdvisor, Question
 
 log = logging.getLogger(__name__)
 MINUTE = timedelta(minutes=1)
@@ -887,24 +887,32 @@ class Engine:
         if not self._check(intent).approved:
             await self._send(intent)  # refused (and journaled) as any entry
             return
-        cid = client_order_id(intent, self.orders.prefix)
-        asking = asyncio.ensure_future(self.advisor.opinion(self._entry_context(signal, intent),
-                                                            cid))
+        deadline = asyncio.get_running_loop().time() + self.advisor.timeout
+        question = self.advisor.ask(self._entry_context(signal, intent),
+                                    client_order_id(intent, self.orders.prefix))
+        asking = asyncio.ensure_future(question.answer())
         self.waiting_entries[intent.symbol] = asking
-        task = asyncio.create_task(self._send_when_advised(intent, asking),
+        task = asyncio.create_task(self._send_when_advised(intent, question, asking, deadline),
                                    name=f"entry {intent.symbol} (advisor)")
         self._entry_tasks.add(task)
         task.add_done_callback(self._entry_tasks.discard)
 
-    async def _send_when_advised(self, intent: OrderIntent, asking: asyncio.Future) -> None:
+    async def _send_when_advised(self, intent: OrderIntent, question: Question,
+                                 asking: asyncio.Future, deadline: float) -> None:
         symbol = intent.symbol
+        loop = asyncio.get_running_loop()
         try:
-            try:
-                opinion, call = await asking
-            except asyncio.CancelledError:
-                if asking.cancelled():  # dropped (disable, emergency stop, flatten)
-                    return
-                raise
+            # The wait ends a millisecond before the deadline: the loop's timer can fire up to a
+            # millisecond late (epoll counts milliseconds) and the send takes far less.
+            await asyncio.wait({asking}, timeout=max(0.0, deadline - loop.time() - 0.001))
+            if asking.cancelled():  # dropped (disable, emergency stop, flatten)
+                return
+            if asking.done():
+                opinion, call = asking.result()
+            else:  # past the deadline: the entry goes now; the call is closed in the background
+                asking.cancel()
+                opinion, call = question.unanswered(
+                    f"no answer within {question.advisor.timeout:g}s")
             self.journal.model_call(call)
             self.advice.append(opinion)
             what = f"{intent.side} {intent.qty} {symbol}"

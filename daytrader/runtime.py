@@ -197,7 +197,7 @@ class Runtime:
             tasks = [asyncio.create_task(loop(), name=getattr(loop, "__name__", "background"))
                      for loop in self.background]
             if self.advisory is not None:
-                self.advisory.prepare()
+                await self.advisory.prepare()
             self.engine.warm_up(self.feed.warmup)
             minutes = self.feed.minutes
             if hasattr(minutes, "__aiter__"):  # a live stream: bars come when they come

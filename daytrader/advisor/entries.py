@@ -45,42 +45,66 @@ class EntryAdvisor:
     def health(self) -> Health:
         return self.client.health(self.mode)
 
+    def ask(self, context: EntryContext, client_order_id: str) -> Question:
+        """The question about one entry (its messages built now, from the context)."""
+        return Question(self, context, client_order_id)
+
     async def opinion(self, context: EntryContext, client_order_id: str
                       ) -> tuple[Opinion, ModelCall]:
-        """The model's opinion on the entry within `timeout` seconds, and the exchange for the
-        journal; never raises (a failure is an opinion that says the advisor was skipped)."""
-        messages = redact(entry_messages(context), self.secrets)
-        started = time.perf_counter()
+        return await self.ask(context, client_order_id).answer()
+
+
+class Question:
+    """One entry asked about: what is sent, when, and the opinion and journal record it gives,
+    answered or not."""
+
+    def __init__(self, advisor: EntryAdvisor, context: EntryContext, client_order_id: str) -> None:
+        self.advisor = advisor
+        self.context = context
+        self.messages = redact(entry_messages(context), advisor.secrets)
+        self.started = time.perf_counter()
+        self.base = Opinion(client_order_id, context.symbol, context.side, context.qty,
+                            context.ts, advisor.mode, call_id=uuid.uuid4().hex[:16])
+
+    async def answer(self) -> tuple[Opinion, ModelCall]:
+        """The model's opinion within the advisor's timeout; never raises (a failure is an
+        opinion that says the advisor was skipped)."""
+        client = self.advisor.client
         content: str | None = None
         reply = None
-        base = Opinion(client_order_id, context.symbol, context.side, context.qty, context.ts,
-                       self.mode, call_id=uuid.uuid4().hex[:16])
         try:
-            reply = await self.client.complete(messages, self.timeout)
+            reply = await client.complete(self.messages, self.advisor.timeout)
             content = reply.content
             verdict = parse_answer(content)
         except LlmError as exc:
-            opinion = _skipped(base, exc.message, started)
+            opinion = _skipped(self.base, exc.message, self.started)
         except AnswerRefused as exc:
-            self.client.record_refused_answer(str(exc))
-            opinion = _skipped(base, f"answer refused: {exc}", started)
+            client.record_refused_answer(str(exc))
+            opinion = _skipped(self.base, f"answer refused: {exc}", self.started)
         else:
-            opinion = replace(base, verdict=verdict.verdict, confidence=verdict.confidence,
-                              reasons=verdict.reasons, latency_ms=reply.latency_ms,
-                              prompt_tokens=reply.prompt_tokens,
-                              completion_tokens=reply.completion_tokens)
-        if reply is not None and opinion.verdict is None:  # refused: the tokens still counted
+            opinion = replace(self.base, verdict=verdict.verdict, confidence=verdict.confidence,
+                              reasons=verdict.reasons)
+        if reply is not None:  # an answer came (used or refused): its cost is known
             opinion = replace(opinion, latency_ms=reply.latency_ms,
                               prompt_tokens=reply.prompt_tokens,
                               completion_tokens=reply.completion_tokens)
-        call = ModelCall(
-            opinion.call_id, context.ts, "entry", client_order_id, context.symbol,
-            self.client.model, self.mode, json.dumps(messages),
-            None if content is None else content[:MAX_ANSWER_CHARS],
+        return opinion, self._record(opinion, content)
+
+    def unanswered(self, why: str) -> tuple[Opinion, ModelCall]:
+        """The opinion when the engine stops waiting (its deadline): skipped, and counted as
+        a failure in the advisor's health."""
+        self.advisor.client.record_failure(why)
+        opinion = _skipped(self.base, why, self.started)
+        return opinion, self._record(opinion, None)
+
+    def _record(self, opinion: Opinion, content: str | None) -> ModelCall:
+        return ModelCall(
+            opinion.call_id, self.context.ts, "entry", opinion.client_order_id,
+            self.context.symbol, self.advisor.client.model, self.advisor.mode,
+            json.dumps(self.messages), None if content is None else content[:MAX_ANSWER_CHARS],
             opinion.verdict or "skipped", opinion.verdict, opinion.confidence, opinion.reasons,
             opinion.skipped, round(opinion.latency_ms, 1), opinion.prompt_tokens,
             opinion.completion_tokens)
-        return opinion, call
 
 
 def _skipped(base: Opinion, why: str, started: float) -> Opinion:

@@ -132,6 +132,24 @@ class ChatClient:
                 base_url=self.base_url, api_key=self._key.reveal() or "none", max_retries=0)
             self._loop = loop
 
+    async def warm(self, timeout: float = 2.0) -> str:
+        """Before the first bar: the client is built and its connection opened by listing the
+        server's models (no tokens, no budget), so the first entry pays for neither (the first
+        request imports and connects: some 15 ms of the loop). Returns a problem worth showing,
+        or ""."""
+        self.prepare()
+        try:
+            async with asyncio.timeout(timeout):
+                page = await self._client.models.list()
+            names = [m.id for m in page.data]
+        except Exception as exc:  # down, or a server without /models: entries still go ahead
+            return (f"the model server at {self.base_url} did not answer at start "
+                    f"({type(exc).__name__}); entries go ahead unadvised until it does")
+        if names and self.model not in names:
+            return (f"{self.model} is not among the models the server at {self.base_url} lists "
+                    f"({', '.join(names[:5])}); check LLM_MODEL")
+        return ""
+
     async def complete(self, messages: list[dict[str, str]], timeout: float) -> LlmReply:
         """The model's answer to `messages` within `timeout` seconds; LlmError otherwise."""
         if not self.budget.take():
@@ -199,6 +217,10 @@ class ChatClient:
         self.stats.failures_in_a_row += 1
         self.stats.last_error = error.message
         log.info("model call failed: %s", error.message)
+
+    def record_failure(self, why: str) -> None:
+        """A call its caller stopped waiting for (a deadline of its own) counts as failed."""
+        self._failed(LlmError("timeout", why))
 
     def record_refused_answer(self, why: str) -> None:
         """An answer that came back but could not be used counts as a failure for health."""

@@ -51,11 +51,14 @@ class Advisory:
     def from_settings(cls, settings: Settings, engine: Engine) -> Advisory:
         return cls(settings, engine, ChatClient.from_settings(settings))
 
-    def prepare(self) -> None:
-        """On the run's loop, before the first bar: the model client is ready for the first
-        entry (no import or set-up on the way of a bar)."""
-        if self.client is not None:
-            self.client.prepare()
+    async def prepare(self) -> None:
+        """On the run's loop, before the first bar: the model client is built and connected,
+        so no import or set-up is on the way of a bar; a server that does not answer is said."""
+        if self.client is None:
+            return
+        problem = await self.client.warm()
+        if problem:
+            self.engine.record("warning", "advisor", problem)
 
     @property
     def journal_path(self) -> Path | None:
