@@ -16,20 +16,14 @@ import json
 import re
 import sys
 import uuid
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import TextIO
 
 from daytrader.advisor.dayfacts import DayJournal, NoRecords, read_day
-from daytrader.advisor.debrief import (
-    money,
-    numbers_in,
-    open_for_model_calls,
-    parse_date,
-    shown_numbers,
-)
+from daytrader.advisor.debrief import command_day, money, numbers_in, run_command, shown_numbers
 from daytrader.advisor.llm import ChatClient, LlmError
 from daytrader.advisor.opinion import instruction_in
 from daytrader.advisor.prompts import ask_messages, redact, redact_text, secrets_of
@@ -398,16 +392,14 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, settings: Settings, out: TextIO = sys.stdout) -> int:
     from daytrader.runtime import UsageError
-    from daytrader.store.wiring import journal_path
 
+    def ask(path: Path, client: ChatClient | None, journal) -> Awaitable[Answer]:
+        return answer(args.question, path, day, client=client, timeout=settings.llm_timeout,
+                      secrets=secrets_of(settings), journal=journal, mode=settings.advisor_mode)
+
+    day = command_day(args.ask_date)
     try:
-        day = parse_date(args.ask_date) if args.ask_date else None
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    client = None if args.ask_no_model else ChatClient.from_settings(settings)
-    try:
-        result = asyncio.run(_answer_from_cli(args.question, journal_path(settings), day,
-                                              client, settings))
+        result = run_command(ask, settings, args.ask_no_model)
     except (NoRecords, ValueError) as exc:
         raise UsageError(str(exc)) from None
     if args.ask_json:
@@ -415,17 +407,3 @@ def run(args: argparse.Namespace, settings: Settings, out: TextIO = sys.stdout) 
     else:
         print(result.plain(), file=out, end="")
     return 0
-
-
-async def _answer_from_cli(question: str, path: Path, day: date | None,
-                           client: ChatClient | None, settings: Settings) -> Answer:
-    journal = open_for_model_calls(path) if client is not None else None
-    try:
-        return await answer(question, path, day, client=client, timeout=settings.llm_timeout,
-                            secrets=secrets_of(settings), journal=journal,
-                            mode=settings.advisor_mode)
-    finally:
-        if journal is not None:
-            journal.close()
-        if client is not None:
-            await client.aclose()

@@ -19,12 +19,12 @@ import statistics
 import sys
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import TextIO
+from typing import TextIO, TypeVar
 
 from daytrader.advisor.dayfacts import DayJournal, NoRecords, read_day
 from daytrader.advisor.llm import ChatClient, LlmError
@@ -464,16 +464,15 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, settings: Settings, out: TextIO = sys.stdout) -> int:
     from daytrader.runtime import UsageError
-    from daytrader.store.wiring import journal_path
 
+    def build(path: Path, client: ChatClient | None, journal) -> Awaitable[Report]:
+        return build_report(path, day, session=args.report_session, client=client,
+                            timeout=settings.llm_timeout, secrets=secrets_of(settings),
+                            journal=journal, mode=settings.advisor_mode)
+
+    day = command_day(args.report_date)
     try:
-        day = parse_date(args.report_date) if args.report_date else None
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    client = None if args.report_no_model else ChatClient.from_settings(settings)
-    path = journal_path(settings)
-    try:
-        report = asyncio.run(_build_from_cli(path, day, args.report_session, client, settings))
+        report = run_command(build, settings, args.report_no_model)
     except NoRecords as exc:
         raise UsageError(str(exc)) from None
     report = save(report, settings.data_dir)
@@ -485,18 +484,40 @@ def run(args: argparse.Namespace, settings: Settings, out: TextIO = sys.stdout) 
     return 0
 
 
-async def _build_from_cli(path: Path, day: date | None, session: str | None,
-                          client: ChatClient | None, settings: Settings) -> Report:
-    journal = open_for_model_calls(path) if client is not None else None
+# -- what the report and ask commands share -----------------------------------------------------
+def command_day(text: str | None) -> date | None:
+    """`--date`, checked (UsageError names it), or None for the journal's last day."""
+    from daytrader.runtime import UsageError
+
     try:
-        return await build_report(path, day, session=session, client=client,
-                                  timeout=settings.llm_timeout, secrets=secrets_of(settings),
-                                  journal=journal, mode=settings.advisor_mode)
-    finally:
-        if journal is not None:
-            journal.close()
-        if client is not None:
-            await client.aclose()
+        return parse_date(text) if text else None
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+T = TypeVar("T")
+
+
+def run_command(work: Callable[[Path, ChatClient | None, object], Awaitable[T]],
+                settings: Settings, no_model: bool) -> T:
+    """Runs a command's `work(journal path, model client or None, journal for the model's
+    exchanges or None)`, then closes what it opened."""
+    from daytrader.store.wiring import journal_path
+
+    path = journal_path(settings)
+    client = None if no_model else ChatClient.from_settings(settings)
+
+    async def go() -> T:
+        journal = open_for_model_calls(path) if client is not None else None
+        try:
+            return await work(path, client, journal)
+        finally:
+            if journal is not None:
+                journal.close()
+            if client is not None:
+                await client.aclose()
+
+    return asyncio.run(go())
 
 
 def open_for_model_calls(path: Path):
