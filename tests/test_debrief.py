@@ -35,9 +35,11 @@ DAY = date(2026, 11, 24)
 @pytest.fixture(scope="module")
 def seeded_day(tmp_path_factory):
     """One full sim session (seed 42, six symbols, at most 2 positions so that the risk checks
-    refuse some entries), journaled; the run writes its debrief at the end."""
+    refuse some entries, a commission so that net and gross differ), journaled; the run writes
+    its debrief at the end."""
     data = tmp_path_factory.mktemp("day")
-    settings = Settings(data_dir=data, max_positions=2, sim_seed=42)
+    settings = Settings(data_dir=data, max_positions=2, sim_seed=42,
+                        sim_commission_per_share=Decimal("0.005"))
     run = HeadlessRun(settings, RunOptions(speed=0, until="close", journal=True, quiet=True,
                                            json_summary=True), io.StringIO(), io.StringIO(),
                       now=lambda: at("16:30"))
@@ -65,12 +67,13 @@ def from_journal(path: Path) -> dict:
                                "('sod', 'eod')").fetchall())
     rejected = Counter(r[0] for r in conn.execute(
         "SELECT failed_check FROM risk_decisions WHERE approved = 0"))
-    fills = conn.execute("SELECT COUNT(*), SUM(CAST(commission AS REAL)) FROM fills").fetchone()
+    commission = sum((Decimal(r[0]) for r in conn.execute("SELECT commission FROM fills")),
+                     Decimal(0))
     sent = conn.execute("SELECT COUNT(*) FROM intents").fetchone()[0]
     trips = conn.execute("SELECT COUNT(*) FROM breaker_events WHERE action = 'trip'").fetchone()[0]
     conn.close()
     return {"sod": Decimal(equity["sod"]), "eod": Decimal(equity["eod"]), "rejected": rejected,
-            "fills": fills[0], "sent": sent, "trips": trips}
+            "commission": commission, "sent": sent, "trips": trips}
 
 
 def the_facts_part(markdown: str) -> str:
@@ -100,7 +103,7 @@ def test_the_debrief_of_a_seeded_sim_day_holds_the_journals_figures_exactly(seed
     assert figures["win rate"] == f"{summary['metrics']['win_rate_pct']:.1f}%"
     assert figures["profit factor"] == f"{summary['metrics']['profit_factor']:.2f}"
     assert figures["orders"] == f"{truth['sent']} sent, {truth['sent']} filled (fill rate 100.0%)"
-    assert figures["commissions"] == money(Decimal(truth["fills"] and 0))
+    assert figures["commissions"] == money(truth["commission"]) != "$0.00"
     assert figures["risk rejections"] == str(sum(truth["rejected"].values())) == str(
         sum(summary["risk_rejections"].values()))
     assert figures["breaker trips"] == str(truth["trips"]) == str(len(summary["breaker_trips"]))
