@@ -141,11 +141,12 @@ class DayTraderApp(App[int]):
                 tooltip="backtest a CSV/Parquet file (the live engine keeps trading)"),
         Binding("k", "checklist", "Checklist",
                 tooltip="the production checklist: READY / NOT READY for live"),
-        Binding("p", "debrief", "Debrief",
+        # Listed in help (?) and the command palette; the footer keeps its room for the above.
+        Binding("p", "debrief", "Debrief", show=False,
                 tooltip="the daily debrief from the journal: figures, trades, rejections, "
                         "breaker, advisor, what went well and badly"),
-        Binding("i", "ask", "Ask", tooltip="ask the journal: why was the AAPL entry at 10:42 "
-                                           "refused?"),
+        Binding("i", "ask", "Ask", show=False,
+                tooltip="ask the journal: why was the AAPL entry at 10:42 refused?"),
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True, tooltip="like q"),
         Binding("z", "zoom", "Zoom", tooltip="one pane on the whole screen / all panes"),
         Binding("g", "strategies", "Strategies",
