@@ -55,7 +55,7 @@ async def test_the_opinion_shows_next_to_each_entry_and_the_advisor_in_the_statu
         lines = app.query_one(EventLog).visible_lines()
         assert any("advisor CAUTION 0.60: volume below the 30-minute average" in line
                    for line in lines)
-        health = " ".join(str(w.content) for w in app.query("#health").results(Static))
+        health = " ".join(str(w.content) for w in app.query(".health").results(Static))
         assert "advisor ✓" in health
 
 
@@ -104,7 +104,7 @@ async def test_the_orders_pane_has_no_advisor_column_when_the_advisor_is_off(tmp
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await settled(pilot)
-        assert [c.label for c in app.query_one(OrdersTable).columns][-1] == "Client id"
+        assert [c.label for c in app.query_one(OrdersTable).columns][-1] == "Id"
         await pilot.press("i")  # no journal in this run: the modal says so
         await until(pilot, lambda: isinstance(app.screen, AskModal), what="ask modal")
         app.screen.query_one("#ask-question", Input).value = "why?"
