@@ -18,7 +18,7 @@ import concurrent.futures  # noqa: E402
 import time
 from collections.abc import Callable, Iterable
 from contextlib import suppress
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from functools import partial
 from typing import Any, TypeVar
@@ -45,9 +45,11 @@ from daytrader.models import Order, OrderIntent, OrderRole, RiskDecision, Side
 from daytrader.runtime import RunOptions, build_runtime
 from daytrader.snapshot import TicketDefaults
 from widgets.account import AccountPane
+from widgets.ask import AskModal
 from widgets.backtest import BacktestScreen
 from widgets.checklist import ChecklistScreen
 from widgets.confirm import ConfirmModal
+from widgets.debrief import DebriefScreen
 from widgets.emergency import EmergencyModal
 from widgets.error_modal import ErrorModal
 from widgets.event_log import EventLog
@@ -75,7 +77,7 @@ MODAL_POLL_INTERVAL = 1.0
 # Keys that act on the main screen; a modal on top (order form, confirmations) disables them.
 MAIN_SCREEN_ACTIONS = {"enable", "disable", "close_position", "cancel_order", "new_order", "sync",
                        "reset_breaker", "help", "search_log", "backtest", "checklist", "show_pane",
-                       "zoom", "strategies"}
+                       "zoom", "strategies", "debrief", "ask"}
 PANE_ACTIONS = {"show_pane", "zoom", "search_log", "close_position", "cancel_order", "new_order"}
 # The panes of the main screen, in the order of their number keys. When the terminal is too
 # small for all of them (under 100 columns or 32 lines) one is shown at a time, with tabs.
@@ -139,6 +141,12 @@ class DayTraderApp(App[int]):
                 tooltip="backtest a CSV/Parquet file (the live engine keeps trading)"),
         Binding("k", "checklist", "Checklist",
                 tooltip="the production checklist: READY / NOT READY for live"),
+        # Listed in help (?) and the command palette; the footer keeps its room for the above.
+        Binding("p", "debrief", "Debrief", show=False,
+                tooltip="the daily debrief from the journal: figures, trades, rejections, "
+                        "breaker, advisor, what went well and badly"),
+        Binding("i", "ask", "Ask", show=False,
+                tooltip="ask the journal: why was the AAPL entry at 10:42 refused?"),
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True, tooltip="like q"),
         Binding("z", "zoom", "Zoom", tooltip="one pane on the whole screen / all panes"),
         Binding("g", "strategies", "Strategies",
@@ -212,7 +220,8 @@ class DayTraderApp(App[int]):
                 yield PnlPane(id="pnl")
             yield WatchlistTable(id="watchlist", classes="pane")
             yield PositionsTable(id="positions", classes="pane")
-            yield OrdersTable(id="orders", classes="pane")
+            yield OrdersTable(id="orders", classes="pane",
+                              advisor=self.settings.advisor_mode != "off")
             yield FillsTable(id="fills", classes="pane")
             yield EventLog(id="event-log", classes="pane")
         yield Footer(compact=True, show_command_palette=False)
@@ -524,6 +533,32 @@ class DayTraderApp(App[int]):
                           lambda h: h.set_strategy_enabled(name, enable, SOURCE))
 
         self.push_screen(StrategiesScreen(lambda: self.snapshot, switch))
+
+    def action_debrief(self) -> None:
+        self.push_screen(DebriefScreen(self._debrief, self._trading_days))
+
+    def _debrief(self, day: date | None) -> concurrent.futures.Future:
+        """The debrief of `day`, built on the engine's loop (LLM advisory in the runtime)."""
+        host = self._host_with_advisory()
+        return host.run(lambda: host.runtime.advisory.debrief(day))
+
+    def _trading_days(self) -> list[date]:
+        from daytrader.advisor.dayfacts import trading_days
+        from daytrader.store.wiring import journal_path
+
+        return trading_days(journal_path(self.settings))
+
+    def action_ask(self) -> None:
+        self.push_screen(AskModal(self._ask))
+
+    def _ask(self, question: str) -> concurrent.futures.Future:
+        host = self._host_with_advisory()
+        return host.run(lambda: host.runtime.advisory.ask(question))
+
+    def _host_with_advisory(self) -> EngineHost:
+        if self.host is None or self.host.runtime.advisory is None:
+            raise RuntimeError("the engine is still starting")
+        return self.host
 
     def action_search_log(self) -> None:
         self.action_show_pane("event-log")

@@ -174,6 +174,30 @@ CREATE TABLE IF NOT EXISTS public.equity_points (
 CREATE INDEX IF NOT EXISTS equity_points_session_ts ON public.equity_points (session_id, ts);
 CREATE INDEX IF NOT EXISTS equity_points_eod ON public.equity_points (ts DESC) WHERE kind = 'eod';
 
+CREATE TABLE IF NOT EXISTS public.model_calls (
+    call_id           text PRIMARY KEY,
+    session_id        text NOT NULL,
+    ts                timestamptz NOT NULL,
+    kind              text NOT NULL,           -- entry (second opinion), debrief, ask
+    subject           text NOT NULL,           -- the entry's client order id, the date, the question
+    symbol            text NOT NULL,
+    model             text NOT NULL,
+    mode              text NOT NULL,           -- ADVISOR_MODE: off, advise, veto
+    prompt            text NOT NULL,           -- the messages sent, as JSON
+    answer            text,                    -- the model's raw answer
+    outcome           text NOT NULL,           -- agree, caution, veto, skipped, answered, dropped
+    verdict           text,
+    confidence        double precision,
+    reasons           text NOT NULL,           -- JSON list
+    error             text NOT NULL,           -- why the answer was not used
+    latency_ms        double precision,
+    prompt_tokens     integer,
+    completion_tokens integer,
+    journaled_at      timestamptz NOT NULL
+);
+CREATE INDEX IF NOT EXISTS model_calls_ts ON public.model_calls (ts DESC);
+CREATE INDEX IF NOT EXISTS model_calls_subject ON public.model_calls (subject);
+
 -- Row Level Security on every table; anon may read, nobody but service_role may write.
 -- Privileges are stated, not inherited from Supabase's defaults (which grant anon and
 -- authenticated everything on new tables): service_role reads and upserts (INSERT ... ON
@@ -182,7 +206,8 @@ DO $$
 DECLARE t text;
 BEGIN
     FOREACH t IN ARRAY ARRAY['sessions', 'intents', 'order_events', 'fills', 'position_snapshots',
-                             'risk_decisions', 'breaker_events', 'control_actions', 'equity_points']
+                             'risk_decisions', 'breaker_events', 'control_actions', 'equity_points',
+                             'model_calls']
     LOOP
         EXECUTE format('REVOKE ALL ON public.%I FROM anon, authenticated, service_role', t);
         EXECUTE format('GRANT SELECT, INSERT, UPDATE ON public.%I TO service_role', t);

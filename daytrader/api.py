@@ -29,6 +29,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from daytrader import __version__
+from daytrader.advisor.opinion import Opinion
 from daytrader.clock import EXCHANGE_TZ
 from daytrader.config import Settings, SettingsError, api_host_problem, api_socket_path
 from daytrader.engine import Engine
@@ -184,6 +185,10 @@ def submit_openapi(symbols: tuple[str, ...]) -> dict[str, Any]:
     }
 
 
+def _opinion(opinion: Opinion | None) -> dict | None:
+    return None if opinion is None else plain(opinion) | {"label": opinion.label}
+
+
 def create_app(engine: Engine, *, token: str | None = None) -> FastAPI:
     """The API over `engine`. With `token`, every request needs `Authorization: Bearer token`."""
     app = FastAPI(title="DayTrader control API", version=__version__,
@@ -276,7 +281,26 @@ def create_app(engine: Engine, *, token: str | None = None) -> FastAPI:
         if status not in ("open", "all"):
             raise ApiError(422, f"status must be open or all, got {shown(status)}", field="status")
         source = engine.open_orders if status == "open" else engine.known_orders
-        return [{**plain(o), "short_id": o.short_id} for o in source.values()]
+        # An entry the advisor was asked about carries its opinion (null otherwise).
+        advice = {a.client_order_id: a for a in engine.advice}
+        return [{**plain(o), "short_id": o.short_id,
+                 "advice": _opinion(advice.get(o.client_order_id))} for o in source.values()]
+
+    @app.get("/advisor")
+    async def advisor() -> dict:
+        """The LLM advisor on entries: mode, health, budget, and its latest opinions."""
+        adv = engine.advisor
+        health = next((h for h in engine.snapshot(events=0, orders=0).health
+                       if h.name == "advisor"), None)
+        return {"mode": settings.advisor_mode, "model": settings.llm_model or None,
+                "timeout_seconds": settings.advisor_timeout,
+                "veto_confidence": settings.advisor_veto_confidence,
+                "health": plain(health),
+                "budget": None if adv is None else {"per_hour": adv.client.budget.limit,
+                                                    "left": adv.client.budget.left},
+                "calls": None if adv is None else adv.client.stats.as_dict(),
+                "waiting": sorted(engine.waiting_entries),
+                "opinions": [_opinion(a) for a in engine.advice]}
 
     @app.post("/orders/submit", openapi_extra=submit_openapi(settings.symbols))
     async def submit(request: Request) -> dict:

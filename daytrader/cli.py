@@ -48,6 +48,9 @@ examples:
   python app.py --strategy 'opening_range(minutes=30)'
   STRATEGY_SYMBOLS="vwap_reversion=AAPL" python app.py --strategy docs/examples/donchian.py:Donchian
   python app.py backtest --data bars.parquet --param fast=8 --capital 50000
+  python app.py report --date 2026-11-24          the daily debrief from the journal
+  python app.py ask "why was the AAPL entry at 10:42 refused?"
+  ADVISOR_MODE=advise LLM_BASE_URL=http://127.0.0.1:11434/v1 LLM_MODEL=llama3.1 python app.py
 
 settings are read from .env and the environment (see .env.example):
 """ + textwrap.fill(", ".join(ENV_NAMES), 78, initial_indent="  ", subsequent_indent="  ") + """
@@ -71,6 +74,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
             "[--limit P | --stop P]"),
     "store": ("daytrader.store.cli", "the journal: status, replay-to-supabase, export --format "
               "parquet"),
+    "report": ("daytrader.advisor.debrief", "the daily debrief of a trading day from the "
+               "journal (Markdown, saved to DATA_DIR/reports; with LLM_MODEL a checked "
+               "narrative)"),
+    "ask": ("daytrader.advisor.ask", "answer a question about a session from the journal, "
+            'quoting its records: ask "why was the AAPL entry at 10:42 refused?"'),
 }
 
 

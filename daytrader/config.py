@@ -15,6 +15,7 @@ from dotenv import dotenv_values
 from daytrader.symbols import is_symbol, normalize_symbol
 
 MODES = ("sim", "paper", "live", "backtest")
+ADVISOR_MODES = ("off", "advise", "veto")
 
 
 class SettingsError(ValueError):
@@ -109,6 +110,17 @@ class Settings:
     api_token: Secret = field(default_factory=lambda: Secret(""))
     api_allow_remote: bool = False
     data_stale_minutes: float = 3.0  # no bar this long while the market is open: entries pause
+    # LLM advisory (daytrader/advisor): a second opinion on entries, the daily debrief's
+    # narrative and `ask`. The model advises; nothing it says can place, size or keep an order.
+    advisor_mode: str = "off"  # off | advise (shown, journaled) | veto (one more risk check)
+    advisor_timeout: float = 2.0  # seconds an entry waits for the opinion; then it goes ahead
+    advisor_veto_confidence: float = 0.7  # veto mode refuses vetoes at least this confident
+    advisor_calls_per_hour: int = 120  # every model call (entries, debrief, ask) shares it
+    llm_base_url: str = ""  # an OpenAI-compatible API ending in /v1; empty: OpenAI's own
+    llm_model: str = ""  # empty: no model (the debrief and ask keep to the journal's facts)
+    llm_api_key: Secret = field(default_factory=lambda: Secret(""))
+    llm_timeout: float = 30.0  # seconds for the debrief's narrative and for an answer to ask
+    debrief_at_close: bool = True  # write DATA_DIR/reports/<date>.md after each session's close
 
     def with_overrides(self, **changes: Any) -> Settings:
         return validate(replace(self, **changes))
@@ -212,6 +224,15 @@ _ENV: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "API_TOKEN": ("api_token", lambda n, r: Secret(r.strip())),
     "API_ALLOW_REMOTE": ("api_allow_remote", _bool),
     "DATA_STALE_MINUTES": ("data_stale_minutes", _float),
+    "ADVISOR_MODE": ("advisor_mode", lambda n, r: r.strip().lower()),
+    "ADVISOR_TIMEOUT": ("advisor_timeout", _float),
+    "ADVISOR_VETO_CONFIDENCE": ("advisor_veto_confidence", _float),
+    "ADVISOR_CALLS_PER_HOUR": ("advisor_calls_per_hour", _int),
+    "LLM_BASE_URL": ("llm_base_url", lambda n, r: r.strip().rstrip("/")),
+    "LLM_MODEL": ("llm_model", lambda n, r: r.strip()),
+    "LLM_API_KEY": ("llm_api_key", lambda n, r: Secret(r.strip())),
+    "LLM_TIMEOUT": ("llm_timeout", _float),
+    "DEBRIEF_AT_CLOSE": ("debrief_at_close", _bool),
 }
 ENV_NAMES = tuple(_ENV)
 _FIELD_TO_ENV = {field_name: env for env, (field_name, _) in _ENV.items()}
@@ -288,6 +309,31 @@ def _supabase_url_problem(url: str) -> str:
         return f"give the project URL without /rest/v1 (supabase-py adds it); {expected}"
     if parts.path not in ("", "/"):
         return f"{url!r} has a path ({parts.path}); {expected}"
+    return ""
+
+
+def _llm_url_problem(url: str) -> str:
+    """Why LLM_BASE_URL cannot be used (empty when it can): http(s), a host, no credentials in
+    it (they would travel in logs and screens: LLM_API_KEY holds the key), and the API's base,
+    not the chat endpoint (the client adds /chat/completions)."""
+    from urllib.parse import urlsplit
+
+    expected = "expected the API's base URL, e.g. https://api.openai.com/v1 or http://127.0.0.1:11434/v1"
+    if not url.startswith(("http://", "https://")):
+        return f"must start with http:// or https://; {expected}"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - a bad port raises here
+    except ValueError as exc:
+        return f"{exc}; {expected}"
+    if parts.username or parts.password:
+        return "holds credentials (user:password@); put the key in LLM_API_KEY instead"
+    if not parts.hostname:
+        return f"no host in it; {expected}"
+    if parts.query or parts.fragment:
+        return f"has a query or fragment; {expected}"
+    if parts.path.rstrip("/").endswith("/chat/completions"):
+        return f"give the base URL without /chat/completions (the client adds it); {expected}"
     return ""
 
 
@@ -379,9 +425,28 @@ def validate(s: Settings) -> Settings:
              f"must be between 0 (no budget) and 10000, got {s.alpaca_requests_per_minute}")
     _require(0 < s.data_stale_minutes <= 60, "data_stale_minutes",
              f"must be between 0 and 60 minutes, got {s.data_stale_minutes}")
+    _require(s.advisor_mode in ADVISOR_MODES, "advisor_mode",
+             f"must be one of {', '.join(ADVISOR_MODES)}, got {s.advisor_mode!r}")
+    _require(0.05 <= s.advisor_timeout <= 30, "advisor_timeout",
+             f"must be between 0.05 and 30 seconds, got {s.advisor_timeout}")
+    _require(0 < s.advisor_veto_confidence <= 1, "advisor_veto_confidence",
+             f"must be above 0 and at most 1, got {s.advisor_veto_confidence}")
+    _require(1 <= s.advisor_calls_per_hour <= 100_000, "advisor_calls_per_hour",
+             f"must be between 1 and 100000, got {s.advisor_calls_per_hour}")
+    _require(1 <= s.llm_timeout <= 600, "llm_timeout",
+             f"must be between 1 and 600 seconds, got {s.llm_timeout}")
+    if s.llm_base_url:
+        problem = _llm_url_problem(s.llm_base_url)
+        _require(not problem, "llm_base_url", problem)
+    if s.advisor_mode != "off":
+        _require(bool(s.llm_model), "llm_model", f"required when ADVISOR_MODE={s.advisor_mode} "
+                 "(the model to ask, e.g. gpt-4o-mini, or llama3.1 on a local server)")
+    key = s.llm_api_key.reveal()
+    _require(key.isascii() and key.isprintable() and " " not in key, "llm_api_key",
+             "expected printable ASCII characters without spaces (it is sent in an HTTP header)")
     if s.mode == "live":
         for name in ("alpaca_base_url", "alpaca_data_url", "alpaca_stream_url",
-                     "alpaca_data_stream_url"):
+                     "alpaca_data_stream_url", "llm_base_url"):
             value = getattr(s, name)
             local = any(h in value for h in ("//127.0.0.1", "//localhost", "//[::1]"))
             _require(not value or local or value.startswith(("https://", "wss://")), name,

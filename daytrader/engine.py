@@ -22,7 +22,10 @@ from collections.abc import AsyncIterable, Callable, Iterable, Mapping
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
+from daytrader.advisor.context import AccountState, EntryContext, entry_context
+from daytrader.advisor.opinion import Opinion, advisor_check
 from daytrader.broker import Broker, BrokerError, NotCancelable, NotFound
 from daytrader.clock import EXCHANGE_TZ, Clock, MarketCalendar, Session
 from daytrader.config import Settings
@@ -53,7 +56,7 @@ from daytrader.models import (
     to_price,
 )
 from daytrader.order_book import OrderBook
-from daytrader.orders import OrderManager, SubmitResult, SubmitStatus
+from daytrader.orders import OrderManager, SubmitResult, SubmitStatus, client_order_id
 from daytrader.positions import PositionBook
 from daytrader.risk import (
     CircuitBreaker,
@@ -78,6 +81,9 @@ from daytrader.strategy import Strategy
 from daytrader.strategy.loader import assign
 from daytrader.strategy.running import RunningStrategies
 from daytrader.wording import plural
+
+if TYPE_CHECKING:
+    from daytrader.advisor.entries import EntryAdvisor, Question
 
 log = logging.getLogger(__name__)
 MINUTE = timedelta(minutes=1)
@@ -151,6 +157,13 @@ class Engine:
         self.journal: NullJournal = NullJournal()
         self.orders.before_send = lambda cid, intent, decision: self.journal.intent(
             cid, intent, decision)
+        # The LLM advisor on entries (daytrader/advisor), set by the runtime in advise or veto
+        # mode. An entry waits for its opinion on a task of its own while its symbol holds a
+        # position slot, so no other bar waits for a model; exits never ask it.
+        self.advisor: EntryAdvisor | None = None
+        self.waiting_entries: dict[str, asyncio.Future] = {}  # symbol -> the opinion being asked
+        self.advice: deque[Opinion] = deque(maxlen=200)
+        self._entry_tasks: set[asyncio.Task] = set()
         broker.set_listener(self.apply_update)
 
     # -- state -----------------------------------------------------------------------------------
@@ -205,6 +218,8 @@ class Engine:
         """Synchronous on purpose: it takes effect before anything else is drawn or sent.
         `emergency`: the first step of an emergency stop (the state reads E-STOP until enabled)."""
         self.enabled = False
+        self._drop_waiting_entries("emergency stop" if emergency
+                                   else f"trading disabled by {source}")
         if emergency:
             self.emergency_stopped = True
             self.record("error", "control", f"EMERGENCY STOP by {source}: trading disabled",
@@ -257,6 +272,7 @@ class Engine:
         self.enabled = False
         halted_before, self.emergency_stopped = self.emergency_stopped, True
         disabled_ms = (time.perf_counter() - t0) * 1000
+        self._drop_waiting_entries("emergency stop")
         requests_before = self._requests_used()
         if halted_before:  # the halt was the first step (console `!`), already logged and alerted
             self.record("warning", "control", f"emergency stop by {source}: canceling all orders, "
@@ -794,6 +810,8 @@ class Engine:
         for bar in bars:
             self.strategies.warm_up(bar)
             self.last_prices[bar.symbol] = bar.close
+            if self.advisor is not None:
+                self.advisor.observe((bar,))
             count += 1
         return count
 
@@ -801,6 +819,12 @@ class Engine:
         """Trades one minute, then journals its equity point (the journal's "minute done")."""
         if not bars:
             return
+        if self._entry_tasks:
+            # An entry of an earlier minute still waiting for the advisor goes out before this
+            # minute starts, as it would in real time (its deadline is seconds, a minute sixty):
+            # only a sim running faster than the advisor answers ever waits here, and it waits so
+            # as not to send an entry on a price the market has left.
+            await self.settle_entries()
         session = await self._trade_minute(bars)
         now = bars[0].ts + MINUTE
         kind = "eod" if session is not None and now >= session.close else "minute"
@@ -820,6 +844,8 @@ class Engine:
             self._start_day(session.date)
         self.last_bar_wall = self.wall_clock()
         self.broker.on_bars(bars)
+        if self.advisor is not None:
+            self.advisor.observe(bars)
         last_prices = self.last_prices
         for bar in bars:
             last_prices[bar.symbol] = bar.close
@@ -872,6 +898,7 @@ class Engine:
                   f"{self.start_of_day_equity}")
 
     async def _flatten(self, now: datetime) -> None:
+        self._drop_waiting_entries("flatten before the close")
         for order in list(self.open_orders.values()):
             if order.role is OrderRole.ENTRY and order.status.is_working:
                 await self.cancel_order(order.id, "engine (flatten before close)")
@@ -900,7 +927,105 @@ class Engine:
             self.record("info", "order", f"signal {signal.reason} {signal.symbol} skipped: "
                       "position size rounds to 0 shares")
             return
-        await self._send(intent)
+        if self.advisor is None:
+            await self._send(intent)
+        else:
+            await self._ask_advisor(signal, intent)
+
+    # -- the advisor on entries ----------------------------------------------------------------
+    async def _ask_advisor(self, signal: Signal, intent: OrderIntent) -> None:
+        """Asks the advisor about an entry without holding up the minute: the opinion is awaited
+        on a task of its own and the entry is sent when it arrives or the advisor's deadline
+        passes, with the same intent (so the same client order id). Meanwhile its symbol holds a
+        position slot, and the next minute starts only once it is out (see `on_minute`), so a
+        symbol never has two entries waiting. An entry the risk checks refuse now is refused
+        now, unasked."""
+        assert self.advisor is not None
+        if not self._check(intent).approved:
+            await self._send(intent)  # refused (and journaled) as any entry
+            return
+        deadline = asyncio.get_running_loop().time() + self.advisor.timeout
+        question = self.advisor.ask(self._entry_context(signal, intent),
+                                    client_order_id(intent, self.orders.prefix))
+        asking = asyncio.ensure_future(question.answer())
+        self.waiting_entries[intent.symbol] = asking
+        task = asyncio.create_task(self._send_when_advised(intent, question, asking, deadline),
+                                   name=f"entry {intent.symbol} (advisor)")
+        self._entry_tasks.add(task)
+        task.add_done_callback(self._entry_tasks.discard)
+
+    async def _send_when_advised(self, intent: OrderIntent, question: Question,
+                                 asking: asyncio.Future, deadline: float) -> None:
+        symbol = intent.symbol
+        loop = asyncio.get_running_loop()
+        try:
+            # The wait ends a millisecond before the deadline: the loop's timer can fire up to a
+            # millisecond late (epoll counts milliseconds) and the send takes far less.
+            await asyncio.wait({asking}, timeout=max(0.0, deadline - loop.time() - 0.001))
+            if asking.cancelled():  # dropped (disable, emergency stop, flatten)
+                return
+            if asking.done():
+                opinion, call = asking.result()
+            else:  # past the deadline: the entry goes now; the call is closed in the background
+                asking.cancel()
+                opinion, call = question.unanswered(
+                    f"no answer within {question.advisor.timeout:g}s")
+            self.journal.model_call(call)
+            self.advice.append(opinion)
+            what = f"{intent.side} {intent.qty} {symbol}"
+            if opinion.verdict is None:
+                self.record("warning", "advisor", f"{what}: {opinion.summary}; the entry goes "
+                            "ahead", client_order_id=opinion.client_order_id)
+            else:
+                self.record("info", "advisor", f"{what}: {opinion.summary}",
+                            client_order_id=opinion.client_order_id)
+            await self._send(intent, advice=opinion)
+        except Exception as exc:  # a task's error would otherwise go unseen
+            log.exception("entry %s after the advisor", symbol)
+            self.record("error", "engine", f"entry {symbol} after the advisor failed: {exc!r}")
+        finally:
+            if self.waiting_entries.get(symbol) is asking:
+                del self.waiting_entries[symbol]
+
+    def _drop_waiting_entries(self, why: str) -> None:
+        """Entries still waiting for the advisor are not sent (nothing waits for a model once
+        trading stops); one whose opinion arrived is already being sent and faces the checks."""
+        for symbol, asking in list(self.waiting_entries.items()):
+            if asking.cancel():
+                del self.waiting_entries[symbol]  # its slot is free at once
+                self.record("warning", "advisor", f"{symbol}: the entry waiting for the "
+                            f"advisor is dropped: {why}")
+
+    async def settle_entries(self, timeout: float | None = None) -> None:
+        """Waits until every entry waiting for the advisor has been sent or refused (the run's
+        end, tests); at most `timeout` seconds (default: the advisor's deadline and a second)."""
+        if not self._entry_tasks:
+            return
+        if timeout is None:
+            timeout = (self.advisor.timeout if self.advisor is not None else 0.0) + 1.0
+        await asyncio.wait(list(self._entry_tasks), timeout=timeout)
+
+    def _entry_context(self, signal: Signal, intent: OrderIntent) -> EntryContext:
+        """What the advisor is told about an entry: facts the engine holds at the signal."""
+        assert self.advisor is not None
+        now = self.clock.now()
+        account = self._account_view()
+        session = self.calendar.session_at(signal.ts)
+        sod = self.breaker.baseline or self.start_of_day_equity
+        today = self.book.trades[self._day_starts[0]:]
+        state = AccountState(
+            account.equity, sod, account.buying_power, daily_loss_pct(account.equity, sod),
+            self.limits.max_daily_loss_pct, self.breaker.tripped,
+            len(self._open_symbols() | {intent.symbol}), self.limits.max_positions, len(today),
+            sum((t.pnl for t in today), ZERO), self.limits.risk_per_trade_pct, self.state.value)
+        return entry_context(
+            symbol=intent.symbol, side=intent.side.value, action=signal.action,
+            strategy=intent.strategy, reason=signal.reason, ts=now,
+            minutes_to_close=int((session.close - now).total_seconds() // 60) if session else None,
+            price=signal.price, qty=intent.qty, stop_loss=intent.stop_loss,
+            take_profit=intent.take_profit, atr=signal.atr,
+            indicators=self.strategies.indicator_values(intent.symbol),
+            bars=self.advisor.bars_of(intent.symbol), account=state)
 
     def _size(self, price: Decimal, stop: Decimal) -> int:
         # Buying power is shared across the free position slots, as freqtrade does with an
@@ -939,11 +1064,14 @@ class Engine:
                     changes["take_profit"] = take
         return replace(intent, **changes) if changes else intent
 
-    async def _send(self, intent: OrderIntent, broker_qty: int | None = None) -> SubmitResult:
+    async def _send(self, intent: OrderIntent, broker_qty: int | None = None,
+                    advice: Opinion | None = None) -> SubmitResult:
         """Risk, journal, broker. `broker_qty`: the broker's position just read, which an exit's
-        reduce-only check is judged against (otherwise the book's, kept by fills)."""
-        check = self._check if broker_qty is None else (
-            lambda i: self._check(i, {i.symbol: broker_qty}))
+        reduce-only check is judged against (otherwise the book's, kept by fills). `advice`: the
+        advisor's opinion on an entry, one more check (refusing only in veto mode)."""
+        check = self._check if broker_qty is None and advice is None else (
+            lambda i: self._check(i, None if broker_qty is None else {i.symbol: broker_qty},
+                                  advice))
         result = await self.orders.submit(intent, check)
         now = self.clock.now()
         status = result.status
@@ -993,6 +1121,7 @@ class Engine:
             if order.role is _ENTRY:
                 symbols.add(order.symbol)
         symbols.update(self.orders.pending_symbols())
+        symbols.update(self.waiting_entries)  # an entry waiting for the advisor holds its slot
         return frozenset(symbols)
 
     def _account_view(self) -> Account:
@@ -1025,16 +1154,20 @@ class Engine:
                            position_qty=self.book.qtys() | (positions or {}),
                            allow_shorts=self.settings.allow_shorts)
 
-    def _check(self, intent: OrderIntent, positions: dict[str, int] | None = None) -> RiskDecision:
+    def _check(self, intent: OrderIntent, positions: dict[str, int] | None = None,
+               advice: Opinion | None = None) -> RiskDecision:
         if intent.reduce_only:  # check_order's one check for an exit, without its context
             held = positions.get(intent.symbol) if positions is not None else None
             return check_exit(intent, self.book.qty(intent.symbol) if held is None else held)
         decision = check_order(intent, self._risk_context(positions), self.limits)
         paused = self.entries_paused()
         if paused:
-            return RiskDecision((CheckResult("components_healthy", False, "paused",
-                                             "data, trade stream and broker healthy",
-                                             f"entries paused: {paused}"),) + decision.checks)
+            decision = RiskDecision((CheckResult("components_healthy", False, "paused",
+                                                 "data, trade stream and broker healthy",
+                                                 f"entries paused: {paused}"),) + decision.checks)
+        if advice is not None:
+            decision = RiskDecision(decision.checks + (advisor_check(
+                advice, advice.mode, self.settings.advisor_veto_confidence),))
         return decision
 
     # -- broker events ---------------------------------------------------------------------------
@@ -1168,7 +1301,8 @@ class Engine:
             fills=tuple(self.fills[max(self._day_fills, len(self.fills) - fills):]),
             realized_by_symbol=self._realized_by_symbol(),
             emergency_stop=self.emergency_stopped and not self.enabled,
-            loss_to_breaker=self._loss_to_breaker(account.equity, ctx.start_of_day_equity))
+            loss_to_breaker=self._loss_to_breaker(account.equity, ctx.start_of_day_equity),
+            advice=tuple(self.advice)[-50:])
 
     def _quote_list(self) -> tuple[Quote, ...]:
         """A quote per symbol of the universe and per other symbol held; each is rebuilt only when
@@ -1258,6 +1392,8 @@ class Engine:
         else:
             data = Health("data", True, f"last bar {self.clock.now():%H:%M}", self.last_bar_wall)
         items = {"broker": broker, "data": data, **self.health}
+        if self.advisor is not None:
+            items["advisor"] = self.advisor.health()
         return tuple(items.values())
 
     # -- running ---------------------------------------------------------------------------------

@@ -22,7 +22,8 @@ from daytrader.wording import counts, plural
 __all__ = ["HeadlessRun", "RunOptions", "UsageError", "format_event", "run_headless"]
 
 # Kinds worth a line in the live log; the rest stays in the engine's event list.
-_LIVE_KINDS = {"order", "fill", "trade", "reject", "breaker", "control", "broker", "engine", "data"}
+_LIVE_KINDS = {"order", "fill", "trade", "reject", "breaker", "control", "broker", "engine", "data",
+               "advisor", "debrief"}
 
 
 def format_event(event: LogEvent) -> str:
@@ -125,11 +126,19 @@ class HeadlessRun:
             "bad_bars": dict(sorted(engine.bad_bars.items())),
             # the journal and replication as the run ended them (null: no journal)
             "store": rt.store_summary.as_dict() if rt.store_summary is not None else None,
+            # the daily debrief this run wrote last (null: none, e.g. no journal)
+            "debrief": str(last.path) if (last := self._last_report()) is not None else None,
             "breaker_trips": [{
                 "ts": trip.ts.isoformat(), "loss_pct": round(trip.loss_pct, 3),
                 "equity": str(trip.equity), "baseline": str(trip.baseline),
             } for trip in engine.breaker.trips],
         }
+
+    def _last_report(self):
+        advisory = self.runtime.advisory
+        if advisory is None or not advisory.reports:
+            return None
+        return advisory.reports[max(advisory.reports)]
 
     def print_summary(self, summary: dict) -> None:
         if self.options.json_summary:
@@ -162,6 +171,8 @@ class HeadlessRun:
                          + ("; Supabase not configured" if not r["configured"] else
                             f"; Supabase {r['state']}, {r['sent']} sent, backlog {r['backlog']}"
                             + (f" ({r['last_error']})" if r["last_error"] else "")))
+        if summary["debrief"]:
+            lines.append(f"Daily debrief: {summary['debrief']}")
         print("\n".join(lines), file=self.out, flush=True)
 
 

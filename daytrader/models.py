@@ -385,3 +385,27 @@ class Health:
     ok: bool
     detail: str
     last_seen: datetime | None = None  # wall time of the component's last message
+
+
+@dataclass(frozen=True, slots=True)
+class ModelCall:
+    """One exchange with the LLM advisor, as the journal keeps it for audit: what was sent, what
+    came back, and what was made of it."""
+
+    call_id: str
+    ts: datetime  # market time (for an entry: its signal's)
+    kind: str  # "entry", "debrief", "ask"
+    subject: str  # an entry's client order id, a debrief's date, an ask's question
+    symbol: str
+    model: str
+    mode: str  # off / advise / veto at the time
+    prompt: str  # the messages sent, as JSON
+    answer: str | None  # the model's raw content (None when there was none)
+    outcome: str  # agree / caution / veto / answered / skipped / dropped
+    verdict: str | None = None
+    confidence: float | None = None
+    reasons: tuple[str, ...] = ()
+    error: str = ""  # why the answer was not used
+    latency_ms: float | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None

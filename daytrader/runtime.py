@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO
 
+from daytrader.advisor.service import Advisory
 from daytrader.broker.sim import SimExchange
 from daytrader.clock import EXCHANGE_TZ, MarketCalendar, SimClock
 from daytrader.config import Settings, ensure_data_dir
@@ -151,6 +152,8 @@ class Runtime:
     shutdown: Callable[[], Awaitable[None]] | None = None
     # Paper/live: loops that run beside the feed (account refresh, protection watch).
     background: tuple[Callable[[], Awaitable[None]], ...] = ()
+    # The LLM advisory: the advisor on entries, the debrief after the close, ask.
+    advisory: Advisory | None = None
 
     def close(self, reason: str = "stopped") -> None:
         """Ends the run's journal session cleanly (a run that is killed resumes next start)."""
@@ -193,20 +196,28 @@ class Runtime:
                 await self.prepare()
             tasks = [asyncio.create_task(loop(), name=getattr(loop, "__name__", "background"))
                      for loop in self.background]
+            if self.advisory is not None:
+                await self.advisory.prepare()
             self.engine.warm_up(self.feed.warmup)
             minutes = self.feed.minutes
             if hasattr(minutes, "__aiter__"):  # a live stream: bars come when they come
                 source = _until_stopped(minutes, stop, self.until())
             else:
                 source = paced(minutes, self.speed, until=self.until())
+            each_close = self.speed > 0 or hasattr(minutes, "__aiter__")
             async for minute in source:
                 await self.engine.on_minute(minute)
                 self.bars_processed += len(minute)
+                if self.advisory is not None:
+                    self.advisory.after_minute(minute, each_close)
                 if on_minute is not None:
                     on_minute()
                 if stop is not None and stop.is_set():
                     self.engine.record("info", "engine", "stopped")
                     break
+            await self.engine.settle_entries()  # entries still waiting for the advisor
+            if self.advisory is not None:
+                await self.advisory.finish()
             if on_feed_end is not None:
                 on_feed_end()
             if linger and stop is not None:
@@ -223,6 +234,8 @@ class Runtime:
                 await api.stop()
             if alerter is not None:
                 await alerter.stop()
+            if self.advisory is not None:
+                await self.advisory.aclose()
 
 
 async def _until_stopped(minutes: AsyncIterator[list[Bar]], stop: asyncio.Event | None,
@@ -318,7 +331,8 @@ def build_alpaca_runtime(settings: Settings, options: RunOptions,
 
     return Runtime(settings, options, calendar, feed, engine, source, store=store,
                    prepare=prepare, shutdown=shutdown,
-                   background=(engine.keep_account_fresh, engine.watch_protection))
+                   background=(engine.keep_account_fresh, engine.watch_protection),
+                   advisory=Advisory.from_settings(settings, engine))
 
 
 def build_runtime(settings: Settings, options: RunOptions,
@@ -370,7 +384,8 @@ def build_runtime(settings: Settings, options: RunOptions,
     store = None
     if options.journal:
         store, feed = attach_store(engine, settings, f"{source} from {feed.start.isoformat()}", feed)
-    return Runtime(settings, options, calendar, feed, engine, source, rejected, store=store)
+    return Runtime(settings, options, calendar, feed, engine, source, rejected, store=store,
+                   advisory=Advisory.from_settings(settings, engine))
 
 
 def build_engine(settings: Settings, calendar: MarketCalendar | None = None,

@@ -8,6 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from daytrader.advisor.opinion import Opinion
 from daytrader.market import Quote
 from daytrader.metrics import Metrics
 from daytrader.models import (
@@ -127,3 +128,9 @@ class EngineSnapshot:
     realized_by_symbol: dict[str, Decimal] = field(default_factory=dict)  # today's, net
     emergency_stop: bool = False  # disabled by an emergency stop, until trading is enabled again
     loss_to_breaker: Decimal | None = None  # what the account may still lose today before it trips
+    advice: tuple[Opinion, ...] = ()  # the advisor's latest opinions on entries, oldest first
+
+    def advice_for(self, client_order_id: str) -> Opinion | None:
+        """The advisor's opinion on the entry with this client order id, if it was asked."""
+        return next((a for a in reversed(self.advice) if a.client_order_id == client_order_id),
+                    None)

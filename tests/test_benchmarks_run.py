@@ -38,3 +38,13 @@ def test_order_input_benchmark_prints_its_figures():
     proc = run("benchmarks/order_input.py")
     assert proc.returncode == 0, proc.stderr
     assert "qty=1E+500000" in proc.stdout and "4 KB nested 2,000 deep" in proc.stdout
+
+
+def test_engine_latency_prints_the_advisors_figures():
+    """Section 3: the engine in veto mode against a local model server of its own."""
+    proc = run("benchmarks/engine_latency.py", "--advisor-only", "--symbols", "4",
+               "--advisor-minutes", "10", "--advisor-pace", "0.35")
+    assert proc.returncode == 0, proc.stderr
+    assert "advisor (veto mode), model latency 300 ms, deadline 2000 ms" in proc.stdout
+    assert "bar in -> order at broker (advised entries): p50" in proc.stdout
+    assert "minutes that waited for an earlier minute's entry" in proc.stdout

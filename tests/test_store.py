@@ -54,19 +54,20 @@ def test_a_version_1_file_is_migrated_and_keeps_its_records(tmp_path):
     path = tmp_path / "old.sqlite"
     conn = sqlite3.connect(path, isolation_level=None)
     migrate(conn, target=1)
-    assert schema_version(conn) == 1 and len(MIGRATIONS) == SCHEMA_VERSION == 3
+    assert schema_version(conn) == 1 and len(MIGRATIONS) == SCHEMA_VERSION == 4
     conn.execute("INSERT INTO control_actions VALUES ('a1','s1','2026-11-24T10:00:00-05:00',"
                  "'console','disable','trading disabled by console')")
     conn.execute("INSERT INTO outbox (tbl, row_key, payload, created_at) VALUES "
                  "('control_actions','a1','{}',0)")
     conn.close()
     journal = Journal(path)
-    assert journal.migrated == (1, 3)
+    assert journal.migrated == (1, 4)
     row = journal.conn.execute("SELECT action, sent_at, failed_at, error FROM control_actions "
                                "JOIN outbox ON row_key = action_id").fetchone()
     assert row == ("disable", None, None, None)
+    assert journal.conn.execute("SELECT COUNT(*) FROM model_calls").fetchone() == (0,)
     journal.close()
-    assert Journal(path).migrated == (3, 3)  # idempotent at every start
+    assert Journal(path).migrated == (4, 4)  # idempotent at every start
 
 
 async def test_an_intent_is_journaled_before_it_is_sent(calendar, tmp_path):
@@ -145,7 +146,7 @@ def test_store_commands_status_and_parquet_export(tmp_path):
     assert proc.returncode == 0, proc.stderr
     status = run_app("store", "status", cwd=tmp_path)
     assert status.returncode == 0, status.stderr
-    assert "schema v3" in status.stdout and "integrity: ok" in status.stdout
+    assert "schema v4" in status.stdout and "integrity: ok" in status.stdout
     assert "Supabase: not configured" in status.stdout
     export = run_app("store", "export", "--format", "parquet", "--out", "out", cwd=tmp_path)
     assert export.returncode == 0, export.stderr

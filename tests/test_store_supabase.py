@@ -489,3 +489,29 @@ def test_a_drain_at_exit_gives_up_at_its_deadline_and_says_what_is_left(pg, api,
     assert "store replay-to-supabase" in caplog.text
     # the next start sends them
     assert replicator(journal.path, api).drain(20).backlog == 0
+
+
+def test_the_advisors_prompts_and_answers_replicate_for_audit(pg, api, tmp_path):
+    """Every exchange with the LLM advisor (prompt, answer, outcome, tokens) reaches Supabase
+    like the rest, keyed by its call id."""
+    from daytrader.models import ModelCall
+
+    journal = Journal(tmp_path / "journal.sqlite")
+    journal.start_session("sim", "test", "test", ("AAPL",))
+    prompt = json.dumps([{"role": "user", "content": '{"symbol":"AAPL"}'}])
+    journal.model_call(ModelCall("call-1", at("10:42"), "entry", "dt-cid-1", "AAPL", "llama3.1",
+                                 "veto", prompt, '{"verdict":"veto","confidence":0.9}', "veto",
+                                 "veto", 0.9, ("stretched above VWAP",), "", 412.5, 180, 40))
+    journal.model_call(ModelCall("call-2", at("16:00"), "debrief", "2026-11-24", "", "llama3.1",
+                                 "veto", prompt, None, "skipped", error="no answer within 30s"))
+    journal.commit()
+    journal.close()
+    assert replicator(journal.path, api).drain(30).backlog == 0
+    rows = pg.query("SELECT call_id, kind, subject, outcome, verdict, confidence, reasons, prompt, "
+                    "answer, latency_ms, prompt_tokens, completion_tokens, error FROM model_calls "
+                    "ORDER BY call_id")
+    assert rows[0] == ("call-1", "entry", "dt-cid-1", "veto", "veto", 0.9,
+                       '["stretched above VWAP"]', prompt, '{"verdict":"veto","confidence":0.9}',
+                       412.5, 180, 40, "")
+    assert rows[1][:4] == ("call-2", "debrief", "2026-11-24", "skipped")
+    assert rows[1][8] is None and rows[1][12] == "no answer within 30s"

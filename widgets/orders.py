@@ -1,14 +1,17 @@
 """Orders pane: time, symbol, side, qty, type, limit/stop, status, filled qty and avg, short id
-(the broker order id as the log and `ctl` show it)."""
+(the broker order id as the log and `ctl` show it), and with the LLM advisor on, its opinion on
+each strategy entry."""
 
 from __future__ import annotations
 
 from textual.binding import Binding
 from textual.message import Message
 
+from daytrader.advisor.opinion import Opinion
 from daytrader.clock import EXCHANGE_TZ
 from daytrader.engine import EngineSnapshot
 from daytrader.models import Order, OrderRole, OrderStatus, OrderType
+from widgets.advice import ADVICE_WIDTH, advice_cell
 from widgets.formatting import price
 from widgets.live_table import Column, LiveTable, Row
 
@@ -25,6 +28,7 @@ ORDER_COLUMNS = (
     Column("id", "Id", 10),
     Column("strategy", "Strategy", 14),
 )
+ADVICE_COLUMN = Column("advice", "Advisor", ADVICE_WIDTH)
 
 _TYPE = {OrderType.MARKET: "mkt", OrderType.LIMIT: "lmt", OrderType.STOP: "stp"}
 _ROLE = {OrderRole.ENTRY: "", OrderRole.STOP_LOSS: " SL", OrderRole.TAKE_PROFIT: " TP",
@@ -35,7 +39,15 @@ _STATUS = {OrderStatus.PARTIALLY_FILLED: ("partial", "warning"), OrderStatus.FIL
            OrderStatus.HELD: ("held", "muted")}
 
 
-def order_row(o: Order, strategy: str = "") -> Row:
+def order_row(o: Order, strategy: str = "", advice: dict[str, Opinion] | None = None) -> Row:
+    """One order's cells; with `advice` (the advisor is on), its opinion in the last column."""
+    row = _order_row(o, strategy)
+    if advice is None:
+        return row
+    return row[0], (*row[1], advice_cell(advice.get(o.client_order_id)))
+
+
+def _order_row(o: Order, strategy: str) -> Row:
     status, status_tone = _STATUS.get(o.status, (o.status.value, ""))
     level = o.limit_price if o.limit_price is not None else o.stop_price
     return o.id, (
@@ -63,10 +75,12 @@ class OrdersTable(LiveTable):
             super().__init__()
             self.show_all = show_all
 
-    def __init__(self, *, symbol: str | None = None, id: str | None = None,
-                 classes: str | None = None) -> None:
-        super().__init__(ORDER_COLUMNS, empty_text="no open orders", id=id, classes=classes)
+    def __init__(self, *, symbol: str | None = None, advisor: bool = False,
+                 id: str | None = None, classes: str | None = None) -> None:
+        columns = (*ORDER_COLUMNS, ADVICE_COLUMN) if advisor else ORDER_COLUMNS
+        super().__init__(columns, empty_text="no open orders", id=id, classes=classes)
         self.symbol = symbol  # only this symbol's orders (the symbol screen), else all
+        self.advisor = advisor
         self.show_all = False
         self._orders: dict[str, Order] = {}
         self._snapshot: EngineSnapshot | None = None
@@ -81,7 +95,8 @@ class OrdersTable(LiveTable):
         orders = [o for o in snapshot.orders if (self.show_all or o.status.is_open)
                   and (self.symbol is None or o.symbol == self.symbol)]
         self._orders = {o.id: o for o in orders}
-        self.set_rows([order_row(o, snapshot.order_strategies.get(o.id, ""))
+        advice = {a.client_order_id: a for a in snapshot.advice} if self.advisor else None
+        self.set_rows([order_row(o, snapshot.order_strategies.get(o.id, ""), advice)
                        for o in orders])
         open_count = sum(o.status.is_open and (self.symbol is None or o.symbol == self.symbol)
                          for o in snapshot.orders)

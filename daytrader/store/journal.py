@@ -29,7 +29,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from daytrader.models import Fill, OrderIntent, OrderUpdate, Position, RiskDecision
+from daytrader.models import Fill, ModelCall, OrderIntent, OrderUpdate, Position, RiskDecision
 from daytrader.store.schema import SCHEMA_VERSION, TABLES, migrate
 
 log = logging.getLogger(__name__)
@@ -106,7 +106,9 @@ class NullJournal:
                 loss_pct: float | None = None, equity: Any = None, baseline: Any = None) -> None: ...
     def control(self, ts: datetime, source: str, action: str, detail: str) -> None: ...
     def equity(self, ts: datetime, kind: str, equity: Any, cash: Any, state: str) -> None: ...
+    def model_call(self, call: ModelCall, session_id: str | None = None) -> None: ...
     def flush(self) -> None: ...
+    def commit(self, strict: bool = False) -> None: ...
     def close(self, reason: str = "stopped") -> None: ...
 
 
@@ -274,6 +276,21 @@ class Journal(NullJournal):
             "state": state}, commit=False)
         if kind != "minute":
             self.commit()
+
+    def model_call(self, call: ModelCall, session_id: str | None = None) -> None:
+        """An exchange with the LLM advisor, under this session or the one it is about (a
+        debrief's day, an ask's). An entry's goes out with the intent's write-ahead just after;
+        any other is committed now."""
+        self._append("model_calls", {
+            "call_id": call.call_id, "session_id": session_id or self.session_id,
+            "ts": to_cell(call.ts),
+            "kind": call.kind, "subject": call.subject, "symbol": call.symbol,
+            "model": call.model, "mode": call.mode, "prompt": call.prompt, "answer": call.answer,
+            "outcome": call.outcome, "verdict": call.verdict, "confidence": call.confidence,
+            "reasons": json.dumps(list(call.reasons)), "error": call.error,
+            "latency_ms": call.latency_ms, "prompt_tokens": call.prompt_tokens,
+            "completion_tokens": call.completion_tokens, "journaled_at": _wall()},
+            commit=True if call.kind != "entry" else None)
 
     # -- writing ---------------------------------------------------------------------------------
     def _append(self, table: str, row: dict[str, Any], commit: bool | None = None) -> None:

@@ -44,6 +44,10 @@ TABLES: dict[str, Table] = {t.name: t for t in (
                                            "detail")),
     Table("equity_points", "point_id", ("point_id", "session_id", "ts", "kind", "equity", "cash",
                                         "state")),
+    Table("model_calls", "call_id", ("call_id", "session_id", "ts", "kind", "subject", "symbol",
+                                     "model", "mode", "prompt", "answer", "outcome", "verdict",
+                                     "confidence", "reasons", "error", "latency_ms",
+                                     "prompt_tokens", "completion_tokens", "journaled_at")),
 )}
 
 _V1 = """
@@ -110,7 +114,20 @@ CREATE TABLE set_aside (
     error TEXT NOT NULL, created_at REAL NOT NULL);
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
+# v4: every exchange with the LLM advisor (an entry's second opinion, a debrief's narrative, an
+# answer to ask): the prompt sent, the answer, what was made of it, tokens and latency.
+_V4 = """
+CREATE TABLE model_calls (
+    call_id TEXT PRIMARY KEY, session_id TEXT NOT NULL, ts TEXT NOT NULL, kind TEXT NOT NULL,
+    subject TEXT NOT NULL, symbol TEXT NOT NULL, model TEXT NOT NULL, mode TEXT NOT NULL,
+    prompt TEXT NOT NULL, answer TEXT, outcome TEXT NOT NULL, verdict TEXT, confidence REAL,
+    reasons TEXT NOT NULL, error TEXT NOT NULL, latency_ms REAL, prompt_tokens INTEGER,
+    completion_tokens INTEGER, journaled_at TEXT NOT NULL);
+CREATE INDEX model_calls_subject ON model_calls (subject);
+CREATE INDEX model_calls_session ON model_calls (session_id, ts);
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
