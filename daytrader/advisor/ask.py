@@ -269,8 +269,8 @@ def plain_answer(question: str, day: DayJournal, chosen: list[Quote]) -> str:
         sent = [q for q in chosen if q.kind == "order"]
         if sent:
             first = _closest(sent, times)
-            return (f"The journal shows no refusal {where or 'there'}: {first.summary} "
-                    f"[{first.rid}].")
+            return (f"The journal shows no refusal{' for ' + where if where else ''}: "
+                    f"{first.summary} [{first.rid}].")
     trades = [q for q in chosen if q.kind == "trade"]
     if "trade" in kinds and trades:
         return (f"{prefix}{len(trades)} round trip{'s' if len(trades) != 1 else ''} closed"
