@@ -136,10 +136,11 @@ class DayTraderApp(App[int]):
                 tooltip="search the event log"),
         Binding("question_mark", "help", "Help", key_display="?", tooltip="this list of keys"),
         Binding("q", "quit", "Quit", tooltip="quit (warns when positions are open)"),
-        # Last of the shown keys: at 80 columns the footer has room up to q; help lists these too.
+        # Last of the shown keys: at 80 columns the footer has room up to q, at 120 for all of
+        # them (hence "Checks", not "Checklist"); help lists these too.
         Binding("b", "backtest", "Backtest",
                 tooltip="backtest a CSV/Parquet file (the live engine keeps trading)"),
-        Binding("k", "checklist", "Checklist",
+        Binding("k", "checklist", "Checks",
                 tooltip="the production checklist: READY / NOT READY for live"),
         # Listed in help (?) and the command palette; the footer keeps its room for the above.
         Binding("p", "debrief", "Debrief", show=False,

@@ -13,7 +13,7 @@ from daytrader.config import Settings
 from daytrader.models import TradingState
 from widgets.candle_chart import CandleChart, candle_minutes, candles
 from widgets.emergency import EmergencyModal
-from widgets.formatting import price
+from widgets.formatting import compact_number, price
 from widgets.order_form import OrderForm
 from widgets.pane_tabs import PaneTabs
 from widgets.status_bar import StatusBar
@@ -74,6 +74,10 @@ async def test_orders_and_events_are_on_screen_without_a_key(size):
         events = app.main_screen.query_one("#event-log").region.height
         summary = app.main_screen.query_one("#summary").region.height
         assert events >= 7 and summary == 10
+        # Every key of the footer whole on its line (at 120 columns "g Strategi" was cut).
+        keys = list(app.main_screen.query_one(Footer).query("FooterKey"))
+        assert len(keys) >= 14 and all(0 < k.region.right <= size[0] for k in keys), \
+            [(str(k.description), k.region) for k in keys]
 
 
 async def test_z_maximises_the_focused_pane_and_gives_all_back():
@@ -172,6 +176,16 @@ async def test_symbol_screen_keys_buy_sell_close_and_step(size):
         await until(pilot, lambda: chart.chart is not None, what="the chart")
         assert chart.region.height >= 8 and chart.region.width >= 60, chart.region
         frame_is_intact(app)
+        # The quote drops words and whole figures to fit, never part of one ("low 179.15…").
+        quote_widget = screen.query_one("#symbol-quote", Static)
+        quote = next(q for q in app.snapshot.quotes if q.symbol == symbol)
+        lines = text(quote_widget).splitlines()
+        assert len(lines) == 2 and all(len(line) <= quote_widget.content_size.width
+                                       and "…" not in line for line in lines), lines
+        assert lines[0].startswith(f"{symbol}  {quote.last:,.2f}  {quote.change:+,.2f}")
+        assert lines[1].startswith("EMA9 ") and "next: " in lines[1], lines
+        if size[0] >= 158:
+            assert f"volume {compact_number(quote.volume)}" in lines[0]
         await pilot.press("b")
         await until(pilot, lambda: isinstance(app.screen, OrderForm), what="the ticket")
         assert (app.screen.initial_symbol, app.screen.initial_side) == (symbol, "buy")
@@ -335,3 +349,57 @@ def test_watchlist_columns_hold_every_strategy_indicator_by_name():
     _, msft = watchlist_row(orb, None, 0, names)
     assert aapl[-4:] == ("189.50", "189.00", "", "")
     assert msft[-4:] == ("", "", "412.00", ("-", "muted"))  # not ready yet: a dash
+
+
+async def test_a_pane_narrower_than_its_columns_shows_whole_figures_and_scrolls_a_column_a_key():
+    """At 120x40 the positions pane cannot hold all its columns: the one its edge would cut is
+    left out (not "Avg" over a lone "2" of 241.01), and right / left bring in one whole column."""
+    from widgets.positions import PositionsTable
+
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settled(pilot)
+        table = app.main_screen.query_one(PositionsTable)
+        symbol = table.keys[0]
+        cells = dict(zip(table.columns, table.cells(symbol), strict=True))
+
+        def on_screen() -> tuple[list[str], list[str]]:
+            return table.render_line(0).text.split(), table.render_line(1).text.split()
+
+        def whole(columns) -> tuple[list[str], list[str]]:
+            return (" ".join(c.label for c in columns).split(),
+                    " ".join(v if isinstance(v, str) else v[0]
+                             for c, v in cells.items() if c in columns).split())
+
+        shown = table.shown_columns()
+        assert 0 < len(shown) < len(table.columns), "the pane is narrower than its columns"
+        assert on_screen() == whole(shown)
+        await pilot.press("2")
+        seen = list(shown)
+        while table.columns[-1] not in table.shown_columns():
+            first = table.shown_columns()[0]
+            await pilot.press("right")
+            shown = table.shown_columns()
+            assert shown[0] == table.columns[table.columns.index(first) + 1]
+            assert on_screen() == whole(shown)
+            seen.extend(shown)
+        assert set(seen) == set(table.columns), "every column comes into view whole"
+        await pilot.press("left")
+        assert on_screen() == whole(table.shown_columns())
+
+
+@pytest.mark.parametrize("size", [(100, 40), (120, 40), (200, 50)], ids=lambda s: f"{s[0]}x{s[1]}")
+async def test_the_market_countdown_is_never_cut_short(size):
+    """The bar drops the closing time, then words, to keep the countdown whole ("6h2…" was
+    what a 120-column bar showed), also with the longer HALTED (breaker) state beside it."""
+    settings = Settings(max_daily_loss_pct=0.01, sim_seed=42)  # the first loss trips it
+    app = make_app(settings=settings)
+    async with app.run_test(size=size) as pilot:
+        await settled(pilot)
+        assert text(app.main_screen.query_one("#trading-state", Static)) == "HALTED (breaker)"
+        market = app.main_screen.query_one("#market", Static)
+        shown = text(market)
+        assert "…" not in shown and len(shown) <= market.content_size.width, shown
+        assert shown.startswith("open · ") and "5h30m" in shown
+        if size[0] >= 158:
+            assert shown == "open · closes in 5h30m (16:00)"

@@ -61,6 +61,8 @@ class LiveTable(ScrollView, can_focus=True):
         Binding("pagedown", "page_down", "Page down", show=False),
         Binding("home", "first_row", "First row", show=False),
         Binding("end", "last_row", "Last row", show=False),
+        Binding("left", "column_left", "Column left", show=False),
+        Binding("right", "column_right", "Column right", show=False),
     ]
 
     class RowHighlighted(Message):
@@ -82,7 +84,10 @@ class LiveTable(ScrollView, can_focus=True):
         self.columns = tuple(columns)
         self.empty_text = empty_text
         self.gap = gap
-        self._width = sum(c.width for c in self.columns) + gap * max(0, len(self.columns) - 1)
+        self._width = 0
+        self._edges: tuple[tuple[int, int], ...] = ()
+        self._span: tuple[tuple, tuple[int, int]] | None = None  # the last _shown_span answer
+        self._lay_out_columns()
         self._keys: list[str] = []
         self._index: dict[str, int] = {}
         self._cells: dict[str, tuple[Cell, ...]] = {}
@@ -161,11 +166,39 @@ class LiveTable(ScrollView, can_focus=True):
     def set_columns(self, columns: Sequence[Column]) -> None:
         """Other columns (e.g. the strategy's indicators once known); the rows are drawn again."""
         self.columns = tuple(columns)
-        self._width = sum(c.width for c in self.columns) + self.gap * max(0, len(self.columns) - 1)
+        self._lay_out_columns()
         self._strips.clear()
         self._header = None
         self.virtual_size = Size(self._width, len(self._keys) + 1)
         self.refresh()
+
+    def _lay_out_columns(self) -> None:
+        """Where each column starts and ends, in cells from the table's left edge."""
+        edges, x = [], 0
+        for column in self.columns:
+            edges.append((x, x + column.width))
+            x += column.width + self.gap
+        self._edges = tuple(edges)
+        self._width = max(0, x - self.gap)
+
+    def shown_columns(self) -> tuple[Column, ...]:
+        """The columns wholly in view at the current horizontal scroll."""
+        left, right = self._shown_span(self.scroll_offset.x, self.scrollable_content_region.width)
+        return tuple(c for c, (start, end) in zip(self.columns, self._edges, strict=True)
+                     if start >= left and end <= right)
+
+    def _shown_span(self, scroll_x: int, width: int) -> tuple[int, int]:
+        """The cells [left, right) of the columns wholly in view: a column the pane's edge would
+        cut is left out, so no figure is shown in part (241.01 as "2"); the scrollbar and the
+        left / right keys bring it in whole."""
+        if self._span is not None and self._span[0] == (scroll_x, width, self._edges):
+            return self._span[1]
+        end = scroll_x + width
+        whole = [(start, stop) for start, stop in self._edges if start >= scroll_x and stop <= end]
+        # A pane narrower than one column shows what fits.
+        span = (whole[0][0], whole[-1][1]) if whole else (scroll_x, end)
+        self._span = ((scroll_x, width, self._edges), span)
+        return span
 
     def move_cursor(self, row: int) -> None:
         if not self._keys:
@@ -245,7 +278,7 @@ class LiveTable(ScrollView, can_focus=True):
     def render_line(self, y: int) -> Strip:
         scroll_x, scroll_y = self.scroll_offset
         width = self.scrollable_content_region.width
-        base = self.base_style
+        base = fill = self.base_style
         if y == 0:
             strip = self._header_strip()
         else:
@@ -254,13 +287,19 @@ class LiveTable(ScrollView, can_focus=True):
                 strip = self._row_strip(self._keys[row])
                 if row == self._cursor:
                     name = "live-table--cursor" if self.has_focus else "live-table--cursor-blurred"
-                    strip = strip.apply_style(self.get_component_rich_style(name, partial=True))
+                    cursor = self.get_component_rich_style(name, partial=True)
+                    strip = strip.apply_style(cursor)
+                    fill = base + cursor
             elif not self._keys and y == 1 and self.empty_text:
                 empty = base + self.get_component_rich_style("live-table--empty", partial=True)
-                strip = Strip([Segment(self.empty_text, empty)])
+                return Strip([Segment(self.empty_text, empty)]).crop_extend(0, width, base)
             else:
                 return Strip.blank(width, base)
-        return strip.crop_extend(scroll_x, scroll_x + width, base)
+        left, right = self._shown_span(scroll_x, width)
+        if (left, right) == (scroll_x, scroll_x + width):
+            return strip.crop_extend(scroll_x, scroll_x + width, fill)
+        return Strip.join([Strip.blank(left - scroll_x, fill), strip.crop(left, right),
+                           Strip.blank(scroll_x + width - right, fill)])
 
     # -- keys and mouse --------------------------------------------------------------------------
     def _on_focus(self, event: events.Focus) -> None:
@@ -292,3 +331,16 @@ class LiveTable(ScrollView, can_focus=True):
 
     def action_last_row(self) -> None:
         self.move_cursor(len(self._keys) - 1)
+
+    def action_column_right(self) -> None:
+        """Scrolls a whole column: the next one comes into view whole."""
+        x = self.scroll_offset.x
+        start = next((s for s, _ in self._edges if s > x), None)
+        if start is not None and x < self.max_scroll_x:
+            self.scroll_to(x=min(start, self.max_scroll_x), animate=False, immediate=True)
+
+    def action_column_left(self) -> None:
+        x = self.scroll_offset.x
+        start = next((s for s, _ in reversed(self._edges) if s < x), None)
+        if start is not None:
+            self.scroll_to(x=start, animate=False, immediate=True)

@@ -16,13 +16,14 @@ from textual.widgets import Static
 from daytrader.clock import EXCHANGE_TZ
 from daytrader.engine import EngineSnapshot
 from daytrader.models import TradingState
+from widgets.fitted_text import FittedText
 from widgets.formatting import money, seconds_ago, show_text, tone
 
 STALE_SECONDS = 10.0
 # A state shown at the key press wins over snapshots taken before the engine acted on it, for
 # at most this long (a command that failed shows the engine's state again after it).
 EXPECT_SECONDS = 3.0
-CRAMPED_WIDTH = 100  # below this the bar takes two lines (styles.tcss: Screen.-cramped)
+ROOMY_WIDTH = 120  # from here the date has its year and every component its age
 _MARKET = re.compile(r"^(?P<state>.+?), (?P<verb>closes|opens) (?P<when>.+?) ET"
                      r"(?P<early> \(early close\))? in (?P<left>\S+)$")
 STATE_LABELS = {TradingState.ENABLED: "ENABLED", TradingState.DISABLED: "DISABLED",
@@ -32,14 +33,16 @@ STATE_CLASSES = {"ENABLED": "-enabled", "DISABLED": "-disabled", "HALTED (breake
                  E_STOP: "-estop", "STARTING": ""}
 
 
-def market_text(described: str) -> str:
-    """The calendar's "open, closes 16:00 ET in 2h05m" with the countdown first, so a narrow
-    terminal cuts the least useful part: "open · closes in 2h05m (16:00)"."""
+def market_texts(described: str) -> tuple[str, ...]:
+    """The calendar's "open, closes 16:00 ET in 2h05m" as the bar can show it, longest first:
+    "open · closes in 2h05m (16:00)", "open · closes in 2h05m", "open · 2h05m", "2h05m"."""
     m = _MARKET.match(described)
     if m is None:
-        return described
+        return (described,)
     early = ", early close" if m["early"] else ""
-    return f"{m['state']} · {m['verb']} in {m['left']} ({m['when']}{early})"
+    countdown = f"{m['state']} · {m['verb']} in {m['left']}"
+    return (f"{countdown} ({m['when']}{early})", countdown, f"{m['state']} · {m['left']}",
+            m["left"])
 
 
 def state_label(snapshot: EngineSnapshot) -> str:
@@ -89,7 +92,7 @@ class StatusBar(Vertical):
         with Horizontal(classes="status-line"):
             yield Static("SIM", id="mode-badge", markup=False)
             yield Static("STARTING", id="trading-state", markup=False)
-            yield Static("engine starting…", id="market", markup=False)
+            yield FittedText("engine starting…", id="market", markup=False)
             yield Static("", id="engine-error", markup=False)
             yield Static("", classes="breaker-room -wide-only", markup=False)
             yield Static("", classes="health -wide-only", markup=False)
@@ -125,23 +128,28 @@ class StatusBar(Vertical):
             else:
                 label = expected  # this snapshot was taken before the engine acted on the key
         self._show_state(label)
-        market = self.query_one("#market", Static)
-        _set(market, market_text(snapshot.market_state))
+        market = self.query_one("#market", FittedText)
+        market.show(market_texts(snapshot.market_state))
         market.set_class(snapshot.market_open, "-open")
         error_label = self.query_one("#engine-error", Static)
         _set(error_label, f"ENGINE ERROR: {error!r}" if error is not None else "")
         error_label.display = error is not None
-        parts = []
+        # Under 120 columns the one-line bar keeps the market countdown whole: the date drops
+        # its year, and a component's age is shown only when it is stale.
+        roomy = self.size.width >= ROOMY_WIDTH or self.size.width == 0
+        parts, brief = [], []
         stale = False
         for h in snapshot.health:
             mark = "✓" if h.ok else "✗"
             seen = f" {seconds_ago(h.last_seen, wall_now)}" if h.last_seen is not None else ""
-            if h.last_seen is not None and (wall_now - h.last_seen).total_seconds() > STALE_SECONDS:
-                stale = True
-            stale = stale or not h.ok
+            late = h.last_seen is not None and \
+                (wall_now - h.last_seen).total_seconds() > STALE_SECONDS
+            stale = stale or late or not h.ok
             parts.append(f"{h.name} {mark}{seen}")
+            brief.append(f"{h.name} {mark}{seen if late else ''}")
         for health in self.query(".health").results(Static):
-            _set(health, " ".join(parts))
+            short = not roomy and health.has_class("-wide-only")
+            _set(health, " ".join(brief if short else parts))
             health.set_class(stale, "-stale")
         room, room_tone = breaker_text(snapshot)
         for widget in self.query(".breaker-room").results(Static):
@@ -151,8 +159,7 @@ class StatusBar(Vertical):
         account = self.query_one("#account-line", Static)
         _set(account, f"Day {money(a.day_pnl, signed=True)} ({a.day_pnl_pct:+.2f}%)")
         _tone(account, tone(a.day_pnl))
-        wide = self.size.width >= CRAMPED_WIDTH or self.size.width == 0
-        _set(self.query_one("#clock", Static), clock_text(snapshot, wide))
+        _set(self.query_one("#clock", Static), clock_text(snapshot, roomy))
 
     def show_error(self, error: BaseException | str) -> None:
         label = self.query_one("#engine-error", Static)

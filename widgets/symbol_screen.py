@@ -21,28 +21,34 @@ from daytrader.market import Quote, SymbolChart
 from daytrader.models import Order, Position
 from widgets.candle_chart import CandleChart
 from widgets.fills import FillsTable
+from widgets.fitted_text import FittedText
 from widgets.formatting import compact_number, money, pct, price, show_text, tone
 from widgets.orders import OrdersTable
 from widgets.status_bar import StatusBar
 from widgets.watchlist import signal_text
 
 
-def quote_text(q: Quote | None) -> str:
-    """The symbol's line: last, change since the open, range, volume, readings, next signal."""
+def quote_lines(q: Quote | None) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The symbol's two lines, each in forms from the longest down, so a narrow screen drops
+    words and whole figures, never part of one: last, change since the open, range and volume;
+    the readings and the next signal."""
     if q is None:
-        return "no quote yet"
-    head = f"{q.symbol}  {price(q.last)}"
-    if q.change is not None and q.change_pct is not None:
-        head += f"  {q.change:+,.2f} ({pct(q.change_pct)}) since the open {price(q.open)}"
-    if q.bars:
-        head += f"  ·  high {price(q.high)} low {price(q.low)}  ·  volume {compact_number(q.volume)}"
+        return ("no quote yet",), ("",)
+    last = f"{q.symbol}  {price(q.last)}"
+    change = (f"  {q.change:+,.2f} ({pct(q.change_pct)})"
+              if q.change is not None and q.change_pct is not None else "")
+    since = f" since the open {price(q.open)}" if change else ""
+    span = f"  ·  high {price(q.high)} low {price(q.low)}" if q.bars else ""
+    volume = f"  ·  volume {compact_number(q.volume)}" if q.bars else ""
+    head = (last + change + since + span + volume, last + change + since + span,
+            last + change + span, last + change)
     readings = "  ".join(f"{name} {price(v) if v is not None else '-'}"
                          for name, v in q.indicators.items())
     signal, distance = signal_text(q)
     signal_words = signal if isinstance(signal, str) else signal[0]
     distance_words = distance if isinstance(distance, str) else distance[0]
     tail = f"next: {signal_words}" + (f" ({distance_words} away)" if distance_words else "")
-    return f"{head}\n{readings}  ·  {tail}" if readings else f"{head}\n{tail}"
+    return head, ((f"{readings}  ·  {tail}", tail) if readings else (tail,))
 
 
 def position_text(position: Position | None, realized, stop, take) -> tuple[str, str]:
@@ -112,7 +118,7 @@ class SymbolScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield StatusBar(id="symbol-status")
-        yield Static("", id="symbol-quote", markup=False)
+        yield FittedText("", id="symbol-quote", markup=False)
         with Horizontal(id="symbol-main"):
             yield CandleChart(id="symbol-chart")
             with Vertical(id="symbol-side"):
@@ -136,7 +142,7 @@ class SymbolScreen(Screen[None]):
         self._shown = (snapshot, wall_now, error)
         self.query_one(StatusBar).show(snapshot, wall_now, error)
         quote = next((q for q in snapshot.quotes if q.symbol == self.symbol), None)
-        show_text(self.query_one("#symbol-quote", Static), quote_text(quote))
+        self.query_one("#symbol-quote", FittedText).show(*quote_lines(quote))
         position = next((p for p in snapshot.positions if p.symbol == self.symbol), None)
         orders = [o for o in snapshot.orders if o.symbol == self.symbol and o.status.is_open]
         realized = snapshot.realized_by_symbol.get(self.symbol, 0)
