@@ -361,7 +361,8 @@ def create_app(engine: Engine, *, token: str | None = None) -> FastAPI:
     @app.post("/emergency/stop")
     async def emergency() -> dict:
         report = await engine.emergency_stop("api")
-        return plain(report) | {"message": report.message, "state": engine.state.value}
+        return plain(report) | {"message": report.message, "state": engine.state.value,
+                                "emergency_stop": engine.emergency_stopped}
 
     @app.post("/sync")
     async def sync() -> dict:

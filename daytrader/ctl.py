@@ -15,6 +15,7 @@ from daytrader.config import Settings
 from daytrader.config import api_socket_path as socket_path
 from daytrader.models import short_order_id
 from daytrader.order_input import OrderInputError, check_order, parse_order_id, parse_symbol
+from daytrader.wording import plural
 
 ACTIONS = {
     # name: (method, path template, needs an argument)
@@ -148,6 +149,20 @@ def _money(x: Any) -> str:
     return f"{float(x):,.2f}"
 
 
+def order_line(body: dict) -> str:
+    """A submitted order as a trader reads it, by the short id the console and the log show:
+    "submitted: buy 5 AAPL limit @ 150.00 (order sim-000004; stop 149.32, target 151.37)"."""
+    order = body.get("order")
+    if not order:
+        return f"{body['status']}: {body.get('message', '')}"
+    at = order.get("limit_price") or order.get("stop_price")
+    legs = [f"{'stop' if leg['role'] == 'stop_loss' else 'target'} "
+            f"{leg.get('stop_price') or leg.get('limit_price')}" for leg in order.get("legs", ())]
+    return (f"{body['status']}: {order['side']} {order['qty']} {order['symbol']} "
+            f"{order['order_type']}{f' @ {at}' if at else ''} "
+            f"(order {short_order_id(order['id'])}{'; ' + ', '.join(legs) if legs else ''})")
+
+
 def render(action: str, status: int, body: Any, out: TextIO) -> None:
     if status >= 400 and not (action == "health" and "components" in body):
         field = f" [{body['field']}]" if body.get("field") else ""
@@ -198,13 +213,12 @@ def render(action: str, status: int, body: Any, out: TextIO) -> None:
         print(body["message"], file=out)
         if body.get("positions_left"):
             print(f"  positions left: {', '.join(body['positions_left'])}", file=out)
-        print(f"  trading {body['state']}; {body.get('broker_requests', 0)} broker requests; "
-              f"requests in flight after {body['requests_after_ms']:.0f} ms", file=out)
+        # Trading stays off after an emergency stop until `ctl enable`: the state reads E-STOP.
+        print(f"  trading E-STOP (`ctl enable` trades again); cancel-all and close-all sent "
+              f"{body['requests_after_ms']:.0f} ms after the halt, "
+              f"{plural(body.get('broker_requests', 0), 'broker request')}", file=out)
     elif action in ORDER_ACTIONS:
-        order = body.get("order") or {}
-        print(f"{body['status']}: {order.get('side', '')} {order.get('qty', '')} "
-              f"{order.get('symbol', '')} {order.get('order_type', '')} (order {order.get('id')}, "
-              f"client order id {body.get('client_order_id')})", file=out)
+        print(order_line(body), file=out)
     else:
         print(body.get("message") or json.dumps(body), file=out)
 

@@ -484,7 +484,7 @@ class Engine:
                        and o.role is OrderRole.EXIT and o.qty - o.filled_qty == abs(held)]
             if held and exiting:
                 reports[symbol] = self._close_report(symbol, t0, True, f"close {symbol}: already "
-                                                     f"closing (order {exiting[0].id} working)")
+                                                     f"closing (order {exiting[0].short_id} working)")
         ids = [o.id for o in working.values() if o.symbol not in reports]
         await self._each([self._cancel_for_close(self.order_book.get(i) or working[i])
                           for i in ids])
@@ -564,7 +564,7 @@ class Engine:
         except NotFound:
             self.order_book.remember(replace(order, status=OrderStatus.CANCELED))
         except BrokerError as exc:
-            self.record("warning", "broker", f"cancel {order.id} ({order.symbol} {order.role}) "
+            self.record("warning", "broker", f"cancel {order.short_id} ({order.symbol} {order.role}) "
                         f"before closing: {exc}")
 
     async def _await_done(self, ids: list[str], timeout: float) -> list[str]:
@@ -594,7 +594,7 @@ class Engine:
         except NotFound:
             return
         except BrokerError as exc:
-            self.record("warning", "broker", f"cannot read order {order_id}: {exc}")
+            self.record("warning", "broker", f"cannot read order {short_order_id(order_id)}: {exc}")
             return
         self.learn(order)
 
@@ -1090,8 +1090,9 @@ class Engine:
                         check=failed.name if failed else None)
             return result
         if status is _DUPLICATE:
+            first = f"order {result.order.short_id}" if result.order else "an order already sent"
             self.record("info", "order", f"{intent.symbol} {intent.side} {intent.qty}: duplicate of "
-                        f"{result.client_order_id}, not sent again")
+                        f"{first}, not sent again")
             return result
         if result.order is None:
             self.record("error", "broker", f"{intent.side} {intent.qty} {intent.symbol}: "
@@ -1187,7 +1188,7 @@ class Engine:
             update = OrderUpdate(update.event, order, fill)
         self.journal.order_update(self.clock.now(), update)
         if update.event == "rejected":
-            self.record("error", "broker", f"order {order.id} {order.symbol} rejected: "
+            self.record("error", "broker", f"order {order.short_id} {order.symbol} rejected: "
                         f"{order.reject_reason}")
         if fill is None:
             return

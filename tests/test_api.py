@@ -278,10 +278,21 @@ def test_ctl_against_a_running_headless_process(tmp_path):
         stop = ctl("emergency-stop")
         assert stop.returncode == 0, stop.stdout + stop.stderr
         assert "EMERGENCY STOP complete" in stop.stdout
+        assert "trading E-STOP" in stop.stdout and "DISABLED" not in stop.stdout
         assert "no positions" in ctl("positions").stdout
         assert "trading E-STOP" in ctl("status").stdout  # until trading is enabled again
         assert ctl("enable").returncode == 0
         assert "trading ENABLED" in ctl("status").stdout
+        # One short order id, the same in the answer to a buy and in the order list; the
+        # internal client order id is not shown.
+        bought = ctl("buy", "AAPL", "1")
+        assert bought.returncode == 0, bought.stdout + bought.stderr
+        sent = re.fullmatch(r"submitted: buy 1 AAPL market \(order (sim-\d{6}); stop [\d.]+, "
+                            r"target [\d.]+\)\n", bought.stdout)
+        assert sent, bought.stdout
+        assert "manual" not in bought.stdout and "client" not in bought.stdout
+        listed = [line for line in ctl("orders").stdout.splitlines() if sent[1] in line]
+        assert len(listed) == 1 and " AAPL " in listed[0], listed
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(30)
