@@ -356,6 +356,18 @@ async def test_orders_are_found_by_the_short_id_everyone_shows(calendar):
     assert not any(order.client_order_id in e.message for e in engine.events)
 
 
+async def test_a_broker_rejection_names_the_order_by_the_short_id_not_its_uuid(calendar):
+    from daytrader.models import Order, OrderUpdate
+
+    engine = make_engine(calendar)
+    await engine.on_minute(flat_bars(at("09:30"), AAA=100))
+    order = Order("61e69015-8549-4bfd-b9c3-01e75de8ab5b", "dt82a763-entry-2cb06bd34429b0161e1f",
+                  "AAA", Side.BUY, 5, OrderType.MARKET, OrderStatus.REJECTED, at("09:31"),
+                  reject_reason="insufficient buying power")
+    engine.apply_update(OrderUpdate("rejected", order))  # as Alpaca's trade stream says it
+    assert engine.events[-1].message == "order 61e69015 AAA rejected: insufficient buying power"
+
+
 async def test_ticket_defaults_are_the_strategy_bracket_and_the_risk_per_trade_size(calendar):
     engine = await _crossover_engine(calendar)
     atr = engine.strategy.indicators("AAA")[2]
