@@ -80,7 +80,7 @@ MAIN_SCREEN_ACTIONS = {"enable", "disable", "close_position", "cancel_order", "n
                        "zoom", "strategies", "debrief", "ask"}
 PANE_ACTIONS = {"show_pane", "zoom", "search_log", "close_position", "cancel_order", "new_order"}
 # The panes of the main screen, in the order of their number keys. When the terminal is too
-# small for all of them (under 100 columns or 32 lines) one is shown at a time, with tabs.
+# small for all of them (under 110 columns or 32 lines) one is shown at a time, with tabs.
 PANES = (("watchlist", "Watchlist"), ("positions", "Positions"), ("orders", "Orders"),
          ("fills", "Fills"), ("event-log", "Events"), ("summary", "Account & risk"))
 # How loud each engine alert is in the console (alerts.alert_for decides what is an alert).
@@ -90,7 +90,7 @@ ALERT_SEVERITY = {"breaker": "error", "engine_error": "error", "broker_rejection
 NAVIGATION_KEYS = (
     ("1 ... 6", "show and focus a pane: " + ", ".join(f"{i} {title}" for i, (_, title)
                                                       in enumerate(PANES, start=1))),
-    ("z", "one pane on the whole screen / all panes (below 100x32 it is always one, with tabs)"),
+    ("z", "one pane on the whole screen / all panes (below 110x32 it is always one, with tabs)"),
     ("tab / shift+tab", "next / previous pane"),
     ("up / down", "previous / next row of the focused table"),
     ("left / right", "scroll a table's columns"),
@@ -117,9 +117,10 @@ class DayTraderApp(App[int]):
     CSS_PATH = "styles.tcss"
     TITLE = "DayTrader"
     AUTO_FOCUS = "#watchlist"
-    # Under 100 columns or 32 lines the main screen shows one pane at a time; modals get compact
+    # Under 110 columns (the account, risk and P&L panes side by side need them to show every
+    # figure whole) or 32 lines the main screen shows one pane at a time; modals get compact
     # fields under 46 lines (styles.tcss).
-    HORIZONTAL_BREAKPOINTS = [(0, "-cramped"), (100, "-narrow"), (158, "-wide")]
+    HORIZONTAL_BREAKPOINTS = [(0, "-cramped"), (110, "-narrow"), (158, "-wide")]
     VERTICAL_BREAKPOINTS = [(0, "-short"), (32, "-medium"), (46, "-tall")]
     BINDINGS = [
         Binding("exclamation_mark", "emergency_stop", "STOP", key_display="!", priority=True,

@@ -388,7 +388,8 @@ async def test_a_pane_narrower_than_its_columns_shows_whole_figures_and_scrolls_
         assert on_screen() == whole(table.shown_columns())
 
 
-@pytest.mark.parametrize("size", [(100, 40), (120, 40), (200, 50)], ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("size", [(100, 40), (110, 40), (120, 40), (200, 50)],
+                         ids=lambda s: f"{s[0]}x{s[1]}")
 async def test_the_market_countdown_is_never_cut_short(size):
     """The bar drops the closing time, then words, to keep the countdown whole ("6h2…" was
     what a 120-column bar showed), also with the longer HALTED (breaker) state beside it."""
@@ -403,3 +404,44 @@ async def test_the_market_countdown_is_never_cut_short(size):
         assert shown.startswith("open · ") and "5h30m" in shown
         if size[0] >= 158:
             assert shown == "open · closes in 5h30m (16:00)"
+
+
+@pytest.mark.parametrize("size", [(100, 32), (110, 32), (120, 40), (200, 50)],
+                         ids=lambda s: f"{s[0]}x{s[1]}")
+async def test_every_account_and_p_and_l_figure_is_whole_at_every_size(size):
+    """At 100 columns the P&L pane beside account and risk showed "+$108" for +$108.24 and
+    "$12.3" for its drawdown: under 110 columns the summary is a tab of its own instead."""
+    from rich.cells import cell_len
+
+    app = make_app()
+    async with app.run_test(size=size) as pilot:
+        await settled(pilot)
+        await pilot.press("6")  # the summary, wherever it is
+        await pilot.pause()
+        assert visible(app, "summary")
+        values = list(app.main_screen.query("#summary .field-value").results(Static))
+        assert len(values) >= 12
+        for value in values:
+            if value.display and value.region.width:
+                assert cell_len(text(value)) <= value.content_size.width, \
+                    (value.id, text(value), value.content_size)
+        tabs = app.main_screen.query_one(PaneTabs).display
+        assert tabs == (size[0] < 110), "one pane at a time only where the summary cannot fit"
+
+
+async def test_a_quiet_journal_is_not_shown_as_a_stale_store(tmp_path):
+    """The journal wrote nothing for minutes (a quiet market): the store is fine, so it shows no
+    age that grows until the health line turns to a warning; the data feed keeps its age."""
+    import re
+    from datetime import datetime, timedelta
+
+    from daytrader.clock import EXCHANGE_TZ
+
+    app = make_app(settings=Settings(sim_seed=42, data_dir=tmp_path), journal=True)
+    async with app.run_test(size=(200, 50)) as pilot:
+        await settled(pilot)
+        app.wall_clock = lambda: datetime.now(EXCHANGE_TZ) + timedelta(minutes=5)
+        app.main_screen.query_one(StatusBar).show(app.snapshot, app.wall_clock(), None)
+        health = text(app.main_screen.query_one(".health.-wide-only", Static))
+        assert re.search(r"store ✓($| [a-z])", health), health
+        assert re.search(r"data ✓ \d", health), health  # its age: the feed went quiet

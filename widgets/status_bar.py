@@ -1,5 +1,5 @@
 """Status bar: mode badge, trading state, market state and countdown, money left before the
-circuit breaker, component health, and the exchange's date and time. On a terminal under 100
+circuit breaker, component health, and the exchange's date and time. On a terminal under 110
 columns it takes a second line, which also carries the day's P&L (the account pane is then on
 another tab)."""
 
