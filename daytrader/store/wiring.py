@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from daytrader import __version__
 from daytrader.config import Settings, SettingsError
@@ -64,7 +64,9 @@ def store_health(journal: Journal, replication: ReplicationStatus | None, *,
         ok = False
         detail += (f"; journal: {journal.set_aside} record(s) set aside (last: "
                    f"{journal.last_set_aside}); see store status")
-    return Health("store", ok, detail, datetime.now(UTC))
+    # No time last seen: the store is not a feed that goes quiet when it fails (its state and
+    # backlog say how it is), and an age growing between writes read as stale in the console.
+    return Health("store", ok, detail)
 
 
 def journal_path(settings: Settings):
