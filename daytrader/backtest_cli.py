@@ -27,7 +27,7 @@ from daytrader.backtest import (
     strategy_combinations,
     with_params,
 )
-from daytrader.charting import drawdown_pct, time_ticks
+from daytrader.charting import drawdown_axis, drawdown_pct, equity_axis, time_ticks
 from daytrader.clock import EXCHANGE_TZ, MarketCalendar
 from daytrader.config import Settings, SettingsError, ensure_data_dir, parse_symbols
 from daytrader.models import Bar
@@ -206,11 +206,18 @@ def _plot(result: BacktestResult, out: TextIO) -> None:
     x = list(range(len(values)))
     ticks, labels = time_ticks([ts for ts, _ in sampled])
     width = min(100, plt.terminal_width() or 100)
-    for title, series in (("Equity", values), ("Drawdown %", drawdown_pct(values))):
+    # A flat curve is a flat line near its value (plotext alone spreads it over +-50%).
+    low, high, money_at, money_labels = equity_axis(values)
+    drawdown = drawdown_pct(values)
+    for title, series, y_range in (("Equity", values, (low, high)),
+                                   ("Drawdown %", drawdown, drawdown_axis(drawdown))):
         plt.clear_figure()
         plt.theme("clear")  # the terminal's own colours: readable in 16 colours and NO_COLOR
         plt.plot(x, series, marker="braille")
         plt.xticks(ticks, labels)
+        plt.ylim(*y_range)
+        if series is values:
+            plt.yticks(money_at, money_labels)
         plt.title(title)
         plt.plotsize(width, 14)
         chart = plt.build()

@@ -20,7 +20,7 @@ def time_ticks(times: Sequence[datetime], count: int = 5) -> tuple[list[int], li
     step = max(1, (len(times) - 1) // max(1, count - 1))
     positions = list(range(0, len(times), step))
     if positions[-1] != len(times) - 1:
-        if len(times) - 1 - positions[-1] < step / 2 and len(positions) > 1:
+        if len(times) - 1 - positions[-1] <= step / 2 and len(positions) > 1:
             positions.pop()  # too close to the last one to be readable
         positions.append(len(times) - 1)
     return positions, [f"{times[i].astimezone(EXCHANGE_TZ):{fmt}}" for i in positions]
@@ -48,6 +48,20 @@ def money_ticks(low: float, high: float, count: int = 4) -> tuple[list[float], l
     step = (high - low) / (count - 1)
     values = [low + i * step for i in range(count)]
     return values, [f"{v:,.0f}" for v in values]
+
+
+def equity_axis(values: Sequence[float]) -> tuple[float, float, list[float], list[str]]:
+    """An equity chart's y range and dollar ticks: at least 0.05% of the equity ($10 at the
+    least) high, so a flat day is a flat line near its value, not plotext's +-50% of it."""
+    low, high = padded_range(values, min_span=max(10.0, abs(values[-1]) * 0.0005))
+    return low, high, *money_ticks(low, high)
+
+
+def drawdown_axis(values: Sequence[float]) -> tuple[float, float]:
+    """A drawdown chart's y range (percent): from a little below its deepest point (0.1% at
+    the least) to a little above 0, where a curve with no drawdown lies."""
+    deepest = min(min(values, default=0.0), -0.1)
+    return deepest * 1.05, -deepest * 0.05
 
 
 def drawdown_pct(values: Sequence[float]) -> list[float]:

@@ -64,3 +64,35 @@ def test_backtest_report_charts_are_labelled_with_dates_not_bar_numbers(tmp_path
     text = out.getvalue()
     assert "11-02" in text and "11-06" in text
     assert "1950" not in text and "1500" not in text  # no point numbers on the x axis
+
+
+def test_a_backtest_without_trades_charts_a_flat_line_near_its_equity():
+    """No trade: the equity is flat at $100,000. Its axis stays near it (plotext alone spread
+    it from 50,000 to 150,000), in dollars, in the `backtest` report and on the console's
+    backtest screen; the drawdown axis sits just under 0."""
+    from daytrader.backtest_cli import _plot
+    from daytrader.metrics import compute
+    from widgets.backtest import CurveChart
+
+    times = [datetime(2026, 11, 2, 9, 31, tzinfo=EXCHANGE_TZ) + timedelta(minutes=m)
+             for m in range(10)]
+
+    class Result:
+        equity_curve = [(t, 100_000.0) for t in times]
+        metrics = compute([])
+
+    out = io.StringIO()
+    _plot(Result(), out)
+    text = out.getvalue()
+    digits = text.replace(",", "")
+    assert "100,0" in text and "150000" not in digits and " 50000" not in digits, text
+    assert "09:39 09:40" not in text  # the last label not crammed against the one before
+    equity, drawdown = CurveChart("Equity"), CurveChart("Drawdown %", drawdown=True)
+    equity.show(times, [100_000.0] * 10)
+    drawdown.show(times, [0.0] * 10)
+    for chart in (equity, drawdown):
+        chart.plt.plotsize(80, 14)
+    screen = equity.plt.build()
+    digits = screen.replace(",", "")
+    assert "100,0" in screen and "150000" not in digits and " 50000" not in digits, screen
+    assert "-0.10" in drawdown.plt.build() and "1.00" not in drawdown.plt.build()

@@ -25,7 +25,7 @@ from textual_plotext import PlotextPlot
 
 from daytrader.backtest import BacktestInputError, BacktestRun, apply_params, backtest_file
 from daytrader.backtest_cli import metrics_rows as report_rows
-from daytrader.charting import drawdown_pct, time_ticks
+from daytrader.charting import drawdown_axis, drawdown_pct, equity_axis, time_ticks
 from daytrader.clock import EXCHANGE_TZ, MarketCalendar
 from daytrader.config import Settings, SettingsError
 from widgets.inputs import FieldInput
@@ -67,9 +67,10 @@ def checked_settings(base: Settings, fast: str, slow: str) -> Settings:
 class CurveChart(PlotextPlot):
     """One series of a finished backtest against time."""
 
-    def __init__(self, title: str, *, id: str | None = None) -> None:
+    def __init__(self, title: str, *, drawdown: bool = False, id: str | None = None) -> None:
         super().__init__(id=id)
         self.chart_title = title
+        self.drawdown = drawdown  # percent below the peak; otherwise dollars of equity
         self.points = 0
 
     def show(self, times: Sequence[datetime], values: Sequence[float]) -> None:
@@ -81,6 +82,13 @@ class CurveChart(PlotextPlot):
             xs = list(range(len(values)))
             plt.plot(xs, list(values), marker="braille")
             plt.xticks(*time_ticks(times))
+            # A flat curve is a flat line near its value (plotext spreads it over +-50%).
+            if self.drawdown:
+                plt.ylim(*drawdown_axis(values))
+            else:
+                low, high, ticks, labels = equity_axis(values)
+                plt.ylim(low, high)
+                plt.yticks(ticks, labels)
         plt.title(self.chart_title)
         self.refresh()
 
@@ -129,7 +137,7 @@ class BacktestScreen(ModalScreen[None]):
                 yield DataTable(id="backtest-metrics", show_cursor=False, zebra_stripes=True)
                 with Vertical(id="backtest-charts"):
                     yield CurveChart("Equity", id="backtest-equity")
-                    yield CurveChart("Drawdown %", id="backtest-drawdown")
+                    yield CurveChart("Drawdown %", drawdown=True, id="backtest-drawdown")
             yield Static("", id="backtest-trades", markup=False)
             yield Static("Esc closes (and stops a run) · the live engine keeps trading meanwhile",
                          classes="modal-hint", markup=False)

@@ -7,7 +7,7 @@ from textual.containers import Grid, Horizontal
 from textual.widgets import Label, Static
 from textual_plotext import PlotextPlot
 
-from daytrader.charting import money_ticks, padded_range, time_ticks
+from daytrader.charting import equity_axis, time_ticks
 from daytrader.engine import EngineSnapshot
 from widgets.formatting import money, show_text, tone
 
@@ -39,9 +39,9 @@ class EquityChart(PlotextPlot):
             ticks, labels = time_ticks([ts for ts, _ in curve])
             plt.xticks([xs[i] for i in ticks], labels)
             # A flat day is a flat line near its value, not a +-50% axis; labels are dollars.
-            low, high = padded_range(ys, min_span=max(10.0, abs(ys[-1]) * 0.0005))
+            low, high, ticks, tick_labels = equity_axis(ys)
             plt.ylim(low, high)
-            plt.yticks(*money_ticks(low, high))
+            plt.yticks(ticks, tick_labels)
         plt.title("Equity")
         self.refresh()
 
