@@ -80,7 +80,7 @@ from daytrader.store.recovery import Recovered
 from daytrader.strategy import Strategy
 from daytrader.strategy.loader import assign
 from daytrader.strategy.running import RunningStrategies
-from daytrader.wording import plural
+from daytrader.wording import money, plural
 
 if TYPE_CHECKING:
     from daytrader.advisor.entries import EntryAdvisor, Question
@@ -895,7 +895,7 @@ class Engine:
                                  f"circuit breaker reset for the new trading day {day}")
             self.record("info", "breaker", f"circuit breaker reset for the new trading day {day}")
         self.record("info", "engine", f"trading day {day}: start-of-day equity "
-                  f"{self.start_of_day_equity}")
+                    f"{money(self.start_of_day_equity)}")
 
     async def _flatten(self, now: datetime) -> None:
         self._drop_waiting_entries("flatten before the close")
@@ -1211,12 +1211,13 @@ class Engine:
             self.book.set_protection(fill.symbol, guard.stop.stop_price if guard.stop else None,
                                      guard.take_profit.limit_price if guard.take_profit else None)
         self.record("info", "fill", f"FILL {fill.side.upper()} {fill.qty} {fill.symbol} @ "
-                    f"{fill.price} ({fill.role!s})", ts=fill.ts, order_id=fill.order_id)
+                    f"{fill.price} ({str(fill.role).replace('_', '-')})", ts=fill.ts,
+                    order_id=fill.order_id)
         if trade is not None:
             self._close_reasons.pop(trade.symbol, None)
             until = self.cooldown.record_exit(trade.symbol, trade.exit_reason, fill.ts)
             self.record("info", "trade", f"closed {trade.symbol} {trade.qty} @ {trade.exit_price}: "
-                        f"{trade.exit_reason}, P&L {trade.pnl:+}", ts=fill.ts)
+                        f"{trade.exit_reason}, P&L {money(trade.pnl, signed=True)}", ts=fill.ts)
             if until is not None:
                 self.record("warning", "reject", f"{trade.symbol}: {self.limits.cooldown_after_stops}"
                             f" stop-outs in a row, no entries until {until:%H:%M %Z}")

@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Callable
 from datetime import datetime
+from decimal import Decimal
 from typing import TextIO
 
 from daytrader import __version__
@@ -17,7 +18,7 @@ from daytrader.clock import EXCHANGE_TZ
 from daytrader.config import Settings
 from daytrader.models import LogEvent, to_money
 from daytrader.runtime import RunOptions, UsageError, build_runtime
-from daytrader.wording import counts, plural
+from daytrader.wording import counts, money, plural
 
 __all__ = ["HeadlessRun", "RunOptions", "UsageError", "format_event", "run_headless"]
 
@@ -152,10 +153,11 @@ class HeadlessRun:
             "",
             f"Run: {plural(summary['bars'], 'bar')} from {summary['start']} to {summary['end']} "
             f"in {summary['elapsed_seconds']}s",
-            f"Equity: {summary['equity']['start']} -> {summary['equity']['end']}  "
-            f"(max drawdown {m['max_drawdown']}, {m['max_drawdown_pct']:.2f}%)",
+            f"Equity: {_dollars(summary['equity']['start'])} -> "
+            f"{_dollars(summary['equity']['end'])}  (max drawdown "
+            f"{_dollars(m['max_drawdown'])}, {m['max_drawdown_pct']:.2f}%)",
             f"Trades: {m['trades']}  win rate {m['win_rate_pct']:.1f}%  profit factor {pf}  "
-            f"realized {m['realized']}",
+            f"realized {_dollars(m['realized'], signed=True)}",
             f"Slippage vs signal: {slip}  fill rate {fill_rate}",
             f"Risk rejections: {counts(summary['risk_rejections'])}",
             f"Bad bars rejected: {counts(summary['bad_bars'])}",
@@ -182,3 +184,8 @@ async def run_headless(settings: Settings, options: RunOptions, out: TextIO | No
     summary = await run.run()
     run.print_summary(summary)
     return summary
+
+
+def _dollars(figure: str | None, signed: bool = False) -> str:
+    """A money figure of the JSON summary (a string with cents) as the text summary shows it."""
+    return money(Decimal(figure) if figure is not None else None, signed)

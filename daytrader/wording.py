@@ -1,9 +1,10 @@
-"""How counts read in messages: "1 position", "2 positions", never "1 positions"; and tallies
-by name as "stop_cooldown 3, buying_power 1", never a Python dict."""
+"""How counts and money read in messages: "1 position", "2 positions", never "1 positions";
+tallies by name as "stop_cooldown 3, buying_power 1", never a Python dict; "-$1,234.50"."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from decimal import Decimal
 
 IRREGULAR = {"is": "are", "was": "were", "has": "have"}
 
@@ -27,3 +28,12 @@ def counts(tally: Mapping[str, int], empty: str = "none") -> str:
     """A tally by name, largest first: "stop_cooldown 3, buying_power 1"; `empty` when none."""
     items = sorted(tally.items(), key=lambda kv: (-kv[1], kv[0]))
     return ", ".join(f"{name} {count:,}" for name, count in items) or empty
+
+
+def money(value: Decimal | float | None, signed: bool = False) -> str:
+    """Dollars with cents and separators, "-$1,234.50" ("+$12.00" when `signed`); "-" for None."""
+    if value is None:
+        return "-"
+    v = float(value)
+    sign = ("+" if v > 0 else "-" if v < 0 else " ") if signed else ("-" if v < 0 else "")
+    return f"{sign}${abs(v):,.2f}"

@@ -202,6 +202,11 @@ async def test_strategy_trades_a_crafted_cross_with_its_bracket(calendar):
     assert trade.exit_reason == "take_profit"
     assert trade.entry_price == Decimal("99.50") and trade.exit_price == intent.take_profit
     assert trade.pnl == (intent.take_profit - Decimal("99.50")) * intent.qty
+    # The log as a trader reads it: the leg's name in words, the P&L in dollars.
+    log = [e.message for e in engine.events]
+    assert f"FILL SELL {intent.qty} AAA @ {intent.take_profit} (take-profit)" in log, log
+    assert f"closed AAA {intent.qty} @ {intent.take_profit}: take_profit, P&L " \
+           f"+${trade.pnl:,.2f}" in log, log
 
 
 async def test_entries_are_sized_to_one_percent_risk_and_pass_the_check(calendar):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import subprocess
 import sys
 from datetime import date
@@ -105,6 +106,10 @@ def test_text_summary_reads_as_sentences_not_python(replay_csv, tmp_path):
     rejections = next(line for line in text.splitlines() if line.startswith("Risk rejections:"))
     assert "max_positions" in rejections and "'" not in rejections, rejections
     assert "Slippage vs signal:" in text and "n/a" not in text.split("Slippage")[1].split("\n")[0]
+    # Money reads as money: "Equity: $100,000.00 -> $99,874.12  (max drawdown $312.40, ...".
+    assert re.search(r"^Equity: \$[\d,]+\.\d\d -> \$[\d,]+\.\d\d  \(max drawdown \$[\d,]+\.\d\d, ",
+                     text, re.M), text
+    assert re.search(r"realized [+-]?\$[\d,]+\.\d\d$", text, re.M), text
 
 
 def test_cli_sim_default_trades_within_the_first_minutes(tmp_path):

@@ -8,6 +8,7 @@ from decimal import Decimal
 from textual.widgets import Static
 
 from daytrader.clock import format_duration
+from daytrader.wording import money  # noqa: F401  (the panes' money, the same as the log's)
 
 
 def show_text(widget: Static, text: str) -> None:
@@ -16,14 +17,6 @@ def show_text(widget: Static, text: str) -> None:
     old = str(widget.content)
     if old != text:
         widget.update(text, layout=len(old) != len(text))
-
-
-def money(value: Decimal | float | None, signed: bool = False) -> str:
-    if value is None:
-        return "-"
-    v = float(value)
-    sign = ("+" if v > 0 else "-" if v < 0 else " ") if signed else ("-" if v < 0 else "")
-    return f"{sign}${abs(v):,.2f}"
 
 
 def price(value: Decimal | float | None) -> str:
