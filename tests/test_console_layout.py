@@ -353,7 +353,8 @@ def test_watchlist_columns_hold_every_strategy_indicator_by_name():
 
 async def test_a_pane_narrower_than_its_columns_shows_whole_figures_and_scrolls_a_column_a_key():
     """At 120x40 the positions pane cannot hold all its columns: the one its edge would cut is
-    left out (not "Avg" over a lone "2" of 241.01), and right / left bring in one whole column."""
+    left out (not "Avg" over a lone "2" of 241.01), right / left bring in one whole column, and
+    the symbol stays in view while the others scroll."""
     from widgets.positions import PositionsTable
 
     app = make_app()
@@ -377,10 +378,11 @@ async def test_a_pane_narrower_than_its_columns_shows_whole_figures_and_scrolls_
         await pilot.press("2")
         seen = list(shown)
         while table.columns[-1] not in table.shown_columns():
-            first = table.shown_columns()[0]
+            first = table.shown_columns()[1]  # the first that scrolls: the symbol stays
             await pilot.press("right")
             shown = table.shown_columns()
-            assert shown[0] == table.columns[table.columns.index(first) + 1]
+            assert shown[0] == table.columns[0] and on_screen()[1][0] == symbol
+            assert shown[1] == table.columns[table.columns.index(first) + 1]
             assert on_screen() == whole(shown)
             seen.extend(shown)
         assert set(seen) == set(table.columns), "every column comes into view whole"

@@ -48,7 +48,7 @@ class FillsTable(LiveTable):
 
     def __init__(self, *, symbol: str | None = None, id: str | None = None,
                  classes: str | None = None) -> None:
-        super().__init__(FILL_COLUMNS, empty_text="no fills today", id=id, classes=classes)
+        super().__init__(FILL_COLUMNS, empty_text="no fills today", fixed=2, id=id, classes=classes)
         self.border_title = "Fills"
         self.symbol = symbol  # only this symbol's fills (the symbol screen), else all
 

@@ -78,12 +78,15 @@ class LiveTable(ScrollView, can_focus=True):
             return self.table
 
     def __init__(self, columns: Sequence[Column], *, empty_text: str = "", gap: int = 1,
-                 name: str | None = None, id: str | None = None, classes: str | None = None,
-                 disabled: bool = False) -> None:
+                 fixed: int = 0, name: str | None = None, id: str | None = None,
+                 classes: str | None = None, disabled: bool = False) -> None:
+        """`fixed`: how many leading columns stay in view while the others scroll sideways
+        (the symbol a row is about)."""
         super().__init__(name=name, id=id, classes=classes, disabled=disabled)
         self.columns = tuple(columns)
         self.empty_text = empty_text
         self.gap = gap
+        self.fixed = fixed
         self._width = 0
         self._edges: tuple[tuple[int, int], ...] = ()
         self._span: tuple[tuple, tuple[int, int]] | None = None  # the last _shown_span answer
@@ -181,22 +184,35 @@ class LiveTable(ScrollView, can_focus=True):
         self._edges = tuple(edges)
         self._width = max(0, x - self.gap)
 
+    def _fixed_cells(self, width: int) -> int:
+        """The cells the fixed columns take (with the gap after them) in a view `width` wide:
+        none when the table fits, or when they would take more than half of the view."""
+        if not self.fixed or self._width <= width:
+            return 0
+        cells = self._edges[min(self.fixed, len(self._edges)) - 1][1] + self.gap
+        return cells if cells <= width // 2 else 0
+
     def shown_columns(self) -> tuple[Column, ...]:
-        """The columns wholly in view at the current horizontal scroll."""
-        left, right = self._shown_span(self.scroll_offset.x, self.scrollable_content_region.width)
+        """The columns wholly in view at the current horizontal scroll, fixed ones included."""
+        width = self.scrollable_content_region.width
+        fixed = self._fixed_cells(width)
+        left, right = self._shown_span(self.scroll_offset.x, width)
         return tuple(c for c, (start, end) in zip(self.columns, self._edges, strict=True)
-                     if start >= left and end <= right)
+                     if end <= fixed or (start >= left and end <= right))
 
     def _shown_span(self, scroll_x: int, width: int) -> tuple[int, int]:
-        """The cells [left, right) of the columns wholly in view: a column the pane's edge would
-        cut is left out, so no figure is shown in part (241.01 as "2"); the scrollbar and the
-        left / right keys bring it in whole."""
+        """The cells [left, right) of the scrolling columns wholly in view: a column the pane's
+        edge would cut is left out, so no figure is shown in part (241.01 as "2"); the
+        scrollbar and the left / right keys bring it in whole. The fixed columns come first and
+        the scrolling ones show from `scroll_x` cells after them."""
         if self._span is not None and self._span[0] == (scroll_x, width, self._edges):
             return self._span[1]
-        end = scroll_x + width
-        whole = [(start, stop) for start, stop in self._edges if start >= scroll_x and stop <= end]
+        fixed = self._fixed_cells(width)
+        start_at, end = fixed + scroll_x, scroll_x + width
+        whole = [(start, stop) for start, stop in self._edges
+                 if start >= start_at and stop <= end]
         # A pane narrower than one column shows what fits.
-        span = (whole[0][0], whole[-1][1]) if whole else (scroll_x, end)
+        span = (whole[0][0], whole[-1][1]) if whole else (start_at, end)
         self._span = ((scroll_x, width, self._edges), span)
         return span
 
@@ -295,11 +311,12 @@ class LiveTable(ScrollView, can_focus=True):
                 return Strip([Segment(self.empty_text, empty)]).crop_extend(0, width, base)
             else:
                 return Strip.blank(width, base)
+        fixed = self._fixed_cells(width)
         left, right = self._shown_span(scroll_x, width)
-        if (left, right) == (scroll_x, scroll_x + width):
+        if not fixed and (left, right) == (scroll_x, scroll_x + width):
             return strip.crop_extend(scroll_x, scroll_x + width, fill)
-        return Strip.join([Strip.blank(left - scroll_x, fill), strip.crop(left, right),
-                           Strip.blank(scroll_x + width - right, fill)])
+        return Strip.join([strip.crop(0, fixed), Strip.blank(left - fixed - scroll_x, fill),
+                           strip.crop(left, right), Strip.blank(scroll_x + width - right, fill)])
 
     # -- keys and mouse --------------------------------------------------------------------------
     def _on_focus(self, event: events.Focus) -> None:
@@ -332,15 +349,20 @@ class LiveTable(ScrollView, can_focus=True):
     def action_last_row(self) -> None:
         self.move_cursor(len(self._keys) - 1)
 
+    def _scroll_starts(self) -> list[int]:
+        """The scroll offsets at which each scrolling column is the first one in view."""
+        fixed = self._fixed_cells(self.scrollable_content_region.width)
+        return [s - fixed for s, _ in self._edges if s >= fixed]
+
     def action_column_right(self) -> None:
         """Scrolls a whole column: the next one comes into view whole."""
         x = self.scroll_offset.x
-        start = next((s for s, _ in self._edges if s > x), None)
+        start = next((s for s in self._scroll_starts() if s > x), None)
         if start is not None and x < self.max_scroll_x:
             self.scroll_to(x=min(start, self.max_scroll_x), animate=False, immediate=True)
 
     def action_column_left(self) -> None:
         x = self.scroll_offset.x
-        start = next((s for s, _ in reversed(self._edges) if s < x), None)
+        start = next((s for s in reversed(self._scroll_starts()) if s < x), None)
         if start is not None:
             self.scroll_to(x=start, animate=False, immediate=True)

@@ -78,7 +78,7 @@ class OrdersTable(LiveTable):
     def __init__(self, *, symbol: str | None = None, advisor: bool = False,
                  id: str | None = None, classes: str | None = None) -> None:
         columns = (*ORDER_COLUMNS, ADVICE_COLUMN) if advisor else ORDER_COLUMNS
-        super().__init__(columns, empty_text="no open orders", id=id, classes=classes)
+        super().__init__(columns, empty_text="no open orders", fixed=2, id=id, classes=classes)
         self.symbol = symbol  # only this symbol's orders (the symbol screen), else all
         self.advisor = advisor
         self.show_all = False

@@ -50,7 +50,8 @@ class PositionsTable(SymbolTable):
     Enter opens its symbol's screen."""
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
-        super().__init__(POSITION_COLUMNS, empty_text="no open positions", id=id, classes=classes)
+        super().__init__(POSITION_COLUMNS, empty_text="no open positions", fixed=1, id=id,
+                         classes=classes)
         self.border_title = "Positions"
 
     def show(self, snapshot: EngineSnapshot) -> None:

@@ -112,7 +112,7 @@ class WatchlistTable(SymbolTable):
     ]
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
-        super().__init__(watchlist_columns(()), empty_text="no symbols yet", id=id,
+        super().__init__(watchlist_columns(()), empty_text="no symbols yet", fixed=1, id=id,
                          classes=classes)
         self.border_title = "Watchlist"
         self.sort = SORTS[0]
