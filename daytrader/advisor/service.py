@@ -95,7 +95,8 @@ class Advisory:
             return
         note = f" ({report.narrative_note})" if report.narrative_note and report.narrative else ""
         self.engine.record("info", "debrief", f"daily debrief for {day:%Y-%m-%d} saved to "
-                           f"{report.path}{note}; press p to read it")
+                           f"{report.path}{note}; read it with p in the console or `python app.py "
+                           f"report --date {day:%Y-%m-%d}`")
 
     async def finish(self, timeout: float | None = None) -> None:
         """At the end of the feed: a run at full speed reports its last closed day now; then
