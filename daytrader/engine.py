@@ -865,7 +865,7 @@ class Engine:
             for bar in bars:
                 self.strategies.warm_up(bar)
         else:
-            for signal in self.strategies.on_bars(bars, self.book.qty):
+            for signal in self.strategies.on_bars(bars, self.book.held):
                 await self._act(signal)
         if self.record_tape:
             for bar in bars:

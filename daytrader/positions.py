@@ -45,6 +45,9 @@ class PositionBook:
     def __init__(self, cash: Decimal) -> None:
         self.cash = Decimal(cash)
         self._open: dict[str, _OpenPosition] = {}
+        # symbol -> signed shares of each open position, kept with `_open`: the strategies read
+        # it on every bar, where a dict lookup costs a fraction of a call to `qty`.
+        self.held: dict[str, int] = {}
         self.trades: list[Trade] = []
         self.realized = ZERO
         self.commissions = ZERO
@@ -136,12 +139,13 @@ class PositionBook:
             self._open[fill.symbol] = _OpenPosition(
                 fill.symbol, signed, fill.price, fill.ts, float(fill.price), fill.commission,
                 strategy=self._next_strategy.pop(fill.symbol, ""))
+            self.held[fill.symbol] = signed
             return None
         pos.set_last(float(fill.price))
         if (pos.qty > 0) == (signed > 0):  # adding to the position
             total = pos.qty + signed
             pos.avg_price = to_price((pos.avg_price * pos.qty + fill.price * signed) / total)
-            pos.qty = total
+            pos.qty = self.held[fill.symbol] = total
             pos.entry_commission += fill.commission
             return None
         closed = min(abs(signed), abs(pos.qty))
@@ -150,7 +154,7 @@ class PositionBook:
         self.realized += pnl
         remaining = pos.qty + signed
         if remaining != 0 and (remaining > 0) == (pos.qty > 0):
-            pos.qty = remaining
+            pos.qty = self.held[fill.symbol] = remaining
             return None
         trade = Trade(symbol=pos.symbol, side=Side.BUY if direction > 0 else Side.SELL,
                       qty=closed, entry_time=pos.opened_at, entry_price=pos.avg_price,
@@ -160,9 +164,11 @@ class PositionBook:
                       commission=pos.entry_commission + fill.commission, strategy=pos.strategy)
         self.trades.append(trade)
         del self._open[fill.symbol]
+        del self.held[fill.symbol]
         if remaining != 0:  # the fill went through zero: the rest opens the other way
             self._open[fill.symbol] = _OpenPosition(fill.symbol, remaining, fill.price, fill.ts,
                                                     float(fill.price))
+            self.held[fill.symbol] = remaining
         return trade
 
     def replace_all(self, cash: Decimal, positions: list[Position]) -> None:
@@ -178,3 +184,4 @@ class PositionBook:
                 p.stop_loss or (old.stop_loss if old else None),
                 p.take_profit or (old.take_profit if old else None),
                 strategy=old.strategy if old else "")
+        self.held = {p.symbol: p.qty for p in self._open.values()}

@@ -127,6 +127,7 @@ class SimExchange:
     # -- market data and matching --------------------------------------------------------------
     def on_bars(self, bars: Sequence[Bar]) -> None:
         ts = None
+        working, last = self._working, self._last
         for bar in bars:
             if bar.ts != ts:  # a minute's bars share their time: the day is looked at once
                 ts = bar.ts
@@ -135,12 +136,14 @@ class SimExchange:
                     if self._session_day is not None:
                         self.last_equity = self.book.equity()
                     self._session_day = day
-            ids = self._working.get(bar.symbol)
+            ids = working.get(bar.symbol)
             if ids:
                 self._match(bar, ids)
-            self._last[bar.symbol] = bar.close
-            self.book.mark(bar.symbol, bar.close)
-            self._version += 1  # prices moved: the account is worked out again (see _changed)
+            last[bar.symbol] = bar.close
+        # Marked after matching, all at once: a bar's fills never read another symbol's mark,
+        # so each position ends on its bar's close as if marked bar by bar.
+        self.book.mark_bars(bars)
+        self._changed()  # prices moved: the account is worked out again when next asked
 
     def _changed(self) -> None:
         """Orders, fills or prices changed: the account is worked out again when next asked."""

@@ -41,21 +41,52 @@ class CrossoverParams:
 
 
 class _SymbolState:
-    __slots__ = ("fast", "slow", "atr", "above")
+    """One symbol's EMA(fast), EMA(slow), ATR and where the EMAs stood on the previous bar.
+
+    Until all three are ready they warm up in the indicator classes (`EMA`, `ATR`), which own
+    the seeding; from then on the three are plain floats here, moved by the same formulas in
+    one call per bar (three method calls per bar were a sixth of a backtest's strategy time)."""
+
+    __slots__ = ("fast", "slow", "atr", "above", "_warming", "_prev_close", "_a_fast", "_a_slow",
+                 "_atr_weight", "_atr_divisor")
 
     def __init__(self, p: CrossoverParams) -> None:
-        self.fast, self.slow, self.atr = EMA(p.fast), EMA(p.slow), ATR(p.atr_period)
+        self.fast: float | None = None
+        self.slow: float | None = None
+        self.atr: float | None = None
         self.above: bool | None = None  # fast above slow on the previous bar
+        self._warming: tuple[EMA, EMA, ATR] | None = (EMA(p.fast), EMA(p.slow), ATR(p.atr_period))
+        self._prev_close = 0.0
+        # The coefficients EMA and ATR use, as they compute them (the same floats, so the same
+        # values to the last bit).
+        self._a_fast, self._a_slow = 2.0 / (p.fast + 1), 2.0 / (p.slow + 1)
+        self._atr_weight, self._atr_divisor = float(p.atr_period - 1), float(p.atr_period)
 
-    def update(self, bar: Bar) -> tuple[bool | None, bool | None, float | None]:
-        """Returns (was_above, is_above, atr); None where the indicators are not ready."""
-        fast = self.fast.update(bar.close)
-        slow = self.slow.update(bar.close)
-        atr = self.atr.update(bar.high, bar.low, bar.close)
-        if fast is None or slow is None:
-            return None, None, atr
-        was, self.above = self.above, fast > slow
-        return was, self.above, atr
+    def update(self, high: float, low: float, close: float) -> None:
+        """Moves the indicators by one bar (`fast`, `slow`, `atr`: None while warming up)."""
+        if self._warming is None:
+            fast, slow = self.fast, self.slow
+            self.fast = fast + self._a_fast * (close - fast)  # type: ignore[operator]
+            self.slow = slow + self._a_slow * (close - slow)  # type: ignore[operator]
+            prev = self._prev_close
+            # Wilder's true range as ATR.update computes it.
+            tr = (high if high > prev else prev) - (low if low < prev else prev)
+            self.atr = (self.atr * self._atr_weight + tr) / self._atr_divisor  # type: ignore[operator]
+            self._prev_close = close
+            return
+        fast, slow, atr = self._warming
+        self.fast, self.slow = fast.update(close), slow.update(close)
+        self.atr = atr.update(high, low, close)
+        self._prev_close = close
+        if self.fast is not None and self.slow is not None and self.atr is not None:
+            self._warming = None  # all ready: floats from here on
+
+    def cross(self) -> tuple[bool | None, bool | None]:
+        """(was_above, is_above) after an update; None where the EMAs are not ready."""
+        if self.fast is None or self.slow is None:
+            return None, None
+        was, self.above = self.above, self.fast > self.slow
+        return was, self.above
 
 
 class EmaCrossover:
@@ -73,12 +104,14 @@ class EmaCrossover:
         return state
 
     def warm_up(self, bar: Bar) -> None:
-        self._symbol(bar.symbol).update(bar)
+        state = self._symbol(bar.symbol)
+        state.update(bar.high, bar.low, bar.close)
+        state.cross()
 
     def indicators(self, symbol: str) -> tuple[float | None, float | None, float | None]:
         """Current (fast EMA, slow EMA, ATR) of a symbol."""
         s = self._state.get(symbol)
-        return (s.fast.value, s.slow.value, s.atr.value) if s else (None, None, None)
+        return (s.fast, s.slow, s.atr) if s else (None, None, None)
 
     def _names(self) -> tuple[str, str, str]:
         p = self.params
@@ -126,11 +159,9 @@ class EmaCrossover:
 
     def on_bar(self, bar: Bar, position_qty: int) -> Signal | None:
         state = self._state.get(bar.symbol) or self._symbol(bar.symbol)
-        # _SymbolState.update, written out: this runs on every bar of a backtest.
-        close = bar.close
-        fast = state.fast.update(close)
-        slow = state.slow.update(close)
-        atr = state.atr.update(bar.high, bar.low, close)
+        state.update(bar.high, bar.low, bar.close)
+        # _SymbolState.cross, written out: this runs on every bar of a backtest.
+        fast, slow, atr = state.fast, state.slow, state.atr
         if fast is None or slow is None:
             return None
         was, now = state.above, fast > slow

@@ -91,14 +91,14 @@ class RunningStrategies:
 
     def on_bar(self, bar: Bar, position_qty: int) -> Signal | None:
         """The symbol's strategy's decision (see on_bars)."""
-        for signal in self.on_bars((bar,), lambda _symbol: position_qty):
+        for signal in self.on_bars((bar,), {bar.symbol: position_qty}):
             return signal
         return None
 
-    def on_bars(self, bars: Iterable[Bar], position_qty: Callable[[str], int]
-                ) -> Iterator[Signal]:
+    def on_bars(self, bars: Iterable[Bar], positions: Mapping[str, int]) -> Iterator[Signal]:
         """Each bar's decision by its symbol's strategy, in turn, as they are asked for: a
-        caller acts on a signal before the next bar is decided (its position is read then).
+        caller acts on a signal before the next bar is decided (its position is read then from
+        `positions`, symbol -> signed shares, a live view: absent is flat).
         A disabled strategy keeps its indicators current (so enabling it again needs no
         warm-up) but decides nothing; a failing one is disabled."""
         for bar in bars:
@@ -107,7 +107,7 @@ class RunningStrategies:
                 self.warm_up(bar, deciding=True)
                 continue
             try:
-                signal = strategy.on_bar(bar, position_qty(bar.symbol))
+                signal = strategy.on_bar(bar, positions.get(bar.symbol, 0))
             except Exception as exc:
                 self._failed(strategy, f"bar of {bar.symbol} at {bar.ts:%H:%M}", exc)
                 continue
