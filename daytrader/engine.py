@@ -55,7 +55,7 @@ from daytrader.models import (
     to_money,
     to_price,
 )
-from daytrader.order_book import OrderBook
+from daytrader.order_book import OrderBook, is_older
 from daytrader.orders import OrderManager, SubmitResult, SubmitStatus, client_order_id
 from daytrader.positions import PositionBook
 from daytrader.risk import (
@@ -1174,10 +1174,12 @@ class Engine:
     # -- broker events ---------------------------------------------------------------------------
     def apply_update(self, update: OrderUpdate) -> None:
         """A broker event (the broker's listener), or an order state read over REST."""
-        if self.order_book.is_stale(update):  # older than what a sync or a lookup adopted
+        prev = self.order_book.get(update.order.id)
+        if prev is not None and is_older(update.order, prev):
+            # Older than what a sync or a lookup adopted (OrderBook.is_stale, with the one lookup
+            # this needs anyway: this runs on every broker event).
             self.journal.order_update(self.clock.now(), replace(update, fill=None))
             return
-        prev = self.order_book.get(update.order.id)
         order = self.order_book.remember(update.order)
         fill = update.fill
         if fill is not None and prev is not None and order.filled_qty <= prev.filled_qty:

@@ -61,7 +61,7 @@ class OrderBook:
                           order.filled_avg_price, order.parent_id, order.updated_at,
                           order.reject_reason)
         prev = self.known.get(order.id)
-        if prev is not None and _older(order, prev):
+        if prev is not None and is_older(order, prev):
             return prev  # an answer sent before what the stream already told: never go back
         self.known[order.id] = order
         if order.status.is_open:
@@ -76,7 +76,7 @@ class OrderBook:
     def is_stale(self, update: OrderUpdate) -> bool:
         """An event older than what is known (a sync already read a later state)."""
         prev = self.known.get(update.order.id)
-        return prev is not None and _older(update.order, prev)
+        return prev is not None and is_older(update.order, prev)
 
     async def changed(self, timeout: float) -> bool:
         """Waits until any order changes (or `timeout` seconds); True if one did."""
@@ -128,7 +128,7 @@ class OrderBook:
         return [o for o in self.open.values() if o.role is OrderRole.ENTRY]
 
 
-def _older(order: Order, known: Order) -> bool:
+def is_older(order: Order, known: Order) -> bool:
     """Whether `order` is an earlier state than `known`: fewer shares filled, or open again
     after it was done (a final state is final)."""
     return order.filled_qty < known.filled_qty or (

@@ -68,7 +68,7 @@ class PositionBook:
         return list(self._open)
 
     def qtys(self) -> dict[str, int]:
-        return {symbol: pos.qty for symbol, pos in self._open.items()}
+        return dict(self.held)
 
     def position(self, symbol: str) -> Position | None:
         pos = self._open.get(symbol)

@@ -106,6 +106,11 @@ class SimExchange:
         self._open: dict[str, _Working] = {}  # the open subset, so checks never scan history
         self._by_client_id: dict[str, str] = {}
         self._working: dict[str, list[str]] = {}  # symbol -> ids of orders that can fill
+        # symbol -> the prices strictly between its bracket's stop and target, while those two
+        # legs are all it has working: a bar inside them (most bars of a held symbol) is settled
+        # in `on_bars` without a call. Set by `_match`; dropped by any change to the symbol's
+        # orders (`_set`, `_add`, `restore`), so it never outlives the legs it describes.
+        self._quiet: dict[str, tuple[float, float]] = {}
         self._last: dict[str, float] = {}
         self._ids = itertools.count(1)
         self._fill_ids = itertools.count(1)
@@ -127,7 +132,7 @@ class SimExchange:
     # -- market data and matching --------------------------------------------------------------
     def on_bars(self, bars: Sequence[Bar]) -> None:
         ts = None
-        working, last = self._working, self._last
+        working, last, quiet = self._working, self._last, self._quiet
         for bar in bars:
             if bar.ts != ts:  # a minute's bars share their time: the day is looked at once
                 ts = bar.ts
@@ -138,7 +143,9 @@ class SimExchange:
                     self._session_day = day
             ids = working.get(bar.symbol)
             if ids:
-                self._match(bar, ids)
+                band = quiet.get(bar.symbol)
+                if band is None or not band[0] < bar.low or not bar.high < band[1]:
+                    self._match(bar, ids)
             last[bar.symbol] = bar.close
         # Marked after matching, all at once: a bar's fills never read another symbol's mark,
         # so each position ends on its bar's close as if marked bar by bar.
@@ -154,10 +161,11 @@ class SimExchange:
         if len(ids) == 2:  # a held position's two legs, which most bars touch neither of
             first = orders[ids[0]]
             band = first.band
-            if (band is not None and band[0] < bar.low and bar.high < band[1]
-                    and first.sibling == ids[1] and first.order.status is _NEW
+            if (band is not None and first.sibling == ids[1] and first.order.status is _NEW
                     and orders[ids[1]].order.status is _NEW):
-                return
+                self._quiet[bar.symbol] = band  # until either leg changes (see on_bars)
+                if band[0] < bar.low and bar.high < band[1]:
+                    return
         checked = None  # the sibling of a pair of legs just matched together
         for order_id in list(ids):  # arrival order; entries before the legs they activate
             if order_id == checked:
@@ -269,6 +277,7 @@ class SimExchange:
             self._open[o.id] = w
         else:
             self._open.pop(o.id, None)
+        self._quiet.pop(o.symbol, None)
         self._changed()
 
     def _unwork(self, order: Order) -> None:
@@ -388,6 +397,7 @@ class SimExchange:
         self._by_client_id[cid] = order.id
         if status is _NEW:
             self._working.setdefault(order.symbol, []).append(order.id)
+        self._quiet.pop(order.symbol, None)
         self._changed()
         return w
 
@@ -458,6 +468,7 @@ class SimExchange:
             numbers = [int(i.rsplit("-", 1)[1]) for i in ids if i.rsplit("-", 1)[-1].isdigit()]
             return max(numbers, default=0) + 1
 
+        self._quiet.clear()
         self._ids = itertools.count(after(o.id for o in orders))
         self._fill_ids = itertools.count(after(f.id for f in fills))
         self._changed()

@@ -47,39 +47,39 @@ class _SymbolState:
     the seeding; from then on the three are plain floats here, moved by the same formulas in
     one call per bar (three method calls per bar were a sixth of a backtest's strategy time)."""
 
-    __slots__ = ("fast", "slow", "atr", "above", "_warming", "_prev_close", "_a_fast", "_a_slow",
-                 "_atr_weight", "_atr_divisor")
+    __slots__ = ("fast", "slow", "atr", "above", "warming", "prev_close", "a_fast", "a_slow",
+                 "atr_weight", "atr_divisor")
 
     def __init__(self, p: CrossoverParams) -> None:
         self.fast: float | None = None
         self.slow: float | None = None
         self.atr: float | None = None
         self.above: bool | None = None  # fast above slow on the previous bar
-        self._warming: tuple[EMA, EMA, ATR] | None = (EMA(p.fast), EMA(p.slow), ATR(p.atr_period))
-        self._prev_close = 0.0
+        self.warming: tuple[EMA, EMA, ATR] | None = (EMA(p.fast), EMA(p.slow), ATR(p.atr_period))
+        self.prev_close = 0.0
         # The coefficients EMA and ATR use, as they compute them (the same floats, so the same
         # values to the last bit).
-        self._a_fast, self._a_slow = 2.0 / (p.fast + 1), 2.0 / (p.slow + 1)
-        self._atr_weight, self._atr_divisor = float(p.atr_period - 1), float(p.atr_period)
+        self.a_fast, self.a_slow = 2.0 / (p.fast + 1), 2.0 / (p.slow + 1)
+        self.atr_weight, self.atr_divisor = float(p.atr_period - 1), float(p.atr_period)
 
     def update(self, high: float, low: float, close: float) -> None:
         """Moves the indicators by one bar (`fast`, `slow`, `atr`: None while warming up)."""
-        if self._warming is None:
+        if self.warming is None:
             fast, slow = self.fast, self.slow
-            self.fast = fast + self._a_fast * (close - fast)  # type: ignore[operator]
-            self.slow = slow + self._a_slow * (close - slow)  # type: ignore[operator]
-            prev = self._prev_close
+            self.fast = fast + self.a_fast * (close - fast)  # type: ignore[operator]
+            self.slow = slow + self.a_slow * (close - slow)  # type: ignore[operator]
+            prev = self.prev_close
             # Wilder's true range as ATR.update computes it.
             tr = (high if high > prev else prev) - (low if low < prev else prev)
-            self.atr = (self.atr * self._atr_weight + tr) / self._atr_divisor  # type: ignore[operator]
-            self._prev_close = close
+            self.atr = (self.atr * self.atr_weight + tr) / self.atr_divisor  # type: ignore[operator]
+            self.prev_close = close
             return
-        fast, slow, atr = self._warming
+        fast, slow, atr = self.warming
         self.fast, self.slow = fast.update(close), slow.update(close)
         self.atr = atr.update(high, low, close)
-        self._prev_close = close
+        self.prev_close = close
         if self.fast is not None and self.slow is not None and self.atr is not None:
-            self._warming = None  # all ready: floats from here on
+            self.warming = None  # all ready: floats from here on
 
     def cross(self) -> tuple[bool | None, bool | None]:
         """(was_above, is_above) after an update; None where the EMAs are not ready."""
@@ -159,11 +159,20 @@ class EmaCrossover:
 
     def on_bar(self, bar: Bar, position_qty: int) -> Signal | None:
         state = self._state.get(bar.symbol) or self._symbol(bar.symbol)
-        state.update(bar.high, bar.low, bar.close)
-        # _SymbolState.cross, written out: this runs on every bar of a backtest.
-        fast, slow, atr = state.fast, state.slow, state.atr
-        if fast is None or slow is None:
-            return None
+        close = bar.close
+        if state.warming is None:
+            # _SymbolState.update and .cross, written out: this runs on every bar of a backtest.
+            fast = state.fast = state.fast + state.a_fast * (close - state.fast)
+            slow = state.slow = state.slow + state.a_slow * (close - state.slow)
+            high, low, prev = bar.high, bar.low, state.prev_close
+            tr = (high if high > prev else prev) - (low if low < prev else prev)
+            atr = state.atr = (state.atr * state.atr_weight + tr) / state.atr_divisor
+            state.prev_close = close
+        else:
+            state.update(bar.high, bar.low, close)
+            fast, slow, atr = state.fast, state.slow, state.atr
+            if fast is None or slow is None:
+                return None
         was, now = state.above, fast > slow
         state.above = now
         if was is None or was == now:
