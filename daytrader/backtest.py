@@ -34,6 +34,7 @@ from daytrader.data.replay import load_bars
 from daytrader.engine import Engine
 from daytrader.metrics import Execution, Metrics
 from daytrader.models import Bar, Fill, OrderRole, OrderStatus, Trade, to_price
+from daytrader.orders import SubmitStatus
 from daytrader.runtime import UsageError, build_engine
 
 # --param names -> Settings fields
@@ -151,8 +152,11 @@ def engine_metrics(engine: Engine, starting_equity: Decimal) -> Metrics:
     """The whole run's metrics, slippage and fill rate included: what a backtest reports and
     what a headless run's summary reports, computed the same way."""
     executions = list(_executions(engine.fills, engine.orders.intents, engine.known_orders))
-    sent = [r for r in engine.submitted if r.order is not None and r.status.value == "submitted"]
-    filled = sum(1 for r in sent if engine.known_orders[r.order.id].status is OrderStatus.FILLED)
+    # Enum members held in locals: looking one up on its class, or `.value`, costs a call per
+    # order of a run that may have sent thousands.
+    submitted, filled_status, known = SubmitStatus.SUBMITTED, OrderStatus.FILLED, engine.known_orders
+    sent = [r for r in engine.submitted if r.order is not None and r.status is submitted]
+    filled = sum(1 for r in sent if known[r.order.id].status is filled_status)
     return metrics.compute(engine.book.trades, engine.equity_curve,
                            starting_equity=float(starting_equity), executions=executions,
                            orders_sent=len(sent), orders_filled=filled,
@@ -163,10 +167,11 @@ def engine_metrics(engine: Engine, starting_equity: Decimal) -> Metrics:
 def _executions(fills: Iterable[Fill], intents: dict, orders: dict) -> Iterable[Execution]:
     """Each fill against its decision price: the signal price of entries and exits, the stop
     price of a stop-loss leg. Take-profit legs are limit orders: no slippage by definition."""
+    stop_loss, take_profit = OrderRole.STOP_LOSS, OrderRole.TAKE_PROFIT
     for fill in fills:
-        if fill.role is OrderRole.STOP_LOSS:
+        if fill.role is stop_loss:
             price = orders[fill.order_id].stop_price
-        elif fill.role is OrderRole.TAKE_PROFIT:
+        elif fill.role is take_profit:
             continue
         else:
             intent = intents.get(fill.client_order_id)

@@ -139,11 +139,15 @@ def exposure_pct(trades: Sequence[Trade], equity_curve: Sequence[tuple[datetime,
             merged.append([start, end])
     exposed = index = 0
     minute = timedelta(minutes=1)
+    count = len(merged)
+    start, end = merged[0]  # the interval at `index` (a run's curve has a point per minute)
     for ts, _ in equity_curve:
         minute_start = ts - minute
-        while index < len(merged) and merged[index][1] <= minute_start:
+        while index < count and end <= minute_start:
             index += 1
-        if index < len(merged) and merged[index][0] <= minute_start:
+            if index < count:
+                start, end = merged[index]
+        if index < count and start <= minute_start:
             exposed += 1
     return exposed / len(equity_curve) * 100
 
