@@ -126,6 +126,7 @@ def run_minutes(minutes: Iterable[list[Bar]], start: datetime, settings: Setting
     engine = build_engine(settings, calendar or MarketCalendar(), start=start)
     engine.bad_bars.update(bad_bars or {})
     engine.record_tape = False  # no one looks at a backtest's live charts
+    engine.record_events = False  # nor at its event log (errors are still recorded)
     started = time.perf_counter()
     seen = 0
 

@@ -120,6 +120,9 @@ class Engine:
         self.emergency_stopped = False  # set by an emergency stop, cleared by enable()
         self.tape = SessionTape()  # the session's bars and chart lines, for the console
         self.record_tape = True  # backtests turn it off: nobody looks at their charts
+        # Backtests turn it off too: nobody reads their event log (a few per order), so only
+        # errors are recorded there; trades, fills, rejections and metrics are kept as always.
+        self.record_events = True
         self._day_fills = 0  # where today begins in `fills`
         self._quotes: dict[str, tuple[tuple, Quote]] = {}  # symbol -> (what it was built from, quote)
         self.account = Account(settings.starting_cash, settings.starting_cash,
@@ -195,6 +198,8 @@ class Engine:
         return TradingState.HALTED if self.breaker.tripped else TradingState.ENABLED
 
     def record(self, level: str, kind: str, message: str, ts: datetime | None = None, **data) -> None:
+        if not self.record_events and level != "error":
+            return
         self.event_seq += 1
         event = LogEvent(ts or self.clock.now(), level, kind, message, data, self.event_seq)
         self.events.append(event)
@@ -1108,11 +1113,12 @@ class Engine:
             self.learn(result.order)  # an answer that says "filled" books that fill now
         elif result.order.legs:
             self.order_book.remember(result.order)
-        bracket = (f" (stop {intent.stop_loss}, take-profit {intent.take_profit})"
-                   if intent.stop_loss else "")
-        self.record("info", "order", f"{intent.side.upper()} {intent.qty} {intent.symbol} "
-                    f"{intent.order_type!s}{bracket}: {intent.reason or 'manual'} "
-                    f"[{result.order.short_id}]", order_id=result.order.id)
+        if self.record_events:  # worded only when recorded (see record_events)
+            bracket = (f" (stop {intent.stop_loss}, take-profit {intent.take_profit})"
+                       if intent.stop_loss else "")
+            self.record("info", "order", f"{intent.side.upper()} {intent.qty} {intent.symbol} "
+                        f"{intent.order_type!s}{bracket}: {intent.reason or 'manual'} "
+                        f"[{result.order.short_id}]", order_id=result.order.id)
         return result
 
     # -- risk ------------------------------------------------------------------------------------
@@ -1212,14 +1218,18 @@ class Engine:
             guard = self.order_book.protection(fill.symbol)
             self.book.set_protection(fill.symbol, guard.stop.stop_price if guard.stop else None,
                                      guard.take_profit.limit_price if guard.take_profit else None)
-        self.record("info", "fill", f"FILL {fill.side.upper()} {fill.qty} {fill.symbol} @ "
-                    f"{fill.price} ({str(fill.role).replace('_', '-')})", ts=fill.ts,
-                    order_id=fill.order_id)
+        events = self.record_events  # routine lines are only worded when recorded
+        if events:
+            self.record("info", "fill", f"FILL {fill.side.upper()} {fill.qty} {fill.symbol} @ "
+                        f"{fill.price} ({str(fill.role).replace('_', '-')})", ts=fill.ts,
+                        order_id=fill.order_id)
         if trade is not None:
             self._close_reasons.pop(trade.symbol, None)
             until = self.cooldown.record_exit(trade.symbol, trade.exit_reason, fill.ts)
-            self.record("info", "trade", f"closed {trade.symbol} {trade.qty} @ {trade.exit_price}: "
-                        f"{trade.exit_reason}, P&L {money(trade.pnl, signed=True)}", ts=fill.ts)
+            if events:
+                self.record("info", "trade", f"closed {trade.symbol} {trade.qty} @ "
+                            f"{trade.exit_price}: {trade.exit_reason}, P&L "
+                            f"{money(trade.pnl, signed=True)}", ts=fill.ts)
             if until is not None:
                 self.record("warning", "reject", f"{trade.symbol}: {self.limits.cooldown_after_stops}"
                             f" stop-outs in a row, no entries until {until:%H:%M %Z}")
