@@ -153,6 +153,7 @@ class Engine:
         self.health: dict[str, Health] = {}
         self.last_bar_wall: datetime | None = None
         self._flatten_for: tuple[tuple[datetime, int] | None, datetime | None] = (None, None)
+        self._session: Session | None = None  # the last session a minute fell in
         self._account_for: tuple[Account | None, Decimal, Account | None] = (None, ZERO, None)
         # Wall time for health ages (the sim clock is the data's); tests freeze it.
         self.wall_clock: Callable[[], datetime] = lambda: datetime.now(EXCHANGE_TZ)
@@ -844,7 +845,12 @@ class Engine:
         bar_ts = bars[0].ts
         now = bar_ts + MINUTE  # the bar is complete at the end of its minute
         self.clock.advance_to(now)
-        session = self.calendar.session_at(bar_ts)
+        session = self._session
+        if session is None or not session.open <= bar_ts < session.close:
+            # A new session, or none: the calendar is asked once per session, not per minute.
+            session = self.calendar.session_at(bar_ts)
+            if session is not None:
+                self._session = session
         if session is not None and session.date != self.day:
             self._start_day(session.date)
         self.last_bar_wall = self.wall_clock()
