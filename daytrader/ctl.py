@@ -9,13 +9,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from decimal import Decimal
 from typing import Any, TextIO
 
 from daytrader.config import Settings
 from daytrader.config import api_socket_path as socket_path
 from daytrader.models import short_order_id
 from daytrader.order_input import OrderInputError, check_order, parse_order_id, parse_symbol
-from daytrader.wording import plural
+from daytrader.wording import money, plural
 
 ACTIONS = {
     # name: (method, path template, needs an argument)
@@ -145,8 +146,9 @@ def request(settings: Settings, action: str, arg: str | None, timeout: float,
         return response.status_code, {"error": response.text}
 
 
-def _money(x: Any) -> str:
-    return f"{float(x):,.2f}"
+def _money(x: Any, signed: bool = False) -> str:
+    """The API's money (strings, exact) as the console shows it: "$100,108.24", "-$49.92"."""
+    return money(Decimal(str(x)), signed)
 
 
 def order_line(body: dict) -> str:
@@ -176,7 +178,7 @@ def render(action: str, status: int, body: Any, out: TextIO) -> None:
         room = body.get("loss_to_breaker")
         print(f"trading {state}{' (circuit breaker tripped)' if body['breaker_tripped'] else ''}"
               f"  equity {_money(body['equity'])}  cash {_money(body['cash'])}  buying power "
-              f"{_money(body['buying_power'])}  day P&L {_money(body['day_pnl'])} "
+              f"{_money(body['buying_power'])}  day P&L {_money(body['day_pnl'], True)} "
               f"({body['day_pnl_pct']:+.2f}%)  daily loss {body['daily_loss_pct']:.2f}%"
               + (f" (breaker {_money(room)} away)" if room is not None else ""), file=out)
     elif action == "health":
@@ -191,7 +193,7 @@ def render(action: str, status: int, body: Any, out: TextIO) -> None:
             guard = (f"stop {p['stop_loss']}" if p.get("protected")
                      else "UNPROTECTED (no working stop at the broker)")
             print(f"{p['symbol']:<6} {p['qty']:>7} @ {p['avg_entry_price']:>10}  last "
-                  f"{p['last_price']:>10}  P&L {_money(p['unrealized_pnl']):>10} "
+                  f"{p['last_price']:>10}  P&L {_money(p['unrealized_pnl'], True):>11} "
                   f"({p['unrealized_pct']:+.2f}%)  {guard}  tp {p['take_profit']}", file=out)
     elif action == "orders":
         if not body:
@@ -208,7 +210,7 @@ def render(action: str, status: int, body: Any, out: TextIO) -> None:
             m = s.get("metrics") or {}
             params = " ".join(f"{k}={v}" for k, v in s["params"].items())
             print(f"{s['name']:<16} {state:<10} {','.join(s['symbols']):<24} trades "
-                  f"{m.get('trades', 0)}  P&L {_money(m.get('realized', 0))}  {params}", file=out)
+                  f"{m.get('trades', 0)}  P&L {_money(m.get('realized', 0), True)}  {params}", file=out)
     elif action == "emergency-stop":
         print(body["message"], file=out)
         if body.get("positions_left"):

@@ -266,7 +266,8 @@ def test_ctl_against_a_running_headless_process(tmp_path):
         assert stat.S_IMODE(sock.stat().st_mode) == 0o600
         status = ctl("status")
         assert status.returncode == 0 and "trading ENABLED" in status.stdout
-        assert re.search(r"\(breaker [\d,]+\.\d\d away\)", status.stdout), status.stdout
+        assert re.search(r"equity \$[\d,]+\.\d\d .*day P&L [ +-]\$[\d,]+\.\d\d .*"
+                         r"\(breaker \$[\d,]+\.\d\d away\)", status.stdout), status.stdout
         assert ctl("disable").returncode == 0
         assert "trading DISABLED" in ctl("status").stdout
         as_json = json.loads(ctl("health", "--json").stdout)

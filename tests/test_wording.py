@@ -25,7 +25,10 @@ def test_counts_read_in_the_right_number():
 def test_emergency_texts_say_1_position_not_all_1_positions():
     one = emergency_text(1, 1)
     assert "the 1 open order" in one and "the 1 position" in one and "all 1" not in one
-    assert "all 3 positions" in emergency_text(3, 0) and "no open order" in emergency_text(3, 0)
+    assert "closes all 3 positions at market, then" in emergency_text(3, 0)
+    assert "cancels the 1 open order, then" in emergency_text(0, 1)
+    nothing = emergency_text(0, 0)
+    assert "No open order or position is known here" in nothing and "cancels no" not in nothing
     report = EmergencyReport(0.1, 5, 1, 1, True, (), 0, (), 20)
     assert "canceled 1 order, sent 1 close," in report.message
 

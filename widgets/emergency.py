@@ -13,16 +13,20 @@ from daytrader.wording import plural
 
 
 def _all(count: int, noun: str) -> str:
-    """ "the 1 position", "all 3 positions", "no position" """
-    if count == 0:
-        return f"no {noun}"
+    """ "the 1 position", "all 3 positions" """
     return f"the {plural(count, noun)}" if count == 1 else f"all {plural(count, noun)}"
 
 
 def emergency_text(positions: int, open_orders: int) -> str:
-    return (f"Trading is DISABLED: no new orders will be sent.\n\n"
-            f"Flatten now? This cancels {_all(open_orders, 'open order')} and closes "
-            f"{_all(positions, 'position')} at market, then checks that the account is flat.\n\n"
+    steps = ([f"cancels {_all(open_orders, 'open order')}"] if open_orders else []) + (
+        [f"closes {_all(positions, 'position')} at market"] if positions else [])
+    if steps:
+        flatten = (f"Flatten now? This {' and '.join(steps)}, then checks that the account is "
+                   "flat.")
+    else:  # what the console knows is empty; the broker is still asked, in case it holds more
+        flatten = ("No open order or position is known here. Flatten anyway? The broker is "
+                   "asked to cancel and close everything, then the account is checked flat.")
+    return (f"Trading is DISABLED: no new orders will be sent.\n\n{flatten}\n\n"
             "f: flatten everything      Esc: keep positions (trading stays disabled)")
 
 
