@@ -148,7 +148,7 @@ def request(settings: Settings, action: str, arg: str | None, timeout: float,
 
 def _money(x: Any, signed: bool = False) -> str:
     """The API's money (strings, exact) as the console shows it: "$100,108.24", "-$49.92"."""
-    return money(Decimal(str(x)), signed)
+    return money(Decimal(str(x)), signed).lstrip()  # zero: "$0.00", not " $0.00"
 
 
 def order_line(body: dict) -> str:

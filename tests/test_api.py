@@ -266,7 +266,7 @@ def test_ctl_against_a_running_headless_process(tmp_path):
         assert stat.S_IMODE(sock.stat().st_mode) == 0o600
         status = ctl("status")
         assert status.returncode == 0 and "trading ENABLED" in status.stdout
-        assert re.search(r"equity \$[\d,]+\.\d\d .*day P&L [ +-]\$[\d,]+\.\d\d .*"
+        assert re.search(r"equity \$[\d,]+\.\d\d .*day P&L [+-]?\$[\d,]+\.\d\d .*"
                          r"\(breaker \$[\d,]+\.\d\d away\)", status.stdout), status.stdout
         assert ctl("disable").returncode == 0
         assert "trading DISABLED" in ctl("status").stdout
@@ -294,6 +294,17 @@ def test_ctl_against_a_running_headless_process(tmp_path):
         assert "manual" not in bought.stdout and "client" not in bought.stdout
         listed = [line for line in ctl("orders").stdout.splitlines() if sent[1] in line]
         assert len(listed) == 1 and " AAPL " in listed[0], listed
+        # The strategies by name: listed with their symbols, one switched off and on again.
+        strategies = ctl("strategies").stdout
+        assert re.search(r"^ema_cross\s+enabled\s+AAPL,MSFT,NVDA,AMZN,TSLA,META\s+trades \d+ .*"
+                         r"fast=9 slow=21", strategies, re.M), strategies
+        off = ctl("strategy-disable", "ema_cross")
+        assert off.returncode == 0, off.stdout + off.stderr
+        assert re.search(r"^ema_cross\s+DISABLED", ctl("strategies").stdout, re.M)
+        unknown = ctl("strategy-enable", "nope")
+        assert unknown.returncode == 1 and "nope" in unknown.stdout, unknown.stdout
+        assert ctl("strategy-enable", "ema_cross").returncode == 0
+        assert re.search(r"^ema_cross\s+enabled", ctl("strategies").stdout, re.M)
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(30)
