@@ -492,9 +492,17 @@ class Engine:
                 reports[symbol] = self._close_report(symbol, t0, True, f"close {symbol}: already "
                                                      f"closing (order {exiting[0].short_id} working)")
         ids = [o.id for o in working.values() if o.symbol not in reports]
-        await self._each([self._cancel_for_close(self.order_book.get(i) or working[i])
-                          for i in ids])
-        unconfirmed = set(await self._await_done(ids, self.cancel_confirm_timeout))
+        if self._in_process():
+            # A cancel there is final when it returns: what is still open after the cancels
+            # stays so however long we wait (the general path would wait to learn the same).
+            for i in ids:
+                await self._cancel_for_close(self.order_book.get(i) or working[i])
+            unconfirmed = {i for i in ids if (o := self.order_book.get(i)) is None
+                           or o.status.is_open}
+        else:
+            await self._each([self._cancel_for_close(self.order_book.get(i) or working[i])
+                              for i in ids])
+            unconfirmed = set(await self._await_done(ids, self.cancel_confirm_timeout))
         todo = [s for s in symbols if s not in reports]
         outcome: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
         for symbol in todo:
