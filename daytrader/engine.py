@@ -1164,6 +1164,9 @@ class Engine:
         now = self.clock.now()
         account = self._account_view()
         market_open = self.calendar.is_open(now)
+        position_qty = self.book.qtys()
+        if positions:
+            position_qty.update(positions)
         return RiskContext(state=self.state, now=now, market_open=market_open,
                            equity=account.equity, start_of_day_equity=self.breaker.baseline
                            or self.start_of_day_equity,
@@ -1172,7 +1175,7 @@ class Engine:
                            open_symbols=self._open_symbols(),
                            cooldown_until=self.cooldown.until,
                            market_state="" if market_open else self.calendar.describe(now),
-                           position_qty=self.book.qtys() | (positions or {}),
+                           position_qty=position_qty,
                            allow_shorts=self.settings.allow_shorts)
 
     def _check(self, intent: OrderIntent, positions: dict[str, int] | None = None,

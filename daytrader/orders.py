@@ -137,7 +137,9 @@ class OrderManager:
         # Called with (client order id, intent, decision) after approval and before the send
         # (the journal's write-ahead); if it raises, the order is not sent.
         self.before_send: Callable[[str, OrderIntent, RiskDecision], None] | None = None
-        self._inflight: dict[str, asyncio.Future[SubmitResult]] = {}
+        # Sends under way, by client order id: the future a repeat waits on, made by the first
+        # repeat (most sends have none, and one per send is a good part of a send in process).
+        self._inflight: dict[str, asyncio.Future[SubmitResult] | None] = {}
 
     def pending_symbols(self) -> set[str]:
         """Symbols with an entry being sent right now (they hold a position slot already)."""
@@ -154,7 +156,10 @@ class OrderManager:
             return SubmitResult(SubmitStatus.DUPLICATE, cid, intent, first.decision, first.order,
                                 f"same order already {first.status.value} this minute")
         if cid in self._inflight:
-            first = await asyncio.shield(self._inflight[cid])
+            waiting = self._inflight[cid]
+            if waiting is None:
+                waiting = self._inflight[cid] = asyncio.get_running_loop().create_future()
+            first = await asyncio.shield(waiting)
             return SubmitResult(SubmitStatus.DUPLICATE, cid, intent, first.decision, first.order,
                                 f"same order already {first.status.value} this minute")
         # From here to the first await runs without interruption: the check and the reservation
@@ -170,8 +175,7 @@ class OrderManager:
                 log.error("%s not sent: %s", cid, exc)
                 return SubmitResult(SubmitStatus.NOT_SENT, cid, intent, decision,
                                     error=f"not sent: {exc}")
-        future: asyncio.Future[SubmitResult] = asyncio.get_running_loop().create_future()
-        self._inflight[cid] = future
+        self._inflight[cid] = None
         self.intents[cid] = intent
         result: SubmitResult | None = None
         try:
@@ -181,8 +185,9 @@ class OrderManager:
                 result = SubmitResult(SubmitStatus.UNKNOWN, cid, intent, decision,
                                       error="submit interrupted")
             self.results[cid] = result
-            del self._inflight[cid]
-            future.set_result(result)
+            waiting = self._inflight.pop(cid)
+            if waiting is not None:
+                waiting.set_result(result)
         return result
 
     async def _send(self, cid: str, intent: OrderIntent, decision: RiskDecision) -> SubmitResult:

@@ -104,9 +104,19 @@ def check_trading_enabled(ctx: RiskContext) -> CheckResult:
     return CheckResult("trading_enabled", False, "disabled", "enabled", "trading is disabled")
 
 
+@functools.lru_cache(maxsize=64)
+def _percent(x: float) -> str:
+    return f"{x:.2f}%"
+
+
 def check_circuit_breaker(ctx: RiskContext, limits: RiskLimits) -> CheckResult:
+    limit = _percent(limits.max_daily_loss_pct)
+    if (not ctx.breaker_tripped and ctx.equity >= ctx.start_of_day_equity
+            and limits.max_daily_loss_pct > 0):
+        # Not down on the day: no loss to work out (daily_loss_pct is 0 when up).
+        return _passed("circuit_breaker", "0.00%", limit)
     loss = daily_loss_pct(ctx.equity, ctx.start_of_day_equity)
-    value, limit = f"{loss:.2f}%", f"{limits.max_daily_loss_pct:.2f}%"
+    value = f"{loss:.2f}%"
     if ctx.breaker_tripped:
         return CheckResult("circuit_breaker", False, value, limit,
                            f"circuit breaker tripped: daily loss {value} reached the {limit} limit "

@@ -22,6 +22,7 @@ from daytrader.models import (
     Side,
     Trade,
     TradingState,
+    quick_init,
 )
 from daytrader.strategy.running import StrategyState
 from daytrader.wording import plural
@@ -37,6 +38,7 @@ class CommandResult:
     detail: Any = None
 
 
+@quick_init  # one per close: a backtest's strategy exits make thousands
 @dataclass(frozen=True, slots=True)
 class CloseReport:
     """What one close did: the orders it canceled, what filled meanwhile, what it sent."""
