@@ -1137,7 +1137,7 @@ class Engine:
 
     # -- risk ------------------------------------------------------------------------------------
     def _open_symbols(self) -> frozenset[str]:
-        symbols = set(self.book.symbols())
+        symbols = set(self.book.held)
         for order in self.open_orders.values():
             if order.role is _ENTRY:
                 symbols.add(order.symbol)

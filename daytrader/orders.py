@@ -9,11 +9,12 @@ first send having landed.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 from collections.abc import Callable, Coroutine, Generator
 from dataclasses import dataclass, replace
-from datetime import UTC
+from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -31,14 +32,22 @@ def client_order_id(intent: OrderIntent, prefix: str = CLIENT_ID_PREFIX) -> str:
     """hash(symbol, side, qty, price, timestamp minute) plus the strategy: the seed's formula."""
     if intent.ts is None:
         raise ValueError("an order intent needs a timestamp for its client order id")
-    price = intent.limit_price or intent.stop_price or intent.ref_price
-    utc = intent.ts.astimezone(UTC)
-    # strftime("%Y%m%d%H%M"), written out: a third of the cost (an id is made per order).
-    minute = f"{utc.year:04d}{utc.month:02d}{utc.day:02d}{utc.hour:02d}{utc.minute:02d}"
+    price, ts = intent.limit_price or intent.stop_price or intent.ref_price, intent.ts
     key = "|".join((intent.symbol, str(intent.side), str(intent.qty),
-                    "" if price is None else plain_decimal(price), minute, intent.strategy))
+                    "" if price is None else plain_decimal(price), _utc_minute(ts, ts.fold),
+                    intent.strategy))
     digest = hashlib.sha256(key.encode()).hexdigest()[:20]
     return f"{prefix}-{intent.strategy[:12]}-{digest}"
+
+
+@functools.lru_cache(maxsize=16)
+def _utc_minute(ts: datetime, fold: int) -> str:
+    """The minute of `ts` in UTC as "%Y%m%d%H%M". Kept for the few latest times: a minute's
+    orders (a bar's entries and exits, a flatten) share their time. `fold` is part of the key:
+    equal local times an hour apart (the hour repeated when DST ends) compare equal."""
+    utc = ts.astimezone(UTC)
+    # strftime, written out: a third of the cost.
+    return f"{utc.year:04d}{utc.month:02d}{utc.day:02d}{utc.hour:02d}{utc.minute:02d}"
 
 
 def plain_decimal(d: Decimal) -> str:

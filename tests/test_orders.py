@@ -162,6 +162,17 @@ def test_same_intent_in_the_next_minute_gets_a_new_id():
     assert client_order_id(INTENT) != client_order_id(next_minute)
 
 
+def test_the_hour_repeated_when_dst_ends_gives_each_minute_its_own_id():
+    """1:30 New York comes twice on 2026-11-01 (EDT, then EST): equal as local times, an hour
+    apart as instants. Each is its own minute, however recently the other was asked for."""
+    first = datetime(2026, 11, 1, 1, 30, tzinfo=NY)
+    second = first.replace(fold=1)
+    ids = [client_order_id(replace(INTENT, ts=ts)) for ts in (first, second, first, second)]
+    assert ids[0] != ids[1] and ids[:2] == ids[2:]
+    key = "AAPL|buy|10|100.00|202611010630|ema_crossover"  # 1:30 EST is 6:30 UTC
+    assert ids[1] == f"dt-ema_crossove-{hashlib.sha256(key.encode()).hexdigest()[:20]}"
+
+
 @pytest.mark.parametrize("change", [
     {"qty": 11},
     {"side": Side.SELL},
