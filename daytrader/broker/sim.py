@@ -194,10 +194,12 @@ class SimExchange:
                 self._set(child, _NEW, child.order.updated_at)
                 self._working.setdefault(child.order.symbol, []).append(child_id)
                 self._emit("new", child.order)
+        matched = None  # the sibling of a pair of legs just matched together (one check)
         for child_id in w.children:
             child = self._orders[child_id]
-            if child.order.status is _NEW:
+            if child_id != matched and child.order.status is _NEW:
                 self._match_one(child, bar, gap=False)
+                matched = child.sibling
 
     def _match_oco(self, a: _Working, b: _Working, bar: Bar, *, gap: bool) -> None:
         """Stop-loss and take-profit legs reached in one bar: the stop wins unless the bar
