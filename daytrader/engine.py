@@ -750,9 +750,9 @@ class Engine:
                                          guard.take_profit.limit_price if guard.take_profit
                                          else None)
         diff = "" if before == after else f"; positions changed {before} -> {after}"
-        self.record("info", "control", f"sync by {source}: {len(positions)} positions, "
-                    f"{len(self.open_orders)} open orders{diff}", source=source)
-        return CommandResult(True, f"synced: {len(positions)} positions{diff}")
+        self.record("info", "control", f"sync by {source}: {plural(len(positions), 'position')}, "
+                    f"{plural(len(self.open_orders), 'open order')}{diff}", source=source)
+        return CommandResult(True, f"synced: {plural(len(positions), 'position')}{diff}")
 
     async def refresh_account(self) -> Account:
         """The broker's account now (equity, cash, buying power): entries are sized on it."""

@@ -19,6 +19,7 @@ from decimal import Decimal
 
 from daytrader.config import Settings
 from daytrader.models import CheckResult, OrderIntent, RiskDecision, TradingState, quick_init
+from daytrader.wording import plural
 
 CHECK_NAMES = ("trading_enabled", "circuit_breaker", "market_open", "max_positions",
                "risk_per_trade", "buying_power", "stop_cooldown")
@@ -141,7 +142,8 @@ def check_max_positions(intent: OrderIntent, ctx: RiskContext, limits: RiskLimit
     if intent.symbol in ctx.open_symbols or used < limits.max_positions:
         return _passed("max_positions", value, limit)
     return CheckResult("max_positions", False, value, limit,
-                       f"{used} positions open or pending, the maximum is {limits.max_positions}")
+                       f"{plural(used, 'position')} open or pending, the maximum is "
+                       f"{limits.max_positions}")
 
 
 def check_risk_per_trade(intent: OrderIntent, ctx: RiskContext, limits: RiskLimits) -> CheckResult:

@@ -66,6 +66,15 @@ def server(llm):
     return llm
 
 
+def hold_answer_for(server, symbol: str, held: threading.Event, content: str = AGREE) -> None:
+    """`symbol`'s opinion waits for the test; the others are answered at once. By symbol, not by
+    arrival: the entries of one minute are asked at once and reach the server in any order."""
+    def reply(body: dict) -> Reply:
+        user = next(m["content"] for m in body["messages"] if m["role"] == "user")
+        return Reply(content, hold=held if json.loads(user)["symbol"] == symbol else None)
+    server.default = reply
+
+
 @pytest.fixture
 async def advised(calendar, server):
     """engine(plan, mode=..., **settings) -> an engine whose entries ask the fake server."""
@@ -249,7 +258,7 @@ async def test_the_market_clock_does_not_move_while_the_advisor_thinks(calendar,
     minute apart): a sim running faster starts the next minute once it is out, so every fill,
     exit and breaker trip lands on the bar and market time it would without the advisor."""
     held = threading.Event()
-    server.script(Reply(AGREE, hold=held))
+    hold_answer_for(server, "AAA", held)
     plan = {("AAA", "09:31"): "enter_long", ("BBB", "09:31"): "enter_long"}
     minutes = [("09:30", 100), ("09:31", 100), ("09:32", 101), ("09:33", 99.4), ("09:34", 99.4)]
     try:
@@ -384,7 +393,7 @@ async def test_no_secret_value_appears_in_any_prompt_sent(calendar, server, tmp_
 async def test_an_entry_waiting_for_the_advisor_holds_up_no_other_symbol_nor_the_loop(
         advised, server):
     held = threading.Event()
-    server.script(Reply(AGREE, hold=held))  # AAA's opinion waits for the test
+    hold_answer_for(server, "AAA", held)  # AAA's opinion waits for the test
     try:
         plan = {(s, "09:31"): "enter_long" for s in ("AAA", "BBB", "CCC")}
         engine = advised(plan, "veto", advisor_timeout=10.0)
@@ -421,7 +430,7 @@ async def test_a_waiting_entry_holds_its_position_slot(advised, server):
         refused = engine.submitted[-1]
         assert refused.intent.symbol == "BBB"
         assert refused.decision.failed.name == "max_positions"
-        assert "1 positions open or pending" in refused.decision.failed.reason
+        assert "1 position open or pending" in refused.decision.failed.reason
         await eventually(lambda: len(server.requests) == 1, what="AAA asked")
         held.set()
         await engine.settle_entries()

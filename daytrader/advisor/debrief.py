@@ -32,6 +32,7 @@ from daytrader.advisor.opinion import instruction_in
 from daytrader.advisor.prompts import debrief_messages, redact, secrets_of
 from daytrader.config import Settings
 from daytrader.models import ZERO, ModelCall, Side, Trade
+from daytrader.wording import plural
 
 REPORTS = "reports"
 MAX_SENTENCES = 6
@@ -42,6 +43,10 @@ def money(value: Decimal, sign: bool = False) -> str:
     plus = "+" if sign and value > 0 else ""
     minus = "-" if value < 0 else ""
     return f"{plus}{minus}${abs(value):,.2f}"
+
+
+def _were(count: int) -> str:
+    return "was" if count == 1 else "were"
 
 
 def _hm(ts: datetime) -> str:
@@ -130,7 +135,7 @@ def _facts(v: DayView) -> list[str]:
              f"last equity point {v.end} at {_hm(j.end_ts)}: the day had not finished"
              if j.end_ts else "no equity point after the start of the day",
              f"day P&L {v.day_pnl}",
-             f"realized P&L (net of commissions) {v.realized} over {m.trades} trades: {m.wins} "
+             f"realized P&L (net of commissions) {v.realized} over {plural(m.trades, 'trade')}: {m.wins} "
              f"won, {m.losses} lost, win rate {v.win_rate}",
              f"profit factor {v.profit_factor}",
              f"average win {money(m.avg_win, True)}, average loss {money(m.avg_loss, True)}",
@@ -150,7 +155,7 @@ def _facts(v: DayView) -> list[str]:
                      f"({worst.exit_reason})")
         for symbol, net in _by(j.trades, lambda t: t.symbol):
             count = sum(t.symbol == symbol for t in j.trades)
-            facts.append(f"{symbol}: {count} trades, net {money(net, True)}")
+            facts.append(f"{symbol}: {plural(count, 'trade')}, net {money(net, True)}")
         exits = Counter(t.exit_reason for t in j.trades)
         facts.append("exits: " + ", ".join(f"{k} {n}" for k, n in exits.most_common()))
     rejected = Counter(d.check or "?" for d in j.rejections)
@@ -182,9 +187,9 @@ def _advisor_facts(v: DayView) -> list[str]:
     outcome = Counter(a.outcome for a in entries)
     refused = sum(1 for d in v.j.rejections if d.check == "advisor")
     mode = entries[-1].mode
-    facts = [f"advisor ({mode} mode): {len(entries)} entries asked; " + ", ".join(
+    facts = [f"advisor ({mode} mode): {plural(len(entries), 'entry')} asked; " + ", ".join(
         f"{k} {outcome[k]}" for k in ("agree", "caution", "veto", "skipped") if outcome[k])
-        + f"; {refused} entries refused by the advisor"]
+        + f"; {plural(refused, 'entry')} refused by the advisor"]
     skips = Counter(a.error for a in entries if a.verdict is None)
     if skips:
         facts.append("advisor skipped: " + "; ".join(f"{why} ({n})"
@@ -226,9 +231,9 @@ def _went(v: DayView) -> tuple[list[str], list[str]]:
         targets = sum(t.exit_reason == "take_profit" for t in j.trades)
         stops = sum(t.exit_reason == "stop_loss" for t in j.trades)
         if targets:
-            good.append(f"{targets} trades reached their take-profit.")
+            good.append(f"{plural(targets, 'trade')} reached the take-profit.")
         if stops:
-            bad.append(f"{stops} trades were stopped out.")
+            bad.append(f"{plural(stops, 'trade')} {_were(stops)} stopped out.")
         (good if m.realized > 0 else bad).append(f"Realized P&L {v.realized}, win rate "
                                                  f"{v.win_rate}.")
     else:
@@ -239,7 +244,8 @@ def _went(v: DayView) -> tuple[list[str], list[str]]:
         good.append("The circuit breaker never tripped.")
     if j.rejections:
         top = Counter(d.check or "?" for d in j.rejections).most_common(1)[0]
-        bad.append(f"{len(j.rejections)} orders were refused by the risk checks (most by "
+        bad.append(f"{plural(len(j.rejections), 'order')} {_were(len(j.rejections))} refused by "
+                   f"the risk checks (most by "
                    f"{top[0]}: {top[1]}).")
     if any(c.action == "emergency_stop" for c in j.controls):
         bad.append("An emergency stop was used.")
@@ -247,7 +253,7 @@ def _went(v: DayView) -> tuple[list[str], list[str]]:
         bad.append(f"Slippage was high: {v.slippage}.")
     skipped = sum(1 for a in j.advice if a.kind == "entry" and a.verdict is None)
     if skipped:
-        bad.append(f"The advisor was skipped on {skipped} entries.")
+        bad.append(f"The advisor was skipped on {plural(skipped, 'entry')}.")
     if not j.finished:
         bad.append("The day had not finished when this report was made.")
     return good, bad
