@@ -169,24 +169,27 @@ class Progress:
         self.last = pct
 
 
+def _or_na(x: float | None, spec: str = ".2f") -> str:
+    """A figure that may not exist (no losing trade: no profit factor): "n/a" then."""
+    return "n/a" if x is None else format(x, spec)
+
+
 def metrics_rows(result: BacktestResult) -> list[tuple[str, str]]:
     m = result.metrics
-    def fmt(x, spec=".2f"):
-        return "n/a" if x is None else format(x, spec)
     return [
         ("bars", f"{result.bars:,}"), ("bars/s", f"{result.bars_per_second:,.0f}"),
         ("start equity", f"{result.settings.starting_cash:,.2f}"),
         ("end equity", f"{result.final_equity:,.2f}"),
         ("trades", str(m.trades)), ("win rate", f"{m.win_rate:.1f}%"),
-        ("profit factor", fmt(m.profit_factor)), ("expectancy", f"{m.expectancy:,.2f}"),
+        ("profit factor", _or_na(m.profit_factor)), ("expectancy", f"{m.expectancy:,.2f}"),
         ("average win / loss", f"{m.avg_win:,.2f} / {m.avg_loss:,.2f}"),
         ("max drawdown", f"{m.max_drawdown:,.2f} ({m.max_drawdown_pct:.2f}%)"),
-        ("Sharpe / Sortino (daily)", f"{fmt(m.sharpe)} / {fmt(m.sortino)}"),
+        ("Sharpe / Sortino (daily)", f"{_or_na(m.sharpe)} / {_or_na(m.sortino)}"),
         ("exposure", f"{m.exposure_pct:.1f}%"),
         ("average holding", "n/a" if m.avg_hold is None
          else f"{m.avg_hold.total_seconds() / 60:.1f} min"),
-        ("slippage vs signal", f"{fmt(m.slippage_bps)} bps"),
-        ("fill rate", f"{fmt(m.fill_rate, '.1f')}%"),
+        ("slippage vs signal", f"{_or_na(m.slippage_bps)} bps"),
+        ("fill rate", f"{_or_na(m.fill_rate, '.1f')}%"),
         ("risk rejections", counts(m.rejections_by_check)),
         ("breaker trips", str(m.breaker_trips)),
         ("bad bars rejected", counts(result.bad_bars)),
@@ -348,8 +351,7 @@ def _sweep(args, settings: Settings, bars: list[Bar], rejected: dict[str, int],
     print("-" * len(head), file=out)
     for params, r, ei, eo in rows:
         p = " ".join(f"{k}={v}" for k, v in params.items())
-        pf = "n/a" if r.profit_factor is None else f"{r.profit_factor:.2f}"
-        epf = "n/a" if ei.metrics.profit_factor is None else f"{ei.metrics.profit_factor:.2f}"
+        pf, epf = _or_na(r.profit_factor), _or_na(ei.metrics.profit_factor)
         line = (f"{p:<40} | {r.trades:>14} {r.win_rate:5.1f} {pf:>5} {r.total_r:8.1f} | "
                 f"{ei.metrics.trades:>14} {ei.metrics.win_rate:5.1f} {epf:>5} "
                 f"{ei.metrics.realized:>12,.2f}")
@@ -407,7 +409,7 @@ def _engine_sweep(args, settings: Settings, bars: list[Bar], grid: dict[str, lis
     print("-" * len(head), file=out)
     for r, o in rows:
         p = " ".join(f"{k}={plain_number(v)}" for k, v in r.params.items())
-        pf = "n/a" if r.metrics.profit_factor is None else f"{r.metrics.profit_factor:.2f}"
+        pf = _or_na(r.metrics.profit_factor)
         line = (f"{p:<44} | {r.metrics.trades:>6} {r.metrics.win_rate:5.1f} {pf:>5} "
                 f"{r.metrics.realized:>12,.2f}")
         if o is not None:
