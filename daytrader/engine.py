@@ -1197,13 +1197,14 @@ class Engine:
     # -- broker events ---------------------------------------------------------------------------
     def apply_update(self, update: OrderUpdate) -> None:
         """A broker event (the broker's listener), or an order state read over REST."""
-        prev = self.order_book.get(update.order.id)
-        if prev is not None and is_older(update.order, prev):
+        book, incoming = self.order_book, update.order
+        prev = book.known.get(incoming.id)
+        if prev is not None and is_older(incoming, prev):
             # Older than what a sync or a lookup adopted (OrderBook.is_stale, with the one lookup
             # this needs anyway: this runs on every broker event).
             self.journal.order_update(self.clock.now(), replace(update, fill=None))
             return
-        order = self.order_book.remember(update.order)
+        order = book.remember(incoming) if incoming.legs else book.record(incoming)
         fill = update.fill
         if fill is not None and prev is not None and order.filled_qty <= prev.filled_qty:
             fill = None  # already in what sync adopted: journaled as an event, not a fill

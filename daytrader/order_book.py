@@ -42,19 +42,11 @@ class OrderBook:
     def remember(self, order: Order) -> Order:
         """Records an order's state (and its legs', when the answer carries them). A role or
         parent learned earlier by id wins over one the broker's listing suggests."""
-        for leg in order.legs:
-            self.roles[leg.id] = leg.role
-            self.parents[leg.id] = order.id
-            self.remember(leg)
-        if order.role in PROTECTIVE and order.id not in self.roles:
-            self.roles[order.id] = order.role  # a leg first seen on its own (listing, journal)
-            if order.parent_id:
-                self.parents[order.id] = order.parent_id
-        role = self.roles.get(order.id)
-        parent = self.parents.get(order.id)
-        if (role is not None and role is not order.role) or (parent and parent != order.parent_id):
-            order = replace(order, role=role or order.role, parent_id=parent or order.parent_id)
         if order.legs:  # the legs are remembered on their own
+            for leg in order.legs:
+                self.roles[leg.id] = leg.role
+                self.parents[leg.id] = order.id
+                self.remember(leg)
             order = Order(order.id, order.client_order_id, order.symbol, order.side, order.qty,
                           order.order_type, order.status, order.submitted_at, order.role,
                           order.limit_price, order.stop_price, order.filled_qty,
@@ -63,11 +55,27 @@ class OrderBook:
         prev = self.known.get(order.id)
         if prev is not None and is_older(order, prev):
             return prev  # an answer sent before what the stream already told: never go back
-        self.known[order.id] = order
-        if order.status.is_open:
-            self.open[order.id] = order
+        return self.record(order)
+
+    def record(self, order: Order) -> Order:
+        """Records a state of an order known to be no older than what is held, without legs
+        (`remember`, or a broker event already compared with what is held)."""
+        order_id = order.id
+        role = self.roles.get(order_id)
+        if role is None:
+            if order.role in PROTECTIVE:  # a leg first seen on its own (listing, journal)
+                self.roles[order_id] = order.role
+                if order.parent_id:
+                    self.parents[order_id] = order.parent_id
         else:
-            self.open.pop(order.id, None)
+            parent = self.parents.get(order_id)
+            if role is not order.role or (parent and parent != order.parent_id):
+                order = replace(order, role=role, parent_id=parent or order.parent_id)
+        self.known[order_id] = order
+        if order.status.is_open:
+            self.open[order_id] = order
+        else:
+            self.open.pop(order_id, None)
         self._version += 1  # a change: wake whoever waits for one (see changed)
         if self._changed is not None:
             self._changed.set()
