@@ -474,8 +474,13 @@ class Engine:
         for symbol in symbols:
             self._close_reasons[symbol] = reason
         wanted = set(symbols)
+        in_process = self._in_process()
         working = {o.id: o for o in self.open_orders.values() if o.symbol in wanted}
-        if listed is None:  # orders the engine does not know (placed elsewhere, or lost)
+        # Orders the engine does not know (placed elsewhere, or lost). A venue in this process
+        # tells every change as it happens (its listener is called in line): none to find there.
+        if listed is None and in_process:
+            listed = []
+        elif listed is None:
             try:
                 listed = await self.broker.list_orders(open_only=True)
             except BrokerError as exc:
@@ -492,13 +497,13 @@ class Engine:
                 reports[symbol] = self._close_report(symbol, t0, True, f"close {symbol}: already "
                                                      f"closing (order {exiting[0].short_id} working)")
         ids = [o.id for o in working.values() if o.symbol not in reports]
-        if self._in_process():
+        known = self.order_book.known
+        if in_process:
             # A cancel there is final when it returns: what is still open after the cancels
             # stays so however long we wait (the general path would wait to learn the same).
             for i in ids:
-                await self._cancel_for_close(self.order_book.get(i) or working[i])
-            unconfirmed = {i for i in ids if (o := self.order_book.get(i)) is None
-                           or o.status.is_open}
+                await self._cancel_for_close(known.get(i) or working[i])
+            unconfirmed = {i for i in ids if (o := known.get(i)) is None or o.status.is_open}
         else:
             await self._each([self._cancel_for_close(self.order_book.get(i) or working[i])
                               for i in ids])
@@ -506,8 +511,7 @@ class Engine:
         todo = [s for s in symbols if s not in reports]
         outcome: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
         for symbol in todo:
-            finals = [o for i in ids if (o := self.order_book.get(i)) is not None
-                      and o.symbol == symbol]
+            finals = [o for i in ids if (o := known.get(i)) is not None and o.symbol == symbol]
             canceled = tuple(o.id for o in finals if not o.status.is_open and o.filled_qty == 0)
             filled = tuple(o.id for o in finals if o.filled_qty > 0)
             outcome[symbol] = canceled, filled
