@@ -252,7 +252,9 @@ class SimClock:
 
     def advance_to(self, ts: datetime) -> None:
         if ts > self._now:
-            self._now = _to_exchange_time(ts)
+            # Bars come in exchange time already (once a minute in a backtest): that zone's time
+            # is its own exchange time, as astimezone would return it.
+            self._now = ts if ts.tzinfo is EXCHANGE_TZ else _to_exchange_time(ts)
 
     def advance(self, delta: timedelta) -> None:
         """Move the clock forward by `delta` of elapsed time (not wall time across DST)."""

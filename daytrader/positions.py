@@ -52,6 +52,8 @@ class PositionBook:
         self.realized = ZERO
         self.commissions = ZERO
         self._next_strategy: dict[str, str] = {}
+        self._cash_seen: Decimal | None = None  # the cash `_cash_float` was made from
+        self._cash_float = 0.0
 
     # -- reading -------------------------------------------------------------------------------
     def __contains__(self, symbol: str) -> bool:
@@ -93,7 +95,10 @@ class PositionBook:
 
     def equity_estimate(self) -> float:
         """Equity in floats for the per-bar breaker check; `equity()` is the exact figure."""
-        total = float(self.cash)
+        cash = self.cash
+        if cash is not self._cash_seen:  # a Decimal's float is made through its string: once
+            self._cash_seen, self._cash_float = cash, float(cash)
+        total = self._cash_float
         for p in self._open.values():
             total += p.qty * p.last
         return total
