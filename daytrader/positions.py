@@ -56,6 +56,11 @@ class PositionBook:
         self._cash_float = 0.0
 
     # -- reading -------------------------------------------------------------------------------
+    @property
+    def open_positions(self) -> dict[str, _OpenPosition]:
+        """symbol -> its open position, live (the sim marks them as it matches a minute)."""
+        return self._open
+
     def __contains__(self, symbol: str) -> bool:
         return symbol in self._open
 
@@ -89,6 +94,15 @@ class PositionBook:
 
     def gross_exposure(self) -> Decimal:
         return sum((p.last_price * abs(p.qty) for p in self._open.values()), ZERO)
+
+    def value_and_exposure(self) -> tuple[Decimal, Decimal]:
+        """(market_value(), gross_exposure()) in one pass: an account needs both."""
+        value = gross = ZERO
+        for p in self._open.values():
+            held = p.last_price * p.qty
+            value += held
+            gross += abs(held)  # exact, as last_price * abs(qty)
+        return value, gross
 
     def equity(self) -> Decimal:
         return to_money(self.cash + self.market_value())
