@@ -82,7 +82,7 @@ class _Working:
 def _pair(a: _Working, b: _Working) -> None:
     """Makes two bracket legs one-cancels-other."""
     a.sibling, b.sibling = b.order.id, a.order.id
-    stop, take = (a, b) if a.order.role is OrderRole.STOP_LOSS else (b, a)
+    stop, take = (a, b) if a.order.role is _STOP_LOSS else (b, a)
     if stop.stop is not None and take.limit is not None:
         a.band = b.band = ((stop.stop, take.limit) if stop.order.side == "sell"
                            else (take.limit, stop.stop))
@@ -323,8 +323,8 @@ class SimExchange:
             held += o.qty - o.filled_qty
         return held
 
-    def _check(self, request: OrderRequest) -> None:
-        now = self.clock.now()
+    def _check(self, request: OrderRequest, now: datetime) -> bool:
+        """Refuses what the broker would; answers whether the order reduces the position."""
         if request.client_order_id in self._by_client_id:
             raise self._reject(request, DuplicateClientOrderId("client_order_id must be unique"))
         if request.symbol not in self.symbols:
@@ -352,7 +352,7 @@ class SimExchange:
                     f"available: {available})"))
             if request.stop_loss or request.take_profit:
                 raise self._reject(request, BrokerRejected("bracket orders must open a position"))
-            return
+            return True
         last = self._last.get(request.symbol)
         price = request.limit_price or request.stop_price or (
             Decimal(str(last)) if last is not None else None)
@@ -372,6 +372,7 @@ class SimExchange:
         if cost > buying_power:
             raise self._reject(request, InsufficientBuyingPower(
                 f"insufficient buying power (needs {to_money(cost)}, has {buying_power})"))
+        return False
 
     def _pending_entry_cost(self) -> Decimal:
         total = ZERO
@@ -386,56 +387,53 @@ class SimExchange:
         used = gross_exposure + self._pending_entry_cost()
         return max(ZERO, to_money(equity * self.multiplier - used))
 
-    def _add(self, request: OrderRequest, role: OrderRole, status: OrderStatus,
-             parent_id: str | None = None, order_type: OrderType | None = None,
-             limit_price: Decimal | None = None, stop_price: Decimal | None = None,
-             side: Side | None = None) -> _Working:
-        now = self.clock.now()
-        if parent_id is None:
-            cid, limit_price, stop_price = (request.client_order_id, request.limit_price,
-                                            request.stop_price)
-        else:
-            cid = f"{request.client_order_id}-{role.value}"
-        order = Order(self._new_id(), cid, request.symbol, side or request.side, request.qty,
-                      order_type or request.order_type, status, now, role, limit_price,
-                      stop_price, 0, None, parent_id, now)
+    def _add(self, cid: str, symbol: str, side: Side, qty: int, order_type: OrderType,
+             status: OrderStatus, now: datetime, role: OrderRole, limit_price: Decimal | None,
+             stop_price: Decimal | None, parent_id: str | None) -> _Working:
+        order = Order(self._new_id(), cid, symbol, side, qty, order_type, status, now, role,
+                      limit_price, stop_price, 0, None, parent_id, now)
         w = _Working(order, [], None, float(limit_price) if limit_price else None,
                      float(stop_price) if stop_price else None)
-        self._orders[order.id] = w
-        self._open[order.id] = w
-        self._by_client_id[cid] = order.id
+        order_id = order.id
+        self._orders[order_id] = w
+        self._open[order_id] = w
+        self._by_client_id[cid] = order_id
         if status is _NEW:
-            self._working.setdefault(order.symbol, []).append(order.id)
-        self._quiet.pop(order.symbol, None)
-        self._changed()
+            self._working.setdefault(symbol, []).append(order_id)
+        self._quiet.pop(symbol, None)
+        self._version += 1  # the account: see _changed
         return w
 
     async def submit_order(self, request: OrderRequest) -> Order:
         return self.submit(request)
 
     def submit(self, request: OrderRequest, role: OrderRole | None = None) -> Order:
-        self._check(request)
-        reducing = self.book.qty(request.symbol) * request.side.sign < 0
-        parent = self._add(request, role or (_EXIT if reducing else _ENTRY), _NEW)
+        now = self.clock.now()  # one time for the order and its legs
+        reducing = self._check(request, now)
+        cid, symbol, qty = request.client_order_id, request.symbol, request.qty
+        parent = self._add(cid, symbol, request.side, qty, request.order_type, _NEW, now,
+                           role or (_EXIT if reducing else _ENTRY), request.limit_price,
+                           request.stop_price, None)
+        if request.stop_loss is None and request.take_profit is None:
+            self._emit("new", parent.order)
+            return parent.order
         legs = []
-        exit_side = request.side.opposite
+        parent_id, exit_side = parent.order.id, request.side.opposite
         if request.stop_loss is not None:
-            legs.append(self._add(request, _STOP_LOSS, _HELD, parent.order.id, _STOP,
-                                  stop_price=request.stop_loss, side=exit_side))
+            legs.append(self._add(cid + "-stop_loss", symbol, exit_side, qty, _STOP, _HELD, now,
+                                  _STOP_LOSS, None, request.stop_loss, parent_id))
         if request.take_profit is not None:
-            legs.append(self._add(request, _TAKE_PROFIT, _HELD, parent.order.id, _LIMIT,
-                                  limit_price=request.take_profit, side=exit_side))
+            legs.append(self._add(cid + "-take_profit", symbol, exit_side, qty, _LIMIT, _HELD,
+                                  now, _TAKE_PROFIT, request.take_profit, None, parent_id))
         parent.children = [leg.order.id for leg in legs]
         if len(legs) == 2:
             _pair(legs[0], legs[1])
         self._emit("new", parent.order)
-        if not legs:
-            return parent.order
         o = parent.order
         return Order(o.id, o.client_order_id, o.symbol, o.side, o.qty, o.order_type, o.status,
                      o.submitted_at, o.role, o.limit_price, o.stop_price, o.filled_qty,
                      o.filled_avg_price, o.parent_id, o.updated_at, o.reject_reason,
-                     tuple(leg.order for leg in legs))
+                     tuple([leg.order for leg in legs]))
 
     def restore(self, fills: Sequence[Fill], orders: Sequence[Order],
                 last_prices: dict[str, float]) -> None:
