@@ -339,7 +339,8 @@ class SimExchange:
         if request.order_type is _STOP and request.stop_price is None:
             raise self._reject(request, BrokerRejected("stop orders need a stop_price"))
         position = self.book.qty(request.symbol)
-        reducing = position * request.side.sign < 0
+        sign = request.side.sign
+        reducing = position * sign < 0
         if (request.position_intent or "").endswith("_to_close") and not reducing:
             # Alpaca refuses a closing intent with nothing to close (shared/notes/alpaca.md).
             raise self._reject(request, InsufficientQty(
@@ -353,13 +354,14 @@ class SimExchange:
             if request.stop_loss or request.take_profit:
                 raise self._reject(request, BrokerRejected("bracket orders must open a position"))
             return True
-        last = self._last.get(request.symbol)
-        price = request.limit_price or request.stop_price or (
-            Decimal(str(last)) if last is not None else None)
-        if price is None:
-            raise self._reject(request, BrokerRejected(f"no price yet for {request.symbol}"))
-        ref = float(price)
-        sign = request.side.sign
+        price = request.limit_price or request.stop_price
+        if price:
+            ref = float(price)
+        else:
+            last = self._last.get(request.symbol)
+            if last is None:
+                raise self._reject(request, BrokerRejected(f"no price yet for {request.symbol}"))
+            price, ref = Decimal(str(last)), last  # the float of that Decimal is `last` again
         if request.stop_loss is not None and not float(request.stop_loss) * sign < ref * sign:
             raise self._reject(request, BrokerRejected(
                 f"stop_loss.stop_price {request.stop_loss} must be on the losing side of {price}"))
