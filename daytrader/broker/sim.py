@@ -137,7 +137,9 @@ class SimExchange:
         working, last, quiet = self._working, self._last, self._quiet
         positions = self.book.open_positions
         for bar in bars:
-            if bar.ts != ts:  # a minute's bars share their time: the day is looked at once
+            # A minute's bars share their time (one object from replay): the day is looked at
+            # once. An equal time in another object only looks again, to the same effect.
+            if bar.ts is not ts:
                 ts = bar.ts
                 day = ts.date()
                 if day != self._session_day:
