@@ -98,6 +98,7 @@ class MarketCalendar:
         self._by_date = {s.date: s for s in self._sessions}
         self.first_day = self._dates[0]
         self.last_day = self._dates[-1]
+        self._open_session: Session | None = None  # the one `is_open` found open last
 
     def __repr__(self) -> str:
         return f"MarketCalendar({self.name!r}, {self.first_day} to {self.last_day})"
@@ -121,6 +122,9 @@ class MarketCalendar:
 
     def is_open(self, ts: datetime) -> bool:
         """True when `ts` falls in a session: open <= ts < close."""
+        last = self._open_session
+        if last is not None and ts.tzinfo is EXCHANGE_TZ and last.open <= ts < last.close:
+            return True  # most asks (one or two per order) fall in the session asked before
         if ts.tzinfo is None:
             raise CalendarError(f"naive datetime {ts.isoformat()}: pass a tz-aware datetime")
         local = ts.astimezone(EXCHANGE_TZ)
@@ -128,7 +132,10 @@ class MarketCalendar:
         if session is None:
             self._check_in_range(local.date())
             return False
-        return session.open <= local < session.close
+        if session.open <= local < session.close:
+            self._open_session = session
+            return True
+        return False
 
     def session_at(self, ts: datetime) -> Session | None:
         """The session open at `ts` (open <= ts < close), or None when the market is closed."""
@@ -252,7 +259,9 @@ class SimClock:
 
     def advance_to(self, ts: datetime) -> None:
         if ts > self._now:
-            self._now = _to_exchange_time(ts)
+            # Bars come in exchange time already (once a minute in a backtest): that zone's time
+            # is its own exchange time, as astimezone would return it.
+            self._now = ts if ts.tzinfo is EXCHANGE_TZ else _to_exchange_time(ts)
 
     def advance(self, delta: timedelta) -> None:
         """Move the clock forward by `delta` of elapsed time (not wall time across DST)."""

@@ -39,6 +39,7 @@ class _OpenPosition:
 
 
 _ROLE_REASON = {OrderRole.STOP_LOSS: "stop_loss", OrderRole.TAKE_PROFIT: "take_profit"}
+_BUY, _SELL = Side.BUY, Side.SELL  # members by module name (an enum's class lookup is slow)
 
 
 class PositionBook:
@@ -52,8 +53,15 @@ class PositionBook:
         self.realized = ZERO
         self.commissions = ZERO
         self._next_strategy: dict[str, str] = {}
+        self._cash_seen: Decimal | None = None  # the cash `_cash_float` was made from
+        self._cash_float = 0.0
 
     # -- reading -------------------------------------------------------------------------------
+    @property
+    def open_positions(self) -> dict[str, _OpenPosition]:
+        """symbol -> its open position, live (the sim marks them as it matches a minute)."""
+        return self._open
+
     def __contains__(self, symbol: str) -> bool:
         return symbol in self._open
 
@@ -74,10 +82,9 @@ class PositionBook:
         pos = self._open.get(symbol)
         if pos is None:
             return None
-        return Position(symbol=pos.symbol, qty=pos.qty, avg_entry_price=pos.avg_price,
-                        last_price=pos.last_price, opened_at=pos.opened_at,
-                        stop_loss=pos.stop_loss, take_profit=pos.take_profit,
-                        strategy=pos.strategy)
+        # By position (keywords cost a third more): a close reads the broker's position.
+        return Position(pos.symbol, pos.qty, pos.avg_price, pos.last_price, pos.opened_at,
+                        pos.stop_loss, pos.take_profit, None, None, pos.strategy)
 
     def positions(self) -> list[Position]:
         return [p for s in sorted(self._open) if (p := self.position(s)) is not None]
@@ -88,12 +95,24 @@ class PositionBook:
     def gross_exposure(self) -> Decimal:
         return sum((p.last_price * abs(p.qty) for p in self._open.values()), ZERO)
 
+    def value_and_exposure(self) -> tuple[Decimal, Decimal]:
+        """(market_value(), gross_exposure()) in one pass: an account needs both."""
+        value = gross = ZERO
+        for p in self._open.values():
+            held = p.last_price * p.qty
+            value += held
+            gross += abs(held)  # exact, as last_price * abs(qty)
+        return value, gross
+
     def equity(self) -> Decimal:
         return to_money(self.cash + self.market_value())
 
     def equity_estimate(self) -> float:
         """Equity in floats for the per-bar breaker check; `equity()` is the exact figure."""
-        total = float(self.cash)
+        cash = self.cash
+        if cash is not self._cash_seen:  # a Decimal's float is made through its string: once
+            self._cash_seen, self._cash_float = cash, float(cash)
+        total = self._cash_float
         for p in self._open.values():
             total += p.qty * p.last
         return total
@@ -131,17 +150,20 @@ class PositionBook:
 
     def apply_fill(self, fill: Fill, reason: str = "") -> Trade | None:
         """Books a fill; returns the round trip it completes, if it brings the position to zero."""
-        signed = fill.qty * fill.side.sign
-        self.cash -= fill.price * signed + fill.commission
+        # Side.sign written out and the Trade's fields by position (keywords cost a third more):
+        # this runs for every fill in both books, the engine's and the sim's.
+        signed = fill.qty if fill.side == "buy" else -fill.qty
+        price = fill.price
+        self.cash -= price * signed + fill.commission
         self.commissions += fill.commission
         pos = self._open.get(fill.symbol)
         if pos is None:
             self._open[fill.symbol] = _OpenPosition(
-                fill.symbol, signed, fill.price, fill.ts, float(fill.price), fill.commission,
+                fill.symbol, signed, price, fill.ts, float(price), fill.commission,
                 strategy=self._next_strategy.pop(fill.symbol, ""))
             self.held[fill.symbol] = signed
             return None
-        pos.set_last(float(fill.price))
+        pos.set_last(float(price))
         if (pos.qty > 0) == (signed > 0):  # adding to the position
             total = pos.qty + signed
             pos.avg_price = to_price((pos.avg_price * pos.qty + fill.price * signed) / total)
@@ -156,12 +178,10 @@ class PositionBook:
         if remaining != 0 and (remaining > 0) == (pos.qty > 0):
             pos.qty = self.held[fill.symbol] = remaining
             return None
-        trade = Trade(symbol=pos.symbol, side=Side.BUY if direction > 0 else Side.SELL,
-                      qty=closed, entry_time=pos.opened_at, entry_price=pos.avg_price,
-                      exit_time=fill.ts, exit_price=fill.price, pnl=pnl,
-                      exit_reason=reason or _ROLE_REASON.get(fill.role, "exit"),
-                      stop_loss=pos.stop_loss, take_profit=pos.take_profit,
-                      commission=pos.entry_commission + fill.commission, strategy=pos.strategy)
+        trade = Trade(pos.symbol, _BUY if direction > 0 else _SELL, closed, pos.opened_at,
+                      pos.avg_price, fill.ts, price, pnl,
+                      reason or _ROLE_REASON.get(fill.role, "exit"), pos.stop_loss,
+                      pos.take_profit, pos.entry_commission + fill.commission, pos.strategy)
         self.trades.append(trade)
         del self._open[fill.symbol]
         del self.held[fill.symbol]

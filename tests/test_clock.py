@@ -113,6 +113,19 @@ def test_is_open_boundaries_are_open_inclusive_close_exclusive(cal, ts, expected
     assert (cal.session_at(ts) is not None) is expected
 
 
+def test_is_open_after_an_open_answer_still_sees_the_close_other_days_and_naive_times():
+    cal = MarketCalendar()  # its own: is_open remembers the session it last found open
+    assert cal.is_open(et(2026, 3, 4, 10, 0))
+    assert not cal.is_open(et(2026, 3, 4, 16, 0))
+    assert not cal.is_open(et(2026, 3, 4, 9, 29, 59))
+    assert cal.is_open(datetime(2026, 3, 4, 15, 0, tzinfo=UTC))  # 10:00 ET, another zone
+    assert not cal.is_open(et(2026, 3, 5, 9, 0))
+    assert cal.is_open(et(2026, 3, 5, 15, 59))
+    assert not cal.is_open(et(2026, 3, 4, 15, 0) + timedelta(days=3))  # Saturday
+    with pytest.raises(CalendarError, match="naive"):
+        cal.is_open(datetime(2026, 3, 5, 10, 0))
+
+
 # --- navigation --------------------------------------------------------------------------------
 
 
@@ -230,6 +243,16 @@ def test_sim_clock_refuses_naive_datetimes():
     clock = SimClock(et(2026, 3, 4, 9, 30))
     with pytest.raises(CalendarError):
         clock.set(datetime(2026, 3, 4, 9, 31))
+
+
+def test_sim_clock_advance_to_reads_in_exchange_time_and_never_goes_back():
+    clock = SimClock(et(2026, 3, 4, 9, 30))
+    clock.advance_to(datetime(2026, 3, 4, 14, 31, tzinfo=UTC))
+    assert clock.now() == et(2026, 3, 4, 9, 31) and clock.now().tzinfo is EXCHANGE_TZ
+    clock.advance_to(et(2026, 3, 4, 9, 32))
+    assert clock.now() == et(2026, 3, 4, 9, 32) and clock.now().tzinfo is EXCHANGE_TZ
+    clock.advance_to(et(2026, 3, 4, 9, 31))  # the data's clock stays where it was
+    assert clock.now() == et(2026, 3, 4, 9, 32)
 
 
 def test_sim_clock_advances_by_elapsed_time_across_dst():

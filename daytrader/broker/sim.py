@@ -61,6 +61,8 @@ _NEW, _HELD, _FILLED, _CANCELED = (OrderStatus.NEW, OrderStatus.HELD, OrderStatu
 _ENTRY, _EXIT, _STOP_LOSS, _TAKE_PROFIT = (OrderRole.ENTRY, OrderRole.EXIT, OrderRole.STOP_LOSS,
                                            OrderRole.TAKE_PROFIT)
 _MARKET, _LIMIT, _STOP = OrderType.MARKET, OrderType.LIMIT, OrderType.STOP
+# OrderStatus.is_open as a set: the property costs a call on every state change.
+_OPEN_STATUSES = frozenset(s for s in OrderStatus if s.is_open)
 
 
 @dataclass(slots=True)
@@ -80,7 +82,7 @@ class _Working:
 def _pair(a: _Working, b: _Working) -> None:
     """Makes two bracket legs one-cancels-other."""
     a.sibling, b.sibling = b.order.id, a.order.id
-    stop, take = (a, b) if a.order.role is OrderRole.STOP_LOSS else (b, a)
+    stop, take = (a, b) if a.order.role is _STOP_LOSS else (b, a)
     if stop.stop is not None and take.limit is not None:
         a.band = b.band = ((stop.stop, take.limit) if stop.order.side == "sell"
                            else (take.limit, stop.stop))
@@ -133,24 +135,31 @@ class SimExchange:
     def on_bars(self, bars: Sequence[Bar]) -> None:
         ts = None
         working, last, quiet = self._working, self._last, self._quiet
+        positions = self.book.open_positions
         for bar in bars:
-            if bar.ts != ts:  # a minute's bars share their time: the day is looked at once
+            # A minute's bars share their time (one object from replay): the day is looked at
+            # once. An equal time in another object only looks again, to the same effect.
+            if bar.ts is not ts:
                 ts = bar.ts
                 day = ts.date()
                 if day != self._session_day:
                     if self._session_day is not None:
                         self.last_equity = self.book.equity()
                     self._session_day = day
-            ids = working.get(bar.symbol)
+            symbol = bar.symbol
+            ids = working.get(symbol)
             if ids:
-                band = quiet.get(bar.symbol)
+                band = quiet.get(symbol)
                 if band is None or not band[0] < bar.low or not bar.high < band[1]:
                     self._match(bar, ids)
-            last[bar.symbol] = bar.close
-        # Marked after matching, all at once: a bar's fills never read another symbol's mark,
-        # so each position ends on its bar's close as if marked bar by bar.
-        self.book.mark_bars(bars)
-        self._changed()  # prices moved: the account is worked out again when next asked
+            last[symbol] = bar.close
+            # Marked after its bar's fills, which set it to their price (PositionBook.mark,
+            # written out: a call per bar of each held symbol).
+            pos = positions.get(symbol)
+            if pos is not None:
+                pos.last = bar.close
+                pos._last_price = None
+        self._version += 1  # prices moved: the account is worked out again when next asked
 
     def _changed(self) -> None:
         """Orders, fills or prices changed: the account is worked out again when next asked."""
@@ -243,28 +252,29 @@ class SimExchange:
 
     def _fill(self, w: _Working, raw_price: float, ts: datetime) -> None:
         o = w.order
-        price = Decimal(str(raw_price))
         if o.order_type is not _LIMIT and self.slippage:
-            price *= 1 + self.slippage * o.side.sign  # takers pay the slippage; resting limits don't
-        price = to_price(price)
+            # Takers pay the slippage; resting limits don't.
+            price = to_price(Decimal(str(raw_price)) * (1 + self.slippage * o.side.sign))
+        else:
+            price = to_price(raw_price)
         commission = (to_money(self.commission_per_share * o.qty) if self.commission_per_share
                       else _NO_COMMISSION)
         self._set(w, _FILLED, ts, o.qty, price)
-        self._unwork(w.order)
-        fill = Fill(id=f"sim-fill-{next(self._fill_ids):06d}", order_id=o.id,
-                    client_order_id=o.client_order_id, symbol=o.symbol, side=o.side, qty=o.qty,
-                    price=price, commission=commission, ts=ts, role=o.role)
+        self._unwork(o)
+        # zfill, not a format spec: half the cost (an id per order and per fill).
+        fill = Fill("sim-fill-" + str(next(self._fill_ids)).zfill(6), o.id, o.client_order_id,
+                    o.symbol, o.side, o.qty, price, commission, ts, o.role)
         self.book.apply_fill(fill)
-        self._changed()
+        self._version += 1  # the account: see _changed
         self._emit("fill", w.order, fill)
         if w.sibling:
             sibling = self._orders[w.sibling]
-            if sibling.order.status.is_open:
+            if sibling.order.status in _OPEN_STATUSES:
                 self._cancel(sibling, ts)
 
     # -- orders --------------------------------------------------------------------------------
     def _new_id(self) -> str:
-        return f"sim-{next(self._ids):06d}"
+        return "sim-" + str(next(self._ids)).zfill(6)  # as f"{n:06d}", at half the cost
 
     def _set(self, w: _Working, status: OrderStatus, updated_at: datetime | None,
              filled_qty: int | None = None, filled_avg_price: Decimal | None = None) -> None:
@@ -275,12 +285,12 @@ class SimExchange:
                         o.filled_qty if filled_qty is None else filled_qty,
                         o.filled_avg_price if filled_avg_price is None else filled_avg_price,
                         o.parent_id, updated_at, o.reject_reason, o.legs)
-        if status.is_open:
+        if status in _OPEN_STATUSES:
             self._open[o.id] = w
         else:
             self._open.pop(o.id, None)
         self._quiet.pop(o.symbol, None)
-        self._changed()
+        self._version += 1  # the account: see _changed
 
     def _unwork(self, order: Order) -> None:
         ids = self._working.get(order.symbol)
@@ -293,7 +303,7 @@ class SimExchange:
         self._emit("canceled", w.order)
         for child_id in w.children:
             child = self._orders[child_id]
-            if child.order.status.is_open:
+            if child.order.status in _OPEN_STATUSES:
                 self._cancel(child, ts)
 
     def _reject(self, request: OrderRequest, error: BrokerRejected) -> BrokerRejected:
@@ -315,8 +325,8 @@ class SimExchange:
             held += o.qty - o.filled_qty
         return held
 
-    def _check(self, request: OrderRequest) -> None:
-        now = self.clock.now()
+    def _check(self, request: OrderRequest, now: datetime) -> bool:
+        """Refuses what the broker would; answers whether the order reduces the position."""
         if request.client_order_id in self._by_client_id:
             raise self._reject(request, DuplicateClientOrderId("client_order_id must be unique"))
         if request.symbol not in self.symbols:
@@ -331,7 +341,8 @@ class SimExchange:
         if request.order_type is _STOP and request.stop_price is None:
             raise self._reject(request, BrokerRejected("stop orders need a stop_price"))
         position = self.book.qty(request.symbol)
-        reducing = position * request.side.sign < 0
+        sign = request.side.sign
+        reducing = position * sign < 0
         if (request.position_intent or "").endswith("_to_close") and not reducing:
             # Alpaca refuses a closing intent with nothing to close (shared/notes/alpaca.md).
             raise self._reject(request, InsufficientQty(
@@ -344,14 +355,15 @@ class SimExchange:
                     f"available: {available})"))
             if request.stop_loss or request.take_profit:
                 raise self._reject(request, BrokerRejected("bracket orders must open a position"))
-            return
-        last = self._last.get(request.symbol)
-        price = request.limit_price or request.stop_price or (
-            Decimal(str(last)) if last is not None else None)
-        if price is None:
-            raise self._reject(request, BrokerRejected(f"no price yet for {request.symbol}"))
-        ref = float(price)
-        sign = request.side.sign
+            return True
+        price = request.limit_price or request.stop_price
+        if price:
+            ref = float(price)
+        else:
+            last = self._last.get(request.symbol)
+            if last is None:
+                raise self._reject(request, BrokerRejected(f"no price yet for {request.symbol}"))
+            price, ref = Decimal(str(last)), last  # the float of that Decimal is `last` again
         if request.stop_loss is not None and not float(request.stop_loss) * sign < ref * sign:
             raise self._reject(request, BrokerRejected(
                 f"stop_loss.stop_price {request.stop_loss} must be on the losing side of {price}"))
@@ -364,6 +376,7 @@ class SimExchange:
         if cost > buying_power:
             raise self._reject(request, InsufficientBuyingPower(
                 f"insufficient buying power (needs {to_money(cost)}, has {buying_power})"))
+        return False
 
     def _pending_entry_cost(self) -> Decimal:
         total = ZERO
@@ -374,61 +387,57 @@ class SimExchange:
                 total += price * (o.qty - o.filled_qty)
         return total
 
-    def _buying_power(self, equity: Decimal | None = None) -> Decimal:
-        equity = self.book.equity() if equity is None else equity
-        used = self.book.gross_exposure() + self._pending_entry_cost()
+    def _buying_power(self, equity: Decimal, gross_exposure: Decimal) -> Decimal:
+        used = gross_exposure + self._pending_entry_cost()
         return max(ZERO, to_money(equity * self.multiplier - used))
 
-    def _add(self, request: OrderRequest, role: OrderRole, status: OrderStatus,
-             parent_id: str | None = None, order_type: OrderType | None = None,
-             limit_price: Decimal | None = None, stop_price: Decimal | None = None,
-             side: Side | None = None) -> _Working:
-        now = self.clock.now()
-        if parent_id is None:
-            cid, limit_price, stop_price = (request.client_order_id, request.limit_price,
-                                            request.stop_price)
-        else:
-            cid = f"{request.client_order_id}-{role.value}"
-        order = Order(self._new_id(), cid, request.symbol, side or request.side, request.qty,
-                      order_type or request.order_type, status, now, role, limit_price,
-                      stop_price, 0, None, parent_id, now)
+    def _add(self, cid: str, symbol: str, side: Side, qty: int, order_type: OrderType,
+             status: OrderStatus, now: datetime, role: OrderRole, limit_price: Decimal | None,
+             stop_price: Decimal | None, parent_id: str | None) -> _Working:
+        order = Order(self._new_id(), cid, symbol, side, qty, order_type, status, now, role,
+                      limit_price, stop_price, 0, None, parent_id, now)
         w = _Working(order, [], None, float(limit_price) if limit_price else None,
                      float(stop_price) if stop_price else None)
-        self._orders[order.id] = w
-        self._open[order.id] = w
-        self._by_client_id[cid] = order.id
+        order_id = order.id
+        self._orders[order_id] = w
+        self._open[order_id] = w
+        self._by_client_id[cid] = order_id
         if status is _NEW:
-            self._working.setdefault(order.symbol, []).append(order.id)
-        self._quiet.pop(order.symbol, None)
-        self._changed()
+            self._working.setdefault(symbol, []).append(order_id)
+        self._quiet.pop(symbol, None)
+        self._version += 1  # the account: see _changed
         return w
 
     async def submit_order(self, request: OrderRequest) -> Order:
         return self.submit(request)
 
     def submit(self, request: OrderRequest, role: OrderRole | None = None) -> Order:
-        self._check(request)
-        reducing = self.book.qty(request.symbol) * request.side.sign < 0
-        parent = self._add(request, role or (_EXIT if reducing else _ENTRY), _NEW)
+        now = self.clock.now()  # one time for the order and its legs
+        reducing = self._check(request, now)
+        cid, symbol, qty = request.client_order_id, request.symbol, request.qty
+        parent = self._add(cid, symbol, request.side, qty, request.order_type, _NEW, now,
+                           role or (_EXIT if reducing else _ENTRY), request.limit_price,
+                           request.stop_price, None)
+        if request.stop_loss is None and request.take_profit is None:
+            self._emit("new", parent.order)
+            return parent.order
         legs = []
-        exit_side = request.side.opposite
+        parent_id, exit_side = parent.order.id, request.side.opposite
         if request.stop_loss is not None:
-            legs.append(self._add(request, _STOP_LOSS, _HELD, parent.order.id, _STOP,
-                                  stop_price=request.stop_loss, side=exit_side))
+            legs.append(self._add(cid + "-stop_loss", symbol, exit_side, qty, _STOP, _HELD, now,
+                                  _STOP_LOSS, None, request.stop_loss, parent_id))
         if request.take_profit is not None:
-            legs.append(self._add(request, _TAKE_PROFIT, _HELD, parent.order.id, _LIMIT,
-                                  limit_price=request.take_profit, side=exit_side))
+            legs.append(self._add(cid + "-take_profit", symbol, exit_side, qty, _LIMIT, _HELD,
+                                  now, _TAKE_PROFIT, request.take_profit, None, parent_id))
         parent.children = [leg.order.id for leg in legs]
         if len(legs) == 2:
             _pair(legs[0], legs[1])
         self._emit("new", parent.order)
-        if not legs:
-            return parent.order
         o = parent.order
         return Order(o.id, o.client_order_id, o.symbol, o.side, o.qty, o.order_type, o.status,
                      o.submitted_at, o.role, o.limit_price, o.stop_price, o.filled_qty,
                      o.filled_avg_price, o.parent_id, o.updated_at, o.reject_reason,
-                     tuple(leg.order for leg in legs))
+                     tuple([leg.order for leg in legs]))
 
     def restore(self, fills: Sequence[Fill], orders: Sequence[Order],
                 last_prices: dict[str, float]) -> None:
@@ -512,10 +521,11 @@ class SimExchange:
     def account(self) -> Account:
         if self._account is not None and self._account[0] == self._version:
             return self._account[1]
-        equity = self.book.equity()
-        account = Account(cash=to_money(self.book.cash), equity=equity,
-                          buying_power=self._buying_power(equity),
-                          start_of_day_equity=self.last_equity)
+        book = self.book
+        value, gross = book.value_and_exposure()
+        equity = to_money(book.cash + value)  # book.equity()
+        account = Account(to_money(book.cash), equity, self._buying_power(equity, gross),
+                          self.last_equity)
         self._account = (self._version, account)
         return account
 

@@ -162,8 +162,10 @@ class EmaCrossover:
         close = bar.close
         if state.warming is None:
             # _SymbolState.update and .cross, written out: this runs on every bar of a backtest.
-            fast = state.fast = state.fast + state.a_fast * (close - state.fast)
-            slow = state.slow = state.slow + state.a_slow * (close - state.slow)
+            fast = state.fast
+            fast = state.fast = fast + state.a_fast * (close - fast)
+            slow = state.slow
+            slow = state.slow = slow + state.a_slow * (close - slow)
             high, low, prev = bar.high, bar.low, state.prev_close
             tr = (high if high > prev else prev) - (low if low < prev else prev)
             atr = state.atr = (state.atr * state.atr_weight + tr) / state.atr_divisor
@@ -173,9 +175,12 @@ class EmaCrossover:
             fast, slow, atr = state.fast, state.slow, state.atr
             if fast is None or slow is None:
                 return None
-        was, now = state.above, fast > slow
+        now = fast > slow
+        was = state.above
+        if was is now:  # no cross (most bars): `above` stands
+            return None
         state.above = now
-        if was is None or was == now:
+        if was is None:
             return None
         if position_qty > 0 and not now:
             return self._exit(bar, "ema_cross_down")
