@@ -127,6 +127,9 @@ def run_minutes(minutes: Iterable[list[Bar]], start: datetime, settings: Setting
     engine.bad_bars.update(bad_bars or {})
     engine.record_tape = False  # no one looks at a backtest's live charts
     engine.record_events = False  # nor at its event log (errors are still recorded)
+    # Its "now" is the replayed minute's: a bar's arrival is stamped with it, not with the
+    # machine's time (asked of the system and converted to exchange time on every minute).
+    engine.wall_clock = engine.clock.now
     started = time.perf_counter()
     seen = 0
 
