@@ -511,11 +511,18 @@ class Engine:
         todo = [s for s in symbols if s not in reports]
         outcome: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
         for symbol in todo:
-            finals = [o for i in ids if (o := known.get(i)) is not None and o.symbol == symbol]
-            canceled = tuple(o.id for o in finals if not o.status.is_open and o.filled_qty == 0)
-            filled = tuple(o.id for o in finals if o.filled_qty > 0)
-            outcome[symbol] = canceled, filled
-            stuck = [o.id for o in finals if o.id in unconfirmed]
+            done_unfilled, done_filled, stuck = [], [], []  # the symbol's orders, as they ended
+            for i in ids:
+                o = known.get(i)
+                if o is None or o.symbol != symbol:
+                    continue
+                if o.filled_qty > 0:
+                    done_filled.append(i)
+                elif not o.status.is_open:
+                    done_unfilled.append(i)
+                if i in unconfirmed:
+                    stuck.append(i)
+            canceled, filled = outcome[symbol] = tuple(done_unfilled), tuple(done_filled)
             if stuck:
                 reports[symbol] = self._close_report(
                     symbol, t0, False, f"close {symbol}: {plural(len(stuck), 'order')} not confirmed "

@@ -14,11 +14,12 @@ import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
-from daytrader.models import Order, OrderRole, OrderUpdate
+from daytrader.models import Order, OrderRole, OrderUpdate, quick_init
 
 PROTECTIVE = (OrderRole.STOP_LOSS, OrderRole.TAKE_PROFIT)
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Protection:
     """The legs protecting one position now (None: none working)."""
