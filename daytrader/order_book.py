@@ -14,9 +14,12 @@ import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
-from daytrader.models import Order, OrderRole, OrderUpdate, quick_init
+from daytrader.models import Order, OrderRole, OrderStatus, OrderUpdate, quick_init
 
 PROTECTIVE = (OrderRole.STOP_LOSS, OrderRole.TAKE_PROFIT)
+# As sets, read without the enum's property call: every broker event is sorted by them.
+_OPEN = frozenset(s for s in OrderStatus if s.is_open)
+_WORKING = frozenset(s for s in OrderStatus if s.is_working)
 
 
 @quick_init
@@ -77,7 +80,7 @@ class OrderBook:
             if role is not order.role or (parent and parent != order.parent_id):
                 order = replace(order, role=role, parent_id=parent or order.parent_id)
         self.known[order_id] = order
-        if order.status.is_open:
+        if order.status in _OPEN:
             self.open[order_id] = order
         else:
             self.open.pop(order_id, None)
@@ -121,7 +124,7 @@ class OrderBook:
     def protection(self, symbol: str) -> Protection:
         stop = take = None
         for o in self.open.values():
-            if o.symbol != symbol or not o.status.is_working:
+            if o.symbol != symbol or o.status not in _WORKING:
                 continue
             if o.role is OrderRole.STOP_LOSS:
                 stop = o
@@ -145,4 +148,4 @@ def is_older(order: Order, known: Order) -> bool:
     """Whether `order` is an earlier state than `known`: fewer shares filled, or open again
     after it was done (a final state is final)."""
     return order.filled_qty < known.filled_qty or (
-        not known.status.is_open and order.status.is_open)
+        known.status not in _OPEN and order.status in _OPEN)
