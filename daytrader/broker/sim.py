@@ -101,6 +101,8 @@ class SimExchange:
         self.clock = clock
         self.book = PositionBook(Decimal(cash))
         self.slippage = Decimal(str(slippage_bps)) * _BPS
+        # What a taker's price is multiplied by, per side (worked out once, not on each fill).
+        self._taker_factor = {side: 1 + self.slippage * side.sign for side in Side}
         self.commission_per_share = Decimal(commission_per_share)
         self.multiplier = Decimal(buying_power_multiplier)
         self.last_equity = self.book.equity()
@@ -254,7 +256,7 @@ class SimExchange:
         o = w.order
         if o.order_type is not _LIMIT and self.slippage:
             # Takers pay the slippage; resting limits don't.
-            price = to_price(Decimal(str(raw_price)) * (1 + self.slippage * o.side.sign))
+            price = to_price(Decimal(str(raw_price)) * self._taker_factor[o.side])
         else:
             price = to_price(raw_price)
         commission = (to_money(self.commission_per_share * o.qty) if self.commission_per_share

@@ -177,7 +177,7 @@ class EmaCrossover:
                 return None
         now = fast > slow
         was = state.above
-        if was is now:  # no cross (most bars): `above` stands
+        if was == now:  # no cross (most bars): `above` stands
             return None
         state.above = now
         if was is None:
