@@ -97,6 +97,10 @@ _RISK_REJECTED, _DUPLICATE = SubmitStatus.RISK_REJECTED, SubmitStatus.DUPLICATE
 __all__ = ["CloseReport", "CommandResult", "EmergencyReport", "Engine", "EngineSnapshot"]
 
 
+def _failed_close(symbol: str, error: BaseException | None) -> CloseReport:
+    return CloseReport(symbol, False, f"close {symbol}: failed: {error!r}")
+
+
 class Engine:
     def __init__(self, settings: Settings, broker: Broker, calendar: MarketCalendar,
                  clock: Clock, strategy: Strategy | Mapping[str, Strategy] | None = None) -> None:
@@ -401,8 +405,16 @@ class Engine:
                          listed: list[Order] | None = None) -> dict[str, CloseReport]:
         """Closes several symbols in one pass (one listing, one position read for all). One
         close per symbol runs at a time: a symbol already closing gets the running report."""
+        if not self._closing and self._in_process():
+            # Nothing here waits (see Broker.in_process): the close runs in line, start to end,
+            # before anything else can ask for one, so it needs no single-flight entry.
+            fresh = list(dict.fromkeys(symbols))
+            try:
+                return await self._close(fresh, reason, source, listed)
+            except Exception as exc:  # reported as the task's failure would be
+                return {s: _failed_close(s, exc) for s in fresh}
         waiting: dict[str, asyncio.Future[CloseReport]] = {}
-        fresh: list[str] = []
+        fresh = []
         for symbol in dict.fromkeys(symbols):
             if symbol in self._closing:
                 waiting[symbol] = self._closing[symbol]
@@ -446,7 +458,7 @@ class Engine:
             if future is None or future.done():
                 continue
             if reports is None:
-                future.set_result(CloseReport(symbol, False, f"close {symbol}: failed: {error!r}"))
+                future.set_result(_failed_close(symbol, error))
             else:
                 future.set_result(reports[symbol])
 
