@@ -93,6 +93,7 @@ UNPROTECTED_ALERT_SECONDS = 30.0
 # Members looked at on every order and fill, by module name: looking one up on its enum class
 # is slow (EnumType has __getattr__).
 _ENTRY, _EXIT = OrderRole.ENTRY, OrderRole.EXIT
+_MARKET = OrderType.MARKET
 _RISK_REJECTED, _DUPLICATE = SubmitStatus.RISK_REJECTED, SubmitStatus.DUPLICATE
 __all__ = ["CloseReport", "CommandResult", "EmergencyReport", "Engine", "EngineSnapshot"]
 
@@ -574,9 +575,11 @@ class Engine:
                                       flat=True)
         side = Side.SELL if qty > 0 else Side.BUY
         last = self.last_prices.get(symbol)
-        intent = OrderIntent(symbol, side, abs(qty), OrderType.MARKET,
-                             ref_price=to_price(last) if last else None, reduce_only=True,
-                             reason=reason, strategy="exit", ts=self.clock.now())
+        # By position (keywords cost a third more): symbol, side, qty, type, limit, stop, stop
+        # loss, take-profit, reference price, reduce only, reason, strategy, time.
+        intent = OrderIntent(symbol, side, abs(qty), _MARKET, None, None, None, None,
+                             to_price(last) if last else None, True, reason, "exit",
+                             self.clock.now())
         result = await self._send(intent, broker_qty=qty)
         order_id = result.order.id if result.order is not None else None
         return self._close_report(
@@ -961,10 +964,10 @@ class Engine:
             except (BrokerError, TimeoutError) as exc:
                 self.record("warning", "broker", f"account refresh before sizing failed: {exc}")
         qty = self._size(signal.price, signal.stop_loss)
-        intent = OrderIntent(signal.symbol, side, qty, OrderType.MARKET,
-                             stop_loss=signal.stop_loss, take_profit=signal.take_profit,
-                             ref_price=signal.price, reason=signal.reason,
-                             strategy=self.strategies.name_of(signal.symbol), ts=signal.ts)
+        # By position, as in _close_one.
+        intent = OrderIntent(signal.symbol, side, qty, _MARKET, None, None, signal.stop_loss,
+                             signal.take_profit, signal.price, False, signal.reason,
+                             self.strategies.name_of(signal.symbol), signal.ts)
         if qty <= 0:
             self.record("info", "order", f"signal {signal.reason} {signal.symbol} skipped: "
                       "position size rounds to 0 shares")
@@ -1190,16 +1193,13 @@ class Engine:
         position_qty = self.book.qtys()
         if positions:
             position_qty.update(positions)
-        return RiskContext(state=self.state, now=now, market_open=market_open,
-                           equity=account.equity, start_of_day_equity=self.breaker.baseline
-                           or self.start_of_day_equity,
-                           buying_power=account.buying_power,
-                           breaker_tripped=self.breaker.tripped,
-                           open_symbols=self._open_symbols(),
-                           cooldown_until=self.cooldown.until,
-                           market_state="" if market_open else self.calendar.describe(now),
-                           position_qty=position_qty,
-                           allow_shorts=self.settings.allow_shorts)
+        # By position (keywords cost a third more, on every entry), in RiskContext's order.
+        return RiskContext(self.state, now, market_open, account.equity,
+                           self.breaker.baseline or self.start_of_day_equity,
+                           account.buying_power, self.breaker.tripped, self._open_symbols(),
+                           self.cooldown.until,
+                           "" if market_open else self.calendar.describe(now), position_qty,
+                           self.settings.allow_shorts)
 
     def _check(self, intent: OrderIntent, positions: dict[str, int] | None = None,
                advice: Opinion | None = None) -> RiskDecision:

@@ -200,13 +200,12 @@ class OrderManager:
         return result
 
     async def _send(self, cid: str, intent: OrderIntent, decision: RiskDecision) -> SubmitResult:
-        request = OrderRequest(client_order_id=cid, symbol=intent.symbol, side=intent.side,
-                               qty=intent.qty, order_type=intent.order_type,
-                               limit_price=intent.limit_price, stop_price=intent.stop_price,
-                               stop_loss=intent.stop_loss, take_profit=intent.take_profit,
-                               # a second guard at the broker: an exit can only close
-                               position_intent=f"{intent.side}_to_close" if intent.reduce_only
-                               else None)
+        # By position, in OrderRequest's order (keywords cost a third more, on every order). The
+        # position intent is a second guard at the broker: an exit can only close.
+        request = OrderRequest(cid, intent.symbol, intent.side, intent.qty, intent.order_type,
+                               intent.limit_price, intent.stop_price, intent.stop_loss,
+                               intent.take_profit,
+                               f"{intent.side}_to_close" if intent.reduce_only else None)
         last_error: BrokerError | None = None
         for attempt in range(1, self.attempts + 1):
             try:

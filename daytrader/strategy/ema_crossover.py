@@ -190,17 +190,18 @@ class EmaCrossover:
             return None
         p = self.params
         if now:
+            # Signal's fields by position: symbol, action, time, price, stop, take-profit, ATR,
+            # reason (keywords cost a third more).
             return Signal(bar.symbol, "enter_long", bar.ts, to_price(bar.close),
-                          stop_loss=to_price(bar.close - p.stop_atr_mult * atr),
-                          take_profit=to_price(bar.close + p.take_profit_atr_mult * atr),
-                          atr=atr, reason="ema_cross_up")
+                          to_price(bar.close - p.stop_atr_mult * atr),
+                          to_price(bar.close + p.take_profit_atr_mult * atr), atr, "ema_cross_up")
         if p.allow_shorts:
             return Signal(bar.symbol, "enter_short", bar.ts, to_price(bar.close),
-                          stop_loss=to_price(bar.close + p.stop_atr_mult * atr),
-                          take_profit=to_price(bar.close - p.take_profit_atr_mult * atr),
-                          atr=atr, reason="ema_cross_down")
+                          to_price(bar.close + p.stop_atr_mult * atr),
+                          to_price(bar.close - p.take_profit_atr_mult * atr), atr,
+                          "ema_cross_down")
         return None
 
     @staticmethod
     def _exit(bar: Bar, reason: str) -> Signal:
-        return Signal(bar.symbol, "exit", bar.ts, to_price(bar.close), reason=reason)
+        return Signal(bar.symbol, "exit", bar.ts, to_price(bar.close), None, None, None, reason)
