@@ -14,7 +14,7 @@ import hashlib
 import logging
 from collections.abc import Callable, Coroutine, Generator
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -34,20 +34,37 @@ def client_order_id(intent: OrderIntent, prefix: str = CLIENT_ID_PREFIX) -> str:
         raise ValueError("an order intent needs a timestamp for its client order id")
     price, ts = intent.limit_price or intent.stop_price or intent.ref_price, intent.ts
     key = "|".join((intent.symbol, str(intent.side), str(intent.qty),
-                    "" if price is None else plain_decimal(price), _utc_minute(ts, ts.fold),
+                    "" if price is None else plain_decimal(price), _utc_minute(ts),
                     intent.strategy))
     digest = hashlib.sha256(key.encode()).hexdigest()[:20]
     return f"{prefix}-{intent.strategy[:12]}-{digest}"
 
 
-@functools.lru_cache(maxsize=16)
-def _utc_minute(ts: datetime, fold: int) -> str:
-    """The minute of `ts` in UTC as "%Y%m%d%H%M". Kept for the few latest times: a minute's
-    orders (a bar's entries and exits, a flatten) share their time. `fold` is part of the key:
-    equal local times an hour apart (the hour repeated when DST ends) compare equal."""
-    utc = ts.astimezone(UTC)
-    # strftime, written out: a third of the cost.
-    return f"{utc.year:04d}{utc.month:02d}{utc.day:02d}{utc.hour:02d}{utc.minute:02d}"
+def _utc_minute(ts: datetime) -> str:
+    """The minute of `ts` in UTC as "%Y%m%d%H%M" (`fold` counts: the hour repeated when DST
+    ends is two different minutes). Most orders come inside a UTC day that is also their local
+    day: then it is that day's text (kept) and the minute's "%H%M" from a table, with no
+    conversion; otherwise worked out in full."""
+    offset = ts.utcoffset()
+    if offset is None or offset % _MINUTE:  # naive (this machine's local time), or an old
+        return _utc_text(ts.astimezone(UTC))  # local mean time's seconds
+    minute = ts.hour * 60 + ts.minute - offset // _MINUTE
+    if not 0 <= minute < 1440:
+        return _utc_text(ts.astimezone(UTC))
+    return _day_text(ts.year, ts.month, ts.day) + _HHMM[minute]
+
+
+_MINUTE = timedelta(minutes=1)
+_HHMM = [f"{m // 60:02d}{m % 60:02d}" for m in range(1440)]
+
+
+@functools.lru_cache(maxsize=8)
+def _day_text(year: int, month: int, day: int) -> str:
+    return f"{year:04d}{month:02d}{day:02d}"
+
+
+def _utc_text(utc: datetime) -> str:
+    return _day_text(utc.year, utc.month, utc.day) + _HHMM[utc.hour * 60 + utc.minute]
 
 
 def plain_decimal(d: Decimal) -> str:

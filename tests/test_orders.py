@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -29,6 +29,7 @@ from daytrader.models import (
 from daytrader.orders import (
     OrderManager,
     SubmitStatus,
+    _utc_minute,
     client_order_id,
     plain_decimal,
     within,
@@ -171,6 +172,16 @@ def test_the_hour_repeated_when_dst_ends_gives_each_minute_its_own_id():
     assert ids[0] != ids[1] and ids[:2] == ids[2:]
     key = "AAPL|buy|10|100.00|202611010630|ema_crossover"  # 1:30 EST is 6:30 UTC
     assert ids[1] == f"dt-ema_crossove-{hashlib.sha256(key.encode()).hexdigest()[:20]}"
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.datetimes(min_value=datetime(1800, 1, 1), max_value=datetime(2200, 1, 1),
+                    timezones=st.none() | st.timezones(), allow_imaginary=True))
+def test_an_ids_minute_is_the_utc_minute_in_any_zone_and_fold(ts):
+    """The minute in an id is the instant's UTC minute, whatever the zone (half-hour and
+    45-minute offsets, old local mean time with seconds), the fold or a naive time."""
+    utc = ts.astimezone(UTC)
+    assert _utc_minute(ts) == f"{utc:%Y%m%d%H%M}"
 
 
 @pytest.mark.parametrize("change", [
