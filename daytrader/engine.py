@@ -157,7 +157,7 @@ class Engine:
         # from what the engine sees.
         self.health: dict[str, Health] = {}
         self.last_bar_wall: datetime | None = None
-        self._flatten_for: tuple[tuple[datetime, int] | None, datetime | None] = (None, None)
+        self._flatten_for: tuple[tuple[Session, int] | None, datetime | None] = (None, None)
         self._session: Session | None = None  # the last session a minute fell in
         self._account_for: tuple[Account | None, Decimal, Account | None] = (None, ZERO, None)
         # Wall time for health ages (the sim clock is the data's); tests freeze it.
@@ -866,9 +866,9 @@ class Engine:
             # as not to send an entry on a price the market has left.
             await self.settle_entries()
         session = await self._trade_minute(bars)
-        now = bars[0].ts + MINUTE
-        kind = "eod" if session is not None and now >= session.close else "minute"
         if self._journal_keeps():
+            now = bars[0].ts + MINUTE
+            kind = "eod" if session is not None and now >= session.close else "minute"
             self.journal.equity(now, kind, to_money(self.book.equity_estimate()),
                                 to_money(self.book.cash), self.state.value)
         self.journal.flush()
@@ -922,9 +922,13 @@ class Engine:
     def _flatten_at(self, session: Session) -> datetime:
         """When the flatten before `session`'s close begins (worked out once a session)."""
         minutes = self.settings.flatten_minutes_before_close
-        if self._flatten_for[0] != (session.close, minutes):
-            self._flatten_for = ((session.close, minutes), session.close - timedelta(minutes=minutes))
-        return self._flatten_for[1]
+        key, at = self._flatten_for
+        if key is None or key[0] is not session or key[1] != minutes:
+            # By identity: the minute loop keeps one session object all day (a tuple compare of
+            # its close would cost more each minute than this does once a day).
+            at = session.close - timedelta(minutes=minutes)
+            self._flatten_for = ((session, minutes), at)
+        return at
 
     def _start_day(self, day: date) -> None:
         self.day = day
