@@ -105,10 +105,7 @@ def max_drawdown(equity: Iterable[float]) -> tuple[float, float]:
 def daily_returns(equity_curve: Sequence[tuple[datetime, float]],
                   starting_equity: float | None = None) -> list[float]:
     """Return of each exchange day: its last equity against the previous day's last."""
-    closes: dict = {}
-    for ts, value in equity_curve:
-        closes[ts.date()] = value
-    values = list(closes.values())
+    values = list({ts.date(): value for ts, value in equity_curve}.values())  # each day's last
     previous = starting_equity if starting_equity is not None else (
         equity_curve[0][1] if equity_curve else None)
     returns = []
