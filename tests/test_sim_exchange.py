@@ -228,9 +228,66 @@ def test_bracket_legs_are_held_until_the_entry_fills(venue):
     venue.bar(99.5, 100.0, 98.5, 99.5)  # entry fills at 99; legs go live
     assert venue.order(parent.id).status is OrderStatus.FILLED
     legs = venue.legs(parent.id)
-    assert all(o.status is OrderStatus.NEW for o in legs.values())
-    assert venue.events(legs[OrderRole.STOP_LOSS].id) == ["new"]
+    # As at Alpaca (shared/notes/alpaca.md): only the take-profit turns new; the stop-loss
+    # stays held, with no update, until it triggers.
+    assert legs[OrderRole.TAKE_PROFIT].status is OrderStatus.NEW
+    assert venue.events(legs[OrderRole.TAKE_PROFIT].id) == ["new"]
+    assert legs[OrderRole.STOP_LOSS].status is OrderStatus.HELD
+    assert venue.events(legs[OrderRole.STOP_LOSS].id) == []
     assert venue.qty() == 100
+
+
+def test_the_held_stop_loss_triggers_and_fills_from_held(venue):
+    parent = _bracket(venue)
+    venue.bar(100.0, 101.0, 99.5, 100.5)  # entry fills at 100
+    for _ in range(3):  # bars between the legs touch neither
+        venue.bar(100.0, 101.0, 98.5, 100.0)
+    stop = venue.legs(parent.id)[OrderRole.STOP_LOSS]
+    assert stop.status is OrderStatus.HELD and venue.qty() == 100
+
+    venue.bar(99.0, 99.5, 97.0, 97.5)
+
+    legs = venue.legs(parent.id)
+    assert legs[OrderRole.STOP_LOSS].status is OrderStatus.FILLED
+    assert legs[OrderRole.STOP_LOSS].filled_avg_price == D("98.00")
+    assert venue.events(stop.id) == ["fill"]  # straight from held, as at Alpaca
+    assert legs[OrderRole.TAKE_PROFIT].status is OrderStatus.CANCELED
+    assert venue.events(legs[OrderRole.TAKE_PROFIT].id) == ["new", "canceled"]
+    assert venue.qty() == 0 and venue.exchange.orders() == []
+
+
+def test_a_stop_loss_only_bracket_stays_held_and_still_fills(venue):
+    parent = venue.submit(Side.BUY, 100, stop_loss=D("98.00"))
+    venue.bar(100.0, 101.0, 99.5, 100.5)
+    [stop] = venue.legs(parent.id).values()
+    assert stop.status is OrderStatus.HELD and venue.events(stop.id) == []
+
+    venue.bar(97.0, 97.5, 96.5, 97.2)  # gaps through the stop: fills at the open
+
+    assert venue.order(stop.id).status is OrderStatus.FILLED
+    assert venue.order(stop.id).filled_avg_price == D("97.00")
+    assert venue.events(stop.id) == ["fill"]
+    assert venue.qty() == 0
+
+
+def test_canceling_the_held_stop_loss_leaves_the_take_profit_working(venue):
+    parent = _bracket(venue)
+    venue.bar(100.0, 101.0, 99.5, 100.5)
+    stop = venue.legs(parent.id)[OrderRole.STOP_LOSS]
+    assert stop.status is OrderStatus.HELD
+
+    venue.exchange.cancel(stop.id)
+    assert venue.order(stop.id).status is OrderStatus.CANCELED
+    assert venue.events(stop.id) == ["canceled"]
+    with pytest.raises(NotCancelable):
+        venue.exchange.cancel(stop.id)
+
+    venue.bar(99.0, 99.5, 97.0, 97.5)  # through the old stop: nothing fills
+    assert venue.fills()[-1].role is OrderRole.ENTRY and venue.qty() == 100
+    venue.bar(101.0, 105.5, 100.5, 105.2)
+    take = venue.legs(parent.id)[OrderRole.TAKE_PROFIT]
+    assert take.status is OrderStatus.FILLED and take.filled_avg_price == D("105.00")
+    assert venue.qty() == 0
 
 
 def test_take_profit_fill_cancels_the_stop_leg(venue):
@@ -242,7 +299,7 @@ def test_take_profit_fill_cancels_the_stop_leg(venue):
     assert legs[OrderRole.TAKE_PROFIT].status is OrderStatus.FILLED
     assert legs[OrderRole.TAKE_PROFIT].filled_avg_price == D("105.00")
     assert legs[OrderRole.STOP_LOSS].status is OrderStatus.CANCELED
-    assert venue.events(legs[OrderRole.STOP_LOSS].id)[-1] == "canceled"
+    assert venue.events(legs[OrderRole.STOP_LOSS].id) == ["canceled"]  # from held
     assert venue.qty() == 0
     assert venue.cash == CASH + D("500.00")
     [trade] = venue.exchange.book.trades
@@ -513,3 +570,75 @@ def test_buying_power_falls_with_exposure_and_pending_entries(venue):
     assert venue.exchange.account().buying_power == CASH - D("10000.00") - D("9000.00")
     with pytest.raises(InsufficientBuyingPower):
         venue.submit(qty=811)  # 81,100 at $100 > 81,000 left
+
+
+# --- restart -------------------------------------------------------------------------------------
+
+
+def _restarted(calendar, before: Venue, orders=None) -> Venue:
+    """A new exchange rebuilt from what `before` would have left in the journal."""
+    after = Venue(calendar, start=before.clock.now())
+    orders = before.exchange.orders(open_only=False) if orders is None else orders
+    after.exchange.restore(before.fills(), orders, dict(before.exchange._last))
+    return after
+
+
+def test_after_a_restart_the_held_stop_loss_still_triggers(calendar, venue):
+    parent = _bracket(venue)
+    venue.bar(100.0, 101.0, 99.5, 100.5)  # entry fills; the stop reads held
+    after = _restarted(calendar, venue)
+    legs = after.legs(parent.id)
+    assert legs[OrderRole.STOP_LOSS].status is OrderStatus.HELD
+    assert legs[OrderRole.TAKE_PROFIT].status is OrderStatus.NEW
+    assert after.qty() == 100
+
+    after.bar(100.0, 101.0, 98.5, 100.0)  # between the legs
+    after.bar(99.0, 99.5, 97.0, 97.5)
+
+    stop = after.order(legs[OrderRole.STOP_LOSS].id)
+    assert stop.status is OrderStatus.FILLED and stop.filled_avg_price == D("98.00")
+    assert after.events(stop.id) == ["fill"]
+    assert after.order(legs[OrderRole.TAKE_PROFIT].id).status is OrderStatus.CANCELED
+    assert after.qty() == 0 and after.exchange.orders() == []
+
+
+def test_after_a_restart_the_take_profit_still_cancels_the_held_stop(calendar, venue):
+    parent = _bracket(venue)
+    venue.bar(100.0, 101.0, 99.5, 100.5)
+    after = _restarted(calendar, venue)
+    after.bar(101.0, 105.5, 100.5, 105.2)
+    legs = after.legs(parent.id)
+    assert legs[OrderRole.TAKE_PROFIT].status is OrderStatus.FILLED
+    assert legs[OrderRole.STOP_LOSS].status is OrderStatus.CANCELED
+    assert after.qty() == 0
+
+
+def test_after_a_restart_legs_the_journal_has_as_new_or_held_all_work(calendar, venue):
+    """A journal may show either: legs from before the entry's fill (both held) or a stop
+    recorded new (written before the sim reported stops as Alpaca does)."""
+    parent = _bracket(venue)
+    venue.bar(100.0, 101.0, 99.5, 100.5)
+    for status in (OrderStatus.NEW, OrderStatus.HELD):
+        journal = [replace(o, status=status) if o.parent_id == parent.id else o
+                   for o in venue.exchange.orders(open_only=False)]
+        after = _restarted(calendar, venue, journal)
+        legs = after.legs(parent.id)
+        assert legs[OrderRole.STOP_LOSS].status is status  # as recorded
+        assert legs[OrderRole.TAKE_PROFIT].status is OrderStatus.NEW  # its parent filled
+        after.bar(99.0, 99.5, 97.0, 97.5)
+        assert after.order(legs[OrderRole.STOP_LOSS].id).filled_avg_price == D("98.00")
+        assert after.qty() == 0
+
+
+def test_after_a_restart_the_legs_of_a_resting_entry_wait_for_it(calendar, venue):
+    parent = _bracket(venue, order_type=OrderType.LIMIT, limit_price=D("99.00"))
+    after = _restarted(calendar, venue)
+    after.bar(100.0, 106.0, 99.5, 100.0)  # would reach the take-profit; the entry rests
+    assert after.fills() == []
+    assert {o.status for o in after.legs(parent.id).values()} == {OrderStatus.HELD}
+
+    after.bar(99.5, 100.0, 97.5, 98.0)  # entry fills at 99, then the stop is reached
+    legs = after.legs(parent.id)
+    assert [f.role for f in after.fills()] == [OrderRole.ENTRY, OrderRole.STOP_LOSS]
+    assert legs[OrderRole.STOP_LOSS].status is OrderStatus.FILLED
+    assert legs[OrderRole.TAKE_PROFIT].status is OrderStatus.CANCELED

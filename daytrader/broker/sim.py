@@ -10,6 +10,12 @@ Bracket legs become active when their parent fills and may trigger in the same b
 bar reaches both the stop-loss and the take-profit, the stop-loss fills (we cannot know the
 order inside the bar, so the pessimistic outcome is taken) unless the bar opened beyond the
 take-profit. A filled leg cancels its sibling.
+
+Bracket legs report their status as Alpaca does (shared/notes/alpaca.md, "Brackets after the
+entry fills"): both are `held` until the entry fills; then the take-profit turns `new` (with a
+"new" trade update) while the stop-loss stays `held` until it triggers, filling or canceling
+from `held`. Whether an order can fill is therefore not read from its status but kept apart, in
+`_Working.armed`.
 """
 
 from __future__ import annotations
@@ -77,6 +83,10 @@ class _Working:
     # For a bracket leg with a sibling: the prices strictly between its stop and target, where
     # a bar touches neither (most bars, settled with two comparisons).
     band: tuple[float, float] | None = None
+    # Whether it can fill: a NEW order, or a bracket leg whose parent filled. Not its status,
+    # because a live stop-loss leg still reports HELD, as at Alpaca (see the module docstring).
+    # Cleared when it fills or is canceled.
+    armed: bool = False
 
 
 def _pair(a: _Working, b: _Working) -> None:
@@ -172,8 +182,8 @@ class SimExchange:
         if len(ids) == 2:  # a held position's two legs, which most bars touch neither of
             first = orders[ids[0]]
             band = first.band
-            if (band is not None and first.sibling == ids[1] and first.order.status is _NEW
-                    and orders[ids[1]].order.status is _NEW):
+            if (band is not None and first.sibling == ids[1] and first.armed
+                    and orders[ids[1]].armed):
                 self._quiet[bar.symbol] = band  # until either leg changes (see on_bars)
                 if band[0] < bar.low and bar.high < band[1]:
                     return
@@ -182,17 +192,17 @@ class SimExchange:
             if order_id == checked:
                 continue  # its pair was settled with its sibling (one check covers both)
             working = orders[order_id]
-            if working.order.status is not _NEW:
+            if not working.armed:  # filled or canceled by an earlier order of this bar
                 continue
             band = working.band
             if (band is None or not band[0] < bar.low or not bar.high < band[1]
-                    or orders[working.sibling].order.status is not _NEW):
+                    or not orders[working.sibling].armed):
                 self._match_one(working, bar, gap=True)
             checked = working.sibling
 
     def _match_one(self, w: _Working, bar: Bar, *, gap: bool) -> None:
         sibling = self._orders[w.sibling] if w.sibling else None
-        if sibling is not None and sibling.order.status is _NEW:
+        if sibling is not None and sibling.armed:
             self._match_oco(w, sibling, bar, gap=gap)
             return
         price = self._trigger_price(w, bar, gap=gap)
@@ -201,14 +211,17 @@ class SimExchange:
         self._fill(w, price, bar.ts)
         for child_id in w.children:
             child = self._orders[child_id]
-            if child.order.status is _HELD:
-                self._set(child, _NEW, child.order.updated_at)
-                self._working.setdefault(child.order.symbol, []).append(child_id)
-                self._emit("new", child.order)
+            if child.order.status is _HELD and not child.armed:
+                # Both legs can fill from now on, but only the take-profit turns NEW and is
+                # announced: at Alpaca the stop-loss stays HELD until it triggers.
+                if child.order.role is not _STOP_LOSS:
+                    self._set(child, _NEW, child.order.updated_at)
+                    self._emit("new", child.order)
+                self._arm(child)
         matched = None  # the sibling of a pair of legs just matched together (one check)
         for child_id in w.children:
             child = self._orders[child_id]
-            if child_id != matched and child.order.status is _NEW:
+            if child_id != matched and child.armed:
                 self._match_one(child, bar, gap=False)
                 matched = child.sibling
 
@@ -291,8 +304,18 @@ class SimExchange:
             self._open[o.id] = w
         else:
             self._open.pop(o.id, None)
+            w.armed = False  # filled or canceled: it can no longer fill
         self._quiet.pop(o.symbol, None)
         self._version += 1  # the account: see _changed
+
+    def _arm(self, w: _Working) -> None:
+        """Lets `w` fill on the bars from now on (its status is set apart: see `armed`)."""
+        w.armed = True
+        symbol = w.order.symbol
+        self._working.setdefault(symbol, []).append(w.order.id)
+        # A change to the symbol's working orders: the quiet band no longer holds (a stop-loss
+        # armed without a change of status does not pass through `_set`).
+        self._quiet.pop(symbol, None)
 
     def _unwork(self, order: Order) -> None:
         ids = self._working.get(order.symbol)
@@ -398,13 +421,14 @@ class SimExchange:
              stop_price: Decimal | None, parent_id: str | None) -> _Working:
         order = Order(self._new_id(), cid, symbol, side, qty, order_type, status, now, role,
                       limit_price, stop_price, 0, None, parent_id, now)
+        armed = status is _NEW  # a bracket's legs (HELD) wait for their parent's fill
         w = _Working(order, [], None, float(limit_price) if limit_price else None,
-                     float(stop_price) if stop_price else None)
+                     float(stop_price) if stop_price else None, None, armed)
         order_id = order.id
         self._orders[order_id] = w
         self._open[order_id] = w
         self._by_client_id[cid] = order_id
-        if status is _NEW:
+        if armed:
             self._working.setdefault(symbol, []).append(order_id)
         self._quiet.pop(symbol, None)
         self._version += 1  # the account: see _changed
@@ -445,8 +469,9 @@ class SimExchange:
                 last_prices: dict[str, float]) -> None:
         """Rebuilds the exchange after a restart from what the journal recorded: the fills
         (cash and positions), every order's latest state (open ones work again, bracket legs
-        keep their one-cancels-other pairing) and the last prices. New ids continue after the
-        restored ones, so no id is reused."""
+        keep their one-cancels-other pairing; the legs of a filled entry can fill, the
+        stop-loss still reading HELD as at Alpaca) and the last prices. New ids continue after
+        the restored ones, so no id is reused."""
         for fill in fills:
             self.book.apply_fill(fill)
         for symbol, price in last_prices.items():
@@ -455,7 +480,8 @@ class SimExchange:
         legs: dict[str, list[_Working]] = {}
         for order in orders:
             w = _Working(order, limit=float(order.limit_price) if order.limit_price else None,
-                         stop=float(order.stop_price) if order.stop_price else None)
+                         stop=float(order.stop_price) if order.stop_price else None,
+                         armed=order.status is OrderStatus.NEW)
             self._orders[order.id] = w
             self._by_client_id[order.client_order_id] = order.id
             if order.parent_id is not None:
@@ -470,11 +496,15 @@ class SimExchange:
             parent_done = parent is None or parent.order.status is OrderStatus.FILLED
             for leg in open_legs:
                 if leg.order.status is OrderStatus.HELD and parent_done:
-                    leg.order = replace(leg.order, status=OrderStatus.NEW)
+                    # Live again. A take-profit the journal caught before its "new" reads NEW;
+                    # a stop-loss reads HELD until it triggers, as at Alpaca.
+                    if leg.order.role is not _STOP_LOSS:
+                        leg.order = replace(leg.order, status=OrderStatus.NEW)
+                    leg.armed = True
         for w in self._orders.values():
             if w.order.status.is_open:
                 self._open[w.order.id] = w
-                if w.order.status is OrderStatus.NEW:
+                if w.armed:
                     self._working.setdefault(w.order.symbol, []).append(w.order.id)
 
         def after(ids: Iterable[str]) -> int:
