@@ -68,10 +68,13 @@ class EngineHost:
         try:
             await self.runtime.run(self._stop, on_feed_end=self._feed_ended, linger=True)
         except Exception as exc:  # the console shows it; trading must not go on blind
-            self.error = exc
             self.engine.enabled = False
             log.exception("engine stopped by an error")
             self.engine.record("error", "engine", f"ENGINE ERROR: {exc!r}; trading disabled")
+            # Published before the error is: whoever sees the error (the console, on its own
+            # thread) reads a snapshot that already says DISABLED, never "ENABLED" beside it.
+            self.publish()
+            self.error = exc
             await self._stop.wait()
         finally:
             publisher.cancel()

@@ -80,6 +80,29 @@ def test_an_engine_crash_is_recorded_and_disables_trading():
         host.stop()
 
 
+def test_the_error_is_only_seen_beside_a_snapshot_that_says_trading_is_disabled():
+    """The console reads the error and the snapshot from its own thread: the snapshot it gets
+    with the error must already say DISABLED (with a slow publisher, the last periodic one
+    would still say ENABLED)."""
+    settings = Settings(symbols=("AAPL",))
+    now = datetime(2026, 11, 24, 12, 0, tzinfo=EXCHANGE_TZ)
+    runtime = build_runtime(settings, RunOptions(speed=0, duration="60m"), lambda: now)
+    host = EngineHost(runtime, publish_interval=600)
+
+    async def broken(bars):
+        raise RuntimeError("boom")
+
+    host.engine.on_minute = broken
+    host.start()
+    try:
+        wait_for(lambda: host.error is not None)
+        snapshot = host.latest
+        assert snapshot.state is TradingState.DISABLED
+        assert any("ENGINE ERROR" in e.message for e in snapshot.events)
+    finally:
+        host.stop()
+
+
 def test_stopping_mid_feed_leaves_no_pending_task_behind(caplog):
     # The console quits while the paced feed waits for its next bar: the feed's generator must
     # be closed on the engine's loop, not found pending when the loop is gone ("Task was
