@@ -19,11 +19,11 @@ def wait_for(predicate, timeout: float = 20.0) -> None:
         time.sleep(0.02)
 
 
-def sim_host(duration: str = "390m", speed: float = 0) -> EngineHost:
+def sim_host(duration: str = "390m", speed: float = 0, publish_interval: float = 0.02) -> EngineHost:
     settings = Settings(symbols=("AAPL", "MSFT", "NVDA"))
     now = datetime(2026, 11, 24, 12, 0, tzinfo=EXCHANGE_TZ)
     runtime = build_runtime(settings, RunOptions(speed=speed, duration=duration), lambda: now)
-    return EngineHost(runtime, publish_interval=0.02)
+    return EngineHost(runtime, publish_interval=publish_interval)
 
 
 def test_snapshots_follow_the_engine_and_controls_stay_after_the_feed_ends():
@@ -64,30 +64,10 @@ def test_emergency_stop_through_the_host_ends_flat():
 
 
 def test_an_engine_crash_is_recorded_and_disables_trading():
-    host = sim_host("390m", speed=0)
-
-    async def broken(bars):
-        raise RuntimeError("boom")
-
-    host.engine.on_minute = broken
-    host.start()
-    try:
-        wait_for(lambda: host.error is not None)
-        assert host.engine.state is TradingState.DISABLED
-        wait_for(lambda: any("ENGINE ERROR" in e.message for e in host.latest.events))
-        assert host.running, "the host stays up so the console can show the error"
-    finally:
-        host.stop()
-
-
-def test_the_error_is_only_seen_beside_a_snapshot_that_says_trading_is_disabled():
     """The console reads the error and the snapshot from its own thread: the snapshot it gets
-    with the error must already say DISABLED (with a slow publisher, the last periodic one
-    would still say ENABLED)."""
-    settings = Settings(symbols=("AAPL",))
-    now = datetime(2026, 11, 24, 12, 0, tzinfo=EXCHANGE_TZ)
-    runtime = build_runtime(settings, RunOptions(speed=0, duration="60m"), lambda: now)
-    host = EngineHost(runtime, publish_interval=600)
+    with the error must already say DISABLED. The publisher here is slow, so the last periodic
+    snapshot would still say ENABLED."""
+    host = sim_host("390m", speed=0, publish_interval=600)
 
     async def broken(bars):
         raise RuntimeError("boom")
@@ -99,6 +79,7 @@ def test_the_error_is_only_seen_beside_a_snapshot_that_says_trading_is_disabled(
         snapshot = host.latest
         assert snapshot.state is TradingState.DISABLED
         assert any("ENGINE ERROR" in e.message for e in snapshot.events)
+        assert host.running, "the host stays up so the console can show the error"
     finally:
         host.stop()
 
