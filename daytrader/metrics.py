@@ -138,9 +138,10 @@ def exposure_pct(trades: Sequence[Trade], equity_curve: Sequence[tuple[datetime,
             merged[-1][1] = max(merged[-1][1], end)
         else:
             merged.append([start, end])
-    # Each point closes a minute: the ones whose minute starts inside an interval, by bisection
-    # of the (time-ordered) curve rather than a step per point.
-    times = [ts for ts, _ in equity_curve]
+    # Each point closes a minute: the ones whose minute starts inside an interval, counted by
+    # bisection rather than a step per point (sorted: a journal's curve may come out of order;
+    # a run's already is, which costs sorted() one pass).
+    times = sorted(ts for ts, _ in equity_curve)
     minute = timedelta(minutes=1)
     exposed = sum(bisect_left(times, end + minute) - bisect_left(times, start + minute)
                   for start, end in merged)

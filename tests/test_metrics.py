@@ -68,6 +68,8 @@ def test_exposure_counts_minutes_with_a_position_open():
     curve = [(at("10:00") + timedelta(minutes=i + 1), 100.0) for i in range(10)]
     trades = [trade("1", minutes=3, start="10:02"), trade("1", minutes=2, start="10:04")]
     assert compute(trades, curve).exposure_pct == pytest.approx(40.0)  # 10:02,03,04,05
+    # A curve read back out of order (a journal's) counts the same minutes.
+    assert compute(trades, curve[::-1]).exposure_pct == pytest.approx(40.0)
 
 
 def test_slippage_is_positive_when_it_costs_us():
