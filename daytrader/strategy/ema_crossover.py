@@ -45,7 +45,8 @@ class _SymbolState:
 
     Until all three are ready they warm up in the indicator classes (`EMA`, `ATR`), which own
     the seeding; from then on the three are plain floats here, moved by the same formulas in
-    one call per bar (three method calls per bar were a sixth of a backtest's strategy time)."""
+    `EmaCrossover.on_bar` (three method calls per bar were a sixth of a backtest's strategy
+    time)."""
 
     __slots__ = ("fast", "slow", "atr", "above", "warming", "prev_close", "a_fast", "a_slow",
                  "atr_weight", "atr_divisor")
@@ -63,30 +64,14 @@ class _SymbolState:
         self.atr_weight, self.atr_divisor = float(p.atr_period - 1), float(p.atr_period)
 
     def update(self, high: float, low: float, close: float) -> None:
-        """Moves the indicators by one bar (`fast`, `slow`, `atr`: None while warming up)."""
-        if self.warming is None:
-            fast, slow = self.fast, self.slow
-            self.fast = fast + self.a_fast * (close - fast)  # type: ignore[operator]
-            self.slow = slow + self.a_slow * (close - slow)  # type: ignore[operator]
-            prev = self.prev_close
-            # Wilder's true range as ATR.update computes it.
-            tr = (high if high > prev else prev) - (low if low < prev else prev)
-            self.atr = (self.atr * self.atr_weight + tr) / self.atr_divisor  # type: ignore[operator]
-            self.prev_close = close
-            return
-        fast, slow, atr = self.warming
+        """Moves the indicators by one bar while they warm up (`fast`, `slow`, `atr`: None until
+        ready). Once warm, `EmaCrossover.on_bar` moves the floats itself."""
+        fast, slow, atr = self.warming  # type: ignore[misc]
         self.fast, self.slow = fast.update(close), slow.update(close)
         self.atr = atr.update(high, low, close)
         self.prev_close = close
         if self.fast is not None and self.slow is not None and self.atr is not None:
             self.warming = None  # all ready: floats from here on
-
-    def cross(self) -> tuple[bool | None, bool | None]:
-        """(was_above, is_above) after an update; None where the EMAs are not ready."""
-        if self.fast is None or self.slow is None:
-            return None, None
-        was, self.above = self.above, self.fast > self.slow
-        return was, self.above
 
 
 class EmaCrossover:
@@ -104,9 +89,9 @@ class EmaCrossover:
         return state
 
     def warm_up(self, bar: Bar) -> None:
-        state = self._symbol(bar.symbol)
-        state.update(bar.high, bar.low, bar.close)
-        state.cross()
+        # A decision with no position, its signal unused: the indicators and the cross move
+        # exactly as on a bar that trades, by the one path that moves them.
+        self.on_bar(bar, 0)
 
     def indicators(self, symbol: str) -> tuple[float | None, float | None, float | None]:
         """Current (fast EMA, slow EMA, ATR) of a symbol."""
@@ -161,7 +146,8 @@ class EmaCrossover:
         state = self._state.get(bar.symbol) or self._symbol(bar.symbol)
         close = bar.close
         if state.warming is None:
-            # _SymbolState.update and .cross, written out: this runs on every bar of a backtest.
+            # Warm: the indicators moved here, by the formulas EMA and ATR use (a call per bar
+            # would be a sixth of a backtest's strategy time).
             fast = state.fast
             fast = state.fast = fast + state.a_fast * (close - fast)
             slow = state.slow
