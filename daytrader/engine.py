@@ -1227,8 +1227,7 @@ class Engine:
         book, incoming = self.order_book, update.order
         prev = book.known.get(incoming.id)
         if prev is not None and is_older(incoming, prev):
-            # Older than what a sync or a lookup adopted (OrderBook.is_stale, with the one lookup
-            # this needs anyway: this runs on every broker event).
+            # Older than what a sync or a lookup adopted.
             self.journal.order_update(self.clock.now(), replace(update, fill=None))
             return
         order = book.remember(incoming) if incoming.legs else book.record(incoming)

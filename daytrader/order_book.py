@@ -14,7 +14,7 @@ import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
-from daytrader.models import Order, OrderRole, OrderStatus, OrderUpdate, quick_init
+from daytrader.models import Order, OrderRole, OrderStatus, quick_init
 
 PROTECTIVE = (OrderRole.STOP_LOSS, OrderRole.TAKE_PROFIT)
 # As sets, read without the enum's property call: every broker event is sorted by them.
@@ -88,11 +88,6 @@ class OrderBook:
         if self._changed is not None:
             self._changed.set()
         return order
-
-    def is_stale(self, update: OrderUpdate) -> bool:
-        """An event older than what is known (a sync already read a later state)."""
-        prev = self.known.get(update.order.id)
-        return prev is not None and is_older(update.order, prev)
 
     async def changed(self, timeout: float) -> bool:
         """Waits until any order changes (or `timeout` seconds); True if one did."""

@@ -165,12 +165,10 @@ class SimExchange:
                 if band is None or not band[0] < bar.low or not bar.high < band[1]:
                     self._match(bar, ids)
             last[symbol] = bar.close
-            # Marked after its bar's fills, which set it to their price (PositionBook.mark,
-            # written out: a call per bar of each held symbol).
+            # Marked after its bar's fills, which set it to their price.
             pos = positions.get(symbol)
             if pos is not None:
-                pos.last = bar.close
-                pos._last_price = None
+                pos.set_last(bar.close)
         self._version += 1  # prices moved: the account is worked out again when next asked
 
     def _changed(self) -> None:
