@@ -16,6 +16,11 @@ def plural(count: int, noun: str, many: str | None = None) -> str:
     return f"{count:,} {many or IRREGULAR.get(noun) or _plural(noun)}"
 
 
+def agree(count: int, verb: str) -> str:
+    """The verb that goes with `count` things: agree(1, "was") -> "was", agree(3, "was") -> "were"."""
+    return verb if count == 1 else IRREGULAR.get(verb, verb)
+
+
 def _plural(noun: str) -> str:
     if noun.endswith(("s", "x", "ch", "sh")):
         return noun + "es"

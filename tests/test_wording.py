@@ -10,7 +10,7 @@ from daytrader.charting import padded_range, time_ticks
 from daytrader.clock import EXCHANGE_TZ
 from daytrader.models import short_order_id
 from daytrader.snapshot import EmergencyReport
-from daytrader.wording import counts, plural
+from daytrader.wording import agree, counts, plural
 from widgets.emergency import emergency_text
 
 
@@ -18,6 +18,7 @@ def test_counts_read_in_the_right_number():
     assert plural(1, "position") == "1 position" and plural(3, "position") == "3 positions"
     assert plural(0, "close") == "0 closes" and plural(2, "trip") == "2 trips"
     assert plural(1200, "bar") == "1,200 bars" and plural(2, "entry") == "2 entries"
+    assert agree(1, "was") == "was" and agree(0, "was") == "were" and agree(2, "was") == "were"
     assert counts({"stop_cooldown": 3, "buying_power": 1}) == "stop_cooldown 3, buying_power 1"
     assert counts({}) == "none"
 

@@ -32,7 +32,7 @@ from daytrader.advisor.opinion import instruction_in
 from daytrader.advisor.prompts import debrief_messages, redact, secrets_of
 from daytrader.config import Settings
 from daytrader.models import ZERO, ModelCall, Side, Trade
-from daytrader.wording import plural
+from daytrader.wording import agree, plural
 
 REPORTS = "reports"
 MAX_SENTENCES = 6
@@ -43,10 +43,6 @@ def money(value: Decimal, sign: bool = False) -> str:
     plus = "+" if sign and value > 0 else ""
     minus = "-" if value < 0 else ""
     return f"{plus}{minus}${abs(value):,.2f}"
-
-
-def _were(count: int) -> str:
-    return "was" if count == 1 else "were"
 
 
 def _hm(ts: datetime) -> str:
@@ -233,7 +229,7 @@ def _went(v: DayView) -> tuple[list[str], list[str]]:
         if targets:
             good.append(f"{plural(targets, 'trade')} reached the take-profit.")
         if stops:
-            bad.append(f"{plural(stops, 'trade')} {_were(stops)} stopped out.")
+            bad.append(f"{plural(stops, 'trade')} {agree(stops, 'was')} stopped out.")
         (good if m.realized > 0 else bad).append(f"Realized P&L {v.realized}, win rate "
                                                  f"{v.win_rate}.")
     else:
@@ -244,7 +240,7 @@ def _went(v: DayView) -> tuple[list[str], list[str]]:
         good.append("The circuit breaker never tripped.")
     if j.rejections:
         top = Counter(d.check or "?" for d in j.rejections).most_common(1)[0]
-        bad.append(f"{plural(len(j.rejections), 'order')} {_were(len(j.rejections))} refused by "
+        bad.append(f"{plural(len(j.rejections), 'order')} {agree(len(j.rejections), 'was')} refused by "
                    f"the risk checks (most by "
                    f"{top[0]}: {top[1]}).")
     if any(c.action == "emergency_stop" for c in j.controls):
