@@ -14,7 +14,7 @@ import hashlib
 import logging
 from collections.abc import Callable, Coroutine, Generator
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -44,17 +44,20 @@ def _utc_minute(ts: datetime) -> str:
     """The minute of `ts` in UTC as "%Y%m%d%H%M" (`fold` counts: the hour repeated when DST
     ends is two different minutes). Most orders come inside a UTC day that is also their local
     day: then it is that day's text (kept) and the minute's "%H%M" from a table, with no
-    conversion; otherwise worked out in full."""
+    conversion; otherwise worked out in full. The offset is read as whole seconds: timedelta
+    arithmetic (`offset // minute`) costs more than the rest together."""
     offset = ts.utcoffset()
-    if offset is None or offset % _MINUTE:  # naive (this machine's local time), or an old
-        return _utc_text(ts.astimezone(UTC))  # local mean time's seconds
-    minute = ts.hour * 60 + ts.minute - offset // _MINUTE
+    if offset is None:  # naive: this machine's local time
+        return _utc_text(ts.astimezone(UTC))
+    seconds = offset.days * 86400 + offset.seconds
+    if seconds % 60 or offset.microseconds:  # an old local mean time's seconds
+        return _utc_text(ts.astimezone(UTC))
+    minute = ts.hour * 60 + ts.minute - seconds // 60
     if not 0 <= minute < 1440:
         return _utc_text(ts.astimezone(UTC))
     return _day_text(ts.year, ts.month, ts.day) + _HHMM[minute]
 
 
-_MINUTE = timedelta(minutes=1)
 _HHMM = [f"{m // 60:02d}{m % 60:02d}" for m in range(1440)]
 
 
