@@ -6,7 +6,8 @@
 
 All run the same strategy (EMA(9)/EMA(21) crossover, long only, stop 2xATR(14), take-profit
 4xATR(14)) over the same seeded minute bars (10 symbols x 60 days x 390 = 234,000 by default),
-in one process, one after the other, and the figures are printed side by side with ratios.
+in one process, in turns (each the best of `--repeat` runs), and the figures are printed side
+by side with ratios.
 Two cases: `today` (seed 5, the default market) and `order-heavy` (seed 5 with twice the minute
 noise, where the seed strategy trades over 4,000 times, so the cost of each order dominates).
 The aim: the full engine at least 2.5x backtesting.py's bars/s, measured in the same run, on both.
@@ -158,16 +159,22 @@ def run_backtrader(frame: pl.DataFrame) -> int:
 CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 
 
-def timed(label: str, fn, bars: int, results: dict, repeat: int = 1, clock: str = "wall") -> None:
-    """The best of `repeat` runs (the machine may be busy with other work meanwhile)."""
-    print(f"  running {label}...", file=sys.stderr, flush=True)
+def timed(runs: dict[str, tuple], bars: int, results: dict, repeat: int = 1,
+          clock: str = "wall") -> None:
+    """The best of `repeat` runs of each, taken in turns (A B C, A B C, ...): a machine whose
+    speed drifts (other work, another tenant) slows each of them alike, so their ratios hold
+    where back-to-back blocks would each catch a different stretch of it."""
     now = CLOCKS[clock]
-    best = math.inf
-    for _ in range(repeat):
-        started = now()
-        trades = fn()
-        best = min(best, now() - started)
-    results[label] = (bars / best, best, trades)
+    best = dict.fromkeys(runs, math.inf)
+    trades = dict.fromkeys(runs, 0)
+    for turn in range(repeat):
+        for label, fn in runs.items():
+            print(f"  running {label} ({turn + 1}/{repeat})...", file=sys.stderr, flush=True)
+            started = now()
+            trades[label] = fn()
+            best[label] = min(best[label], now() - started)
+    for label in runs:
+        results[label] = (bars / best[label], best[label], trades[label])
 
 
 @dataclass(frozen=True)
@@ -205,19 +212,19 @@ def run_case(case: Case, args, calendar: MarketCalendar) -> tuple[dict, pl.DataF
           f"{args.clock} clock, best of {args.repeat}")
     results: dict[str, tuple[float, float, int]] = {}
     settings = Settings(symbols=symbols)
-    timed(ENGINE, lambda: len(run_backtest(bars, settings, calendar=calendar).trades), n,
-          results, args.repeat, args.clock)
     prepared = prepare_frame(frame, calendar, 5)
     screener = Screener(prepared)
     screener.trades(9, 21, 14, 2.0, 4.0)  # indicator columns computed once, as in a sweep
-    timed("vectorized screen, one combination",
-          lambda: len(screener.trades(9, 21, 14, 2.0, 4.0)), n, results, args.repeat, args.clock)
-    timed(BARE, lambda: bare_loop(frame), n, results, args.repeat, args.clock)
+    runs = {
+        ENGINE: lambda: len(run_backtest(bars, settings, calendar=calendar).trades),
+        "vectorized screen, one combination": lambda: len(screener.trades(9, 21, 14, 2.0, 4.0)),
+        BARE: lambda: bare_loop(frame),
+    }
     if not args.skip_others:
-        timed(BT_PY, lambda: run_backtesting_py(frame), n, results, args.repeat, args.clock)
+        runs[BT_PY] = lambda: run_backtesting_py(frame)
         if not args.skip_backtrader:
-            timed("backtrader (runonce)", lambda: run_backtrader(frame), n, results, args.repeat,
-                  args.clock)
+            runs["backtrader (runonce)"] = lambda: run_backtrader(frame)
+    timed(runs, n, results, args.repeat, args.clock)
 
     width = max(len(k) for k in results)
     bt_py = results.get(BT_PY, (None,))[0]
