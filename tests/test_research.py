@@ -222,10 +222,9 @@ def test_the_cli_gives_the_same_table_with_and_without_a_cluster(store, tmp_path
     assert local["combinations_per_window"] == 4 and len(local["windows"]) == 2
 
 
-def _s3_symbols_days_and_sweep(url: str, first: date, last: date) -> tuple:
+def _s3_symbols_days_and_sweep(url: str, combos: list, first: date, last: date) -> tuple:
     """The store at `url` read as a research node reads it, in a process of its own (see below)."""
     remote = MarketStore(url)
-    combos = grid_combinations({"fast": [5, 9], "slow": [21]}, Settings(symbols=SYMBOLS))
     swept = screen_universe(remote, SYMBOLS, first, last, combos, LocalExecutor(2), 5)
     return remote.symbols(), remote.days(), _table(swept)
 
@@ -253,11 +252,11 @@ def test_a_store_in_s3_compatible_object_storage_gives_the_same_sweep(store, mon
         for path in store.root.rglob("bars.parquet"):
             s3.upload_file(str(path), "research", f"market/{path.relative_to(store.root)}")
         first, last = date(2026, 3, 2), date(2026, 3, 5)
-        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as node:
-            symbols, days, there = node.submit(_s3_symbols_days_and_sweep,
-                                               "s3://research/market", first, last).result()
-        assert symbols == SYMBOLS and days == store.days()
         combos = grid_combinations({"fast": [5, 9], "slow": [21]}, Settings(symbols=SYMBOLS))
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as node:
+            symbols, days, there = node.submit(_s3_symbols_days_and_sweep, "s3://research/market",
+                                               combos, first, last).result()
+        assert symbols == SYMBOLS and days == store.days()
         here = screen_universe(store, SYMBOLS, first, last, combos, LocalExecutor(2), 5)
         assert _table(here) == there
     finally:
