@@ -23,13 +23,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
 import polars as pl
 
 from daytrader.backtest import (
+    BacktestResult,
     Screener,
     ScreenResult,
     prepare_frame,
@@ -40,7 +40,6 @@ from daytrader.config import Settings
 from daytrader.data.store import MarketStore
 from daytrader.metrics import Metrics
 from daytrader.metrics import compute as compute_metrics
-from daytrader.models import Trade
 
 PARAM_FIELDS = {"fast": "ema_fast", "slow": "ema_slow", "atr": "atr_period",
                 "stop": "stop_atr_mult", "take": "take_profit_atr_mult"}
@@ -207,13 +206,10 @@ def screen_universe(store: MarketStore, symbols: Sequence[str], start: date, end
 # -- confirmation with the full engine ----------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class EngineRun:
+    """One full-engine run of a parameter set: what a worker hands back."""
+
     params: dict[str, float]
-    metrics: Metrics
-    trades: tuple[Trade, ...]
-    equity_curve: tuple[tuple[Any, float], ...]
-    final_equity: Decimal
-    bars: int
-    elapsed: float
+    result: BacktestResult
 
 
 def settings_with(settings: Settings, params: dict[str, float]) -> Settings:
@@ -233,10 +229,9 @@ def engine_task(root: str, symbols: tuple[str, ...], start: date, end: date, set
     if not days:
         raise ValueError(f"no bars in {root} for {', '.join(symbols)} from {start} to {end}")
     first = next(store.minutes(symbols, days[0], days[0]))[0].ts
-    run = run_minutes(store.minutes(symbols, start, end), first,
-                      settings_with(settings.with_overrides(symbols=tuple(symbols)), params))
-    return EngineRun(params, run.metrics, run.trades, run.equity_curve, run.final_equity,
-                     run.bars, run.elapsed)
+    return EngineRun(params, run_minutes(
+        store.minutes(symbols, start, end), first,
+        settings_with(settings.with_overrides(symbols=tuple(symbols)), params)))
 
 
 # -- walk-forward -----------------------------------------------------------------------------------
@@ -308,11 +303,12 @@ def stitch(runs: Sequence[EngineRun], settings: Settings) -> tuple[Metrics, tupl
     offset = 0.0
     start = float(settings.starting_cash)
     for run in runs:
-        for ts, value in run.equity_curve:
+        equity_curve = run.result.equity_curve
+        for ts, value in equity_curve:
             curve.append((ts, value + offset))
-        if run.equity_curve:
-            offset += run.equity_curve[-1][1] - start
-    trades = [t for run in runs for t in run.trades]
+        if equity_curve:
+            offset += equity_curve[-1][1] - start
+    trades = [t for run in runs for t in run.result.trades]
     return compute_metrics(trades, curve, starting_equity=start), tuple(curve)
 
 

@@ -111,8 +111,8 @@ def _sweep(args, store, settings, symbols, days, combos, executor, out, err) -> 
         "best": [{"params": r.params, "screen": {"trades": r.trades,
                                                  "win_rate_pct": round(r.win_rate, 2),
                                                  "total_r": round(r.total_r, 4)},
-                  "engine": _summary(runs[i].metrics),
-                  "out_of_sample": _summary(runs[len(best) + i].metrics) if cut else None}
+                  "engine": _summary(runs[i].result.metrics),
+                  "out_of_sample": _summary(runs[len(best) + i].result.metrics) if cut else None}
                  for i, r in enumerate(best)],
         "warning": OVERFIT,
     }
@@ -154,8 +154,8 @@ def _walk_forward(args, store, settings, symbols, combos, executor, out, err) ->
         "windows": [{"in_sample": [w.in_start.isoformat(), w.in_end.isoformat()],
                      "out_of_sample": [w.out_start.isoformat(), w.out_end.isoformat()],
                      "best": w.best, "screen_total_r": round(w.screen.total_r, 4),
-                     "in_sample_engine": _summary(w.in_sample.metrics),
-                     "out_of_sample_engine": _summary(w.out_of_sample.metrics)}
+                     "in_sample_engine": _summary(w.in_sample.result.metrics),
+                     "out_of_sample_engine": _summary(w.out_of_sample.result.metrics)}
                     for w in wf.windows],
         "in_sample": _summary(wf.in_sample), "out_of_sample": _summary(wf.out_of_sample),
         "warning": OVERFIT,

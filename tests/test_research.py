@@ -185,8 +185,8 @@ def test_walk_forward_is_the_same_on_local_processes_and_on_ray(store, ray_execu
 
     def table(wf):
         return ([(w.in_start, w.out_end, tuple(sorted(w.best.items())), w.screen.total_r,
-                  w.in_sample.metrics.realized, w.out_of_sample.metrics.realized,
-                  w.out_of_sample.final_equity) for w in wf.windows],
+                  w.in_sample.result.metrics.realized, w.out_of_sample.result.metrics.realized,
+                  w.out_of_sample.result.final_equity) for w in wf.windows],
                 wf.out_of_sample.realized, wf.out_of_sample.trades, wf.in_sample.realized,
                 wf.combinations)
 
@@ -197,7 +197,7 @@ def test_walk_forward_is_the_same_on_local_processes_and_on_ray(store, ray_execu
     assert table(local) == table(on_ray)
     assert len(local.windows) == 2 and local.combinations == 4
     # The stitched out-of-sample record is the windows' out-of-sample runs, end to end.
-    assert local.out_of_sample.trades == sum(w.out_of_sample.metrics.trades
+    assert local.out_of_sample.trades == sum(w.out_of_sample.result.metrics.trades
                                              for w in local.windows)
     assert local.stitched_curve[0][0] >= datetime(2026, 3, 6, tzinfo=EXCHANGE_TZ)
 
