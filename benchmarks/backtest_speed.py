@@ -20,6 +20,7 @@ import logging
 import math
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -159,7 +160,7 @@ def run_backtrader(frame: pl.DataFrame) -> int:
 CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 
 
-def timed(runs: dict[str, tuple], bars: int, results: dict, repeat: int = 1,
+def timed(runs: dict[str, Callable[[], int]], bars: int, results: dict, repeat: int = 1,
           clock: str = "wall") -> None:
     """The best of `repeat` runs of each, taken in turns (A B C, A B C, ...): a machine whose
     speed drifts (other work, another tenant) slows each of them alike, so their ratios hold
