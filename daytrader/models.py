@@ -100,18 +100,20 @@ class OrderStatus(enum.StrEnum):
 
     @property
     def is_open(self) -> bool:
-        return self in _OPEN_STATUSES
+        return self in OPEN_STATUSES
 
 
     @property
     def is_working(self) -> bool:
         """Open and not being canceled: what still protects or still means to trade."""
-        return self in _WORKING_STATUSES
+        return self in WORKING_STATUSES
 
 
-_OPEN_STATUSES = frozenset({OrderStatus.NEW, OrderStatus.HELD, OrderStatus.PARTIALLY_FILLED,
-                            OrderStatus.PENDING_CANCEL})
-_WORKING_STATUSES = _OPEN_STATUSES - {OrderStatus.PENDING_CANCEL}
+# The sets behind is_open and is_working, for code that sorts every broker event by them (a set
+# lookup there saves the property call).
+OPEN_STATUSES = frozenset({OrderStatus.NEW, OrderStatus.HELD, OrderStatus.PARTIALLY_FILLED,
+                           OrderStatus.PENDING_CANCEL})
+WORKING_STATUSES = OPEN_STATUSES - {OrderStatus.PENDING_CANCEL}
 
 
 class OrderRole(enum.StrEnum):

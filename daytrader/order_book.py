@@ -14,12 +14,9 @@ import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
-from daytrader.models import Order, OrderRole, OrderStatus, quick_init
+from daytrader.models import OPEN_STATUSES, WORKING_STATUSES, Order, OrderRole, quick_init
 
 PROTECTIVE = (OrderRole.STOP_LOSS, OrderRole.TAKE_PROFIT)
-# As sets, read without the enum's property call: every broker event is sorted by them.
-_OPEN = frozenset(s for s in OrderStatus if s.is_open)
-_WORKING = frozenset(s for s in OrderStatus if s.is_working)
 
 
 @quick_init
@@ -80,7 +77,7 @@ class OrderBook:
             if role is not order.role or (parent and parent != order.parent_id):
                 order = replace(order, role=role, parent_id=parent or order.parent_id)
         self.known[order_id] = order
-        if order.status in _OPEN:
+        if order.status in OPEN_STATUSES:
             self.open[order_id] = order
         else:
             self.open.pop(order_id, None)
@@ -119,7 +116,7 @@ class OrderBook:
     def protection(self, symbol: str) -> Protection:
         stop = take = None
         for o in self.open.values():
-            if o.symbol != symbol or o.status not in _WORKING:
+            if o.symbol != symbol or o.status not in WORKING_STATUSES:
                 continue
             if o.role is OrderRole.STOP_LOSS:
                 stop = o
@@ -143,4 +140,4 @@ def is_older(order: Order, known: Order) -> bool:
     """Whether `order` is an earlier state than `known`: fewer shares filled, or open again
     after it was done (a final state is final)."""
     return order.filled_qty < known.filled_qty or (
-        known.status not in _OPEN and order.status in _OPEN)
+        known.status not in OPEN_STATUSES and order.status in OPEN_STATUSES)

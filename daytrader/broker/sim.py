@@ -40,6 +40,7 @@ from daytrader.broker import (
 )
 from daytrader.clock import Clock, MarketCalendar
 from daytrader.models import (
+    OPEN_STATUSES,
     ZERO,
     Account,
     Bar,
@@ -67,8 +68,6 @@ _NEW, _HELD, _FILLED, _CANCELED = (OrderStatus.NEW, OrderStatus.HELD, OrderStatu
 _ENTRY, _EXIT, _STOP_LOSS, _TAKE_PROFIT = (OrderRole.ENTRY, OrderRole.EXIT, OrderRole.STOP_LOSS,
                                            OrderRole.TAKE_PROFIT)
 _MARKET, _LIMIT, _STOP = OrderType.MARKET, OrderType.LIMIT, OrderType.STOP
-# OrderStatus.is_open as a set: the property costs a call on every state change.
-_OPEN_STATUSES = frozenset(s for s in OrderStatus if s.is_open)
 
 
 @dataclass(slots=True)
@@ -282,7 +281,7 @@ class SimExchange:
         self._emit("fill", w.order, fill)
         if w.sibling:
             sibling = self._orders[w.sibling]
-            if sibling.order.status in _OPEN_STATUSES:
+            if sibling.order.status in OPEN_STATUSES:
                 self._cancel(sibling, ts)
 
     # -- orders --------------------------------------------------------------------------------
@@ -298,7 +297,7 @@ class SimExchange:
                         o.filled_qty if filled_qty is None else filled_qty,
                         o.filled_avg_price if filled_avg_price is None else filled_avg_price,
                         o.parent_id, updated_at, o.reject_reason, o.legs)
-        if status in _OPEN_STATUSES:
+        if status in OPEN_STATUSES:
             self._open[o.id] = w
         else:
             self._open.pop(o.id, None)
@@ -326,7 +325,7 @@ class SimExchange:
         self._emit("canceled", w.order)
         for child_id in w.children:
             child = self._orders[child_id]
-            if child.order.status in _OPEN_STATUSES:
+            if child.order.status in OPEN_STATUSES:
                 self._cancel(child, ts)
 
     def _reject(self, request: OrderRequest, error: BrokerRejected) -> BrokerRejected:
