@@ -19,19 +19,23 @@ _NO_VALUE = object()
 
 
 def quick_init(cls: type[R]) -> type[R]:
-    """Gives a frozen, slotted dataclass an `__init__` that stores each field through its slot
-    directly. The generated one calls object.__setattr__ per field (frozen), which costs three
-    times as much, and orders, fills and updates are made several times per order. The same
+    """Makes a frozen, slotted dataclass quick to construct. The generated `__init__` stores
+    each field through object.__setattr__ (the class forbids plain stores), a call per field,
+    and orders, fills and updates are made several times per order. Instead each instance is
+    filled in as a plain slotted twin of the class (same slots, stored with plain assignments)
+    and then given its class: from then on it is as frozen as the dataclass makes it. The same
     parameters, defaults and default factories; no __post_init__ is supported."""
     if not (dataclasses.is_dataclass(cls) and cls.__dataclass_params__.frozen  # type: ignore[attr-defined]
-            and "__slots__" in cls.__dict__ and not hasattr(cls, "__post_init__")):
+            and "__slots__" in cls.__dict__ and not hasattr(cls, "__post_init__")
+            and cls.__bases__ == (object,)):
         raise TypeError(f"{cls.__name__}: quick_init is for frozen slotted dataclasses")
-    namespace: dict[str, object] = {"_NO_VALUE": _NO_VALUE}
+    fields = dataclasses.fields(cls)
+    twin = type(f"_{cls.__name__}Fields", (), {"__slots__": cls.__slots__})  # type: ignore[attr-defined]
+    namespace: dict[str, object] = {"_NO_VALUE": _NO_VALUE, "_new": object.__new__, "_twin": twin}
     params, body = [], []
-    for i, f in enumerate(dataclasses.fields(cls)):
+    for i, f in enumerate(fields):
         if not f.init:
             raise TypeError(f"{cls.__name__}.{f.name}: quick_init needs every field in __init__")
-        namespace[f"_set{i}"] = cls.__dict__[f.name].__set__
         value = f.name
         if f.default is not dataclasses.MISSING:
             namespace[f"_default{i}"] = f.default
@@ -42,12 +46,22 @@ def quick_init(cls: type[R]) -> type[R]:
             value = f"_factory{i}() if {f.name} is _NO_VALUE else {f.name}"
         else:
             params.append(f.name)
-        body.append(f"    _set{i}(self, {value})")
-    source = f"def __init__(self, {', '.join(params)}):\n" + "\n".join(body or ["    pass"])
+        body.append(f"    self.{f.name} = {value}")
+    source = (f"def __new__(cls, {', '.join(params)}):\n    self = _new(_twin)\n"
+              + "".join(line + "\n" for line in body)
+              + "    self.__class__ = cls\n    return self\n")
     exec(source, namespace)  # as dataclasses itself makes __init__
-    init = namespace["__init__"]
-    init.__qualname__ = f"{cls.__qualname__}.__init__"  # type: ignore[attr-defined]
-    cls.__init__ = init  # type: ignore[misc]
+    new = namespace["__new__"]
+    new.__qualname__ = f"{cls.__qualname__}.__new__"  # type: ignore[attr-defined]
+    cls.__new__ = new  # type: ignore[assignment]
+    # object.__init__ then does nothing (and accepts the arguments, __new__ being ours).
+    del cls.__init__  # type: ignore[misc]
+    names = tuple(f.name for f in fields)
+
+    def __reduce__(self: object) -> tuple:  # pickle and copy: by the fields, through __new__
+        return type(self), tuple(getattr(self, name) for name in names)
+
+    cls.__reduce__ = __reduce__  # type: ignore[method-assign,assignment]
     return cls
 
 

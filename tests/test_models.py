@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import pickle
 from dataclasses import FrozenInstanceError, dataclass, fields, replace
 from datetime import datetime
@@ -40,6 +41,7 @@ def test_records_stay_frozen_comparable_hashable_and_picklable():
     assert replace(built, status=OrderStatus.FILLED).status is OrderStatus.FILLED
     assert hash(built) == hash(order()) and built == order() and built != order(qty=11)
     assert pickle.loads(pickle.dumps(built)) == built  # sweeps send them to worker processes
+    assert copy.deepcopy(built) == built and type(copy.copy(built)) is Order
 
 
 def test_bad_arguments_fail_as_they_would_without_it():
