@@ -346,6 +346,8 @@ def size_entry(equity: Decimal, risk_pct: float, price: Decimal, stop: Decimal,
     distance = abs(price - stop)
     if distance <= 0 or price <= 0:
         return 0
-    by_risk = math.floor(equity * _as_decimal(risk_pct) / 100 / distance)
-    by_cash = math.floor(cash_cap / price) if cash_cap > 0 else 0
+    # Whole shares by division to an integer of the exact products, not by rounded quotients
+    # floored afterwards (it truncates toward zero: a negative equity still sizes to 0 below).
+    by_risk = int(equity * _as_decimal(risk_pct) // (distance * 100))
+    by_cash = int(cash_cap // price) if cash_cap > 0 else 0
     return max(0, min(by_risk, by_cash))
