@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
-from typing import TypeVar
+from typing import Any, TypeVar
 
 ZERO = Decimal(0)
 CENT = Decimal("0.01")
@@ -320,10 +321,36 @@ class Signal:
     reason: str = ""
 
 
+def worded_when_read(*names: str) -> Callable[[type[R]], type[R]]:
+    """Lets a frozen slotted record be given any of the text fields `names` as a function that
+    words it: the text is made when the field is first read, then kept, and reads, compares,
+    hashes and converts (asdict, pickle) as the text. For wording that costs more than the work
+    it describes and that most runs never read (a passing check's money, on every order of a
+    backtest)."""
+
+    def wrap(cls: type[R]) -> type[R]:
+        for name in names:
+            stored = cls.__dict__[name]  # the slot itself (frozen records refuse plain stores)
+
+            def read(self: object, stored: Any = stored) -> str:
+                text = stored.__get__(self)
+                if text.__class__ is not str:
+                    text = text()
+                    stored.__set__(self, text)
+                return text
+
+            setattr(cls, name, property(read))
+        return cls
+
+    return wrap
+
+
+@worded_when_read("value", "limit")
 @quick_init
 @dataclass(frozen=True, slots=True)
 class CheckResult:
-    """One pre-trade check: its name, whether it passed, and the value it saw against its limit."""
+    """One pre-trade check: its name, whether it passed, and the value it saw against its limit
+    (either may be given as a function that words it: see worded_when_read)."""
 
     name: str
     passed: bool

@@ -117,16 +117,16 @@ def check_circuit_breaker(ctx: RiskContext, limits: RiskLimits) -> CheckResult:
         # Not down on the day: no loss to work out (daily_loss_pct is 0 when up).
         return _passed("circuit_breaker", "0.00%", limit)
     loss = daily_loss_pct(ctx.equity, ctx.start_of_day_equity)
+    if loss < limits.max_daily_loss_pct and not ctx.breaker_tripped:
+        return CheckResult("circuit_breaker", True, lambda: f"{loss:.2f}%", limit)
     value = f"{loss:.2f}%"
     if ctx.breaker_tripped:
         return CheckResult("circuit_breaker", False, value, limit,
                            f"circuit breaker tripped: daily loss {value} reached the {limit} limit "
                            f"(start-of-day equity {_money(ctx.start_of_day_equity)}); "
                            "entries halted until the next trading day or a reset")
-    if loss >= limits.max_daily_loss_pct:
-        return CheckResult("circuit_breaker", False, value, limit,
-                           f"daily loss {value} is at or over the {limit} limit")
-    return _passed("circuit_breaker", value, limit)
+    return CheckResult("circuit_breaker", False, value, limit,
+                       f"daily loss {value} is at or over the {limit} limit")
 
 
 def check_market_open(ctx: RiskContext) -> CheckResult:
@@ -148,33 +148,38 @@ def check_max_positions(intent: OrderIntent, ctx: RiskContext, limits: RiskLimit
 
 def check_risk_per_trade(intent: OrderIntent, ctx: RiskContext, limits: RiskLimits) -> CheckResult:
     price = order_price(intent)
-    allowed = ctx.equity * _as_decimal(limits.risk_per_trade_pct) / 100
-    limit = f"{_money(allowed)} ({limits.risk_per_trade_pct:g}% of equity)"
+    pct = limits.risk_per_trade_pct
+    allowed = ctx.equity * _as_decimal(pct) / 100
+
+    def limit() -> str:
+        return f"{_money(allowed)} ({pct:g}% of equity)"
+
     if price is None:
-        return CheckResult("risk_per_trade", False, "unknown", limit,
+        return CheckResult("risk_per_trade", False, "unknown", limit(),
                            f"no price for {intent.symbol} yet, so the risk cannot be measured")
     # Without a stop the whole notional is at risk.
     per_share = abs(price - intent.stop_loss) if intent.stop_loss is not None else price
     risk = per_share * intent.qty
+    if risk <= allowed:  # worded when read (see CheckResult): a backtest never reads it
+        return CheckResult("risk_per_trade", True, lambda: _money(risk), limit)
     value = _money(risk)
-    if risk <= allowed:
-        return CheckResult("risk_per_trade", True, value, limit)
     stop = f"stop {intent.stop_loss}" if intent.stop_loss is not None else "no stop"
-    return CheckResult("risk_per_trade", False, value, limit,
+    return CheckResult("risk_per_trade", False, value, limit(),
                        f"risk {value} ({intent.qty} x {_money(per_share)} to {stop}) is over "
-                       f"{limit}")
+                       f"{limit()}")
 
 
 def check_buying_power(intent: OrderIntent, ctx: RiskContext) -> CheckResult:
     price = order_price(intent)
-    limit = _money(ctx.buying_power)
+    buying_power = ctx.buying_power
     if price is None:
-        return CheckResult("buying_power", False, "unknown", limit,
+        return CheckResult("buying_power", False, "unknown", _money(buying_power),
                            f"no price for {intent.symbol} yet, so the cost cannot be measured")
     cost = price * intent.qty
-    value = _money(cost)
-    if cost <= ctx.buying_power:
-        return CheckResult("buying_power", True, value, limit)
+    if cost <= buying_power:  # worded when read, as in check_risk_per_trade
+        return CheckResult("buying_power", True, lambda: _money(cost),
+                           lambda: _money(buying_power))
+    value, limit = _money(cost), _money(buying_power)
     return CheckResult("buying_power", False, value, limit,
                        f"order costs {value}, buying power is {limit}")
 
@@ -205,24 +210,27 @@ def check_exit(intent: OrderIntent, held: int) -> RiskDecision:
 
 def _reduce_only(intent: OrderIntent, held: int, allow_shorts: bool) -> CheckResult:
     after = held + intent.side.sign * intent.qty
-    value = f"position {held:+d} -> {after:+d}"
+
+    def value() -> str:  # worded when read, as in check_risk_per_trade
+        return f"position {held:+d} -> {after:+d}"
+
     if intent.reduce_only:
         limit = "toward 0, not past it"
         if held == 0:
-            return CheckResult(REDUCE_ONLY, False, value, limit,
+            return CheckResult(REDUCE_ONLY, False, value(), limit,
                                f"no {intent.symbol} position at the broker: nothing to close")
         if held * after < 0 or abs(after) >= abs(held):
-            return CheckResult(REDUCE_ONLY, False, value, limit,
+            return CheckResult(REDUCE_ONLY, False, value(), limit,
                                f"{intent.side} {intent.qty} {intent.symbol} would take the "
                                f"position from {held:+d} to {after:+d}; an exit only reduces")
         return CheckResult(REDUCE_ONLY, True, value, limit)
     limit = "no flip" if allow_shorts else "no flip, no shorts"
     if held * after < 0:
-        return CheckResult(REDUCE_ONLY, False, value, limit,
+        return CheckResult(REDUCE_ONLY, False, value(), limit,
                            f"{intent.side} {intent.qty} {intent.symbol} would flip the position "
                            f"from {held:+d} to {after:+d} in one order; close it first")
     if after < 0 and not allow_shorts:
-        return CheckResult(REDUCE_ONLY, False, value, limit,
+        return CheckResult(REDUCE_ONLY, False, value(), limit,
                            f"{intent.side} {intent.qty} {intent.symbol} would open a short "
                            f"({after:+d}) and ALLOW_SHORTS=false")
     return CheckResult(REDUCE_ONLY, True, value, limit)

@@ -1,16 +1,17 @@
-"""The records that cross module boundaries: quick_init makes them cheaper to build, nothing else."""
+"""The records that cross module boundaries: quick_init makes them cheaper to build and
+worded_when_read cheaper to word, nothing else."""
 
 from __future__ import annotations
 
 import copy
 import pickle
-from dataclasses import FrozenInstanceError, dataclass, fields, replace
+from dataclasses import FrozenInstanceError, asdict, dataclass, fields, replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from daytrader.models import LogEvent, Order, OrderStatus, OrderType, Side, quick_init
+from daytrader.models import CheckResult, LogEvent, Order, OrderStatus, OrderType, Side, quick_init
 
 T = datetime(2026, 3, 2, 10, 0, tzinfo=ZoneInfo("America/New_York"))
 
@@ -58,3 +59,22 @@ def test_only_frozen_slotted_dataclasses_take_it():
 
     with pytest.raises(TypeError, match="frozen slotted"):
         quick_init(Plain)
+
+
+def test_a_check_worded_when_read_is_the_same_record_as_one_worded_at_once():
+    calls = []
+
+    def words() -> str:
+        calls.append(1)
+        return "$1,000.00"
+
+    lazy = CheckResult("risk_per_trade", True, words, lambda: "$2,000.00 (1% of equity)")
+    eager = CheckResult("risk_per_trade", True, "$1,000.00", "$2,000.00 (1% of equity)")
+    assert calls == []  # nothing worded until read
+    assert lazy == eager and hash(lazy) == hash(eager) and repr(lazy) == repr(eager)
+    assert lazy.value == "$1,000.00" and lazy.value == "$1,000.00" and len(calls) == 1
+    assert asdict(lazy) == asdict(eager)
+    assert pickle.loads(pickle.dumps(CheckResult("x", True, lambda: "a", "b"))) == CheckResult(
+        "x", True, "a", "b")
+    with pytest.raises(FrozenInstanceError):
+        lazy.value = "$0.00"  # type: ignore[misc]
