@@ -203,9 +203,14 @@ class Engine:
             return TradingState.DISABLED
         return TradingState.HALTED if self.breaker.tripped else TradingState.ENABLED
 
-    def record(self, level: str, kind: str, message: str, ts: datetime | None = None, **data) -> None:
+    def record(self, level: str, kind: str, message: str | Callable[[], str],
+               ts: datetime | None = None, **data) -> None:
+        """An event for the log pane, the Python log and listeners. `message` may be a function
+        that words it: called only if the event is recorded (see record_events)."""
         if not self.record_events and level != "error":
             return
+        if not isinstance(message, str):
+            message = message()
         self.event_seq += 1
         event = LogEvent(ts or self.clock.now(), level, kind, message, data, self.event_seq)
         self.events.append(event)
@@ -582,12 +587,15 @@ class Engine:
                              self.clock.now())
         result = await self._send(intent, broker_qty=qty)
         order_id = result.order.id if result.order is not None else None
-        return self._close_report(
-            symbol, t0, result.ok, f"close {symbol}: canceled {len(canceled)}, {side!s} {abs(qty)} "
-            f"at market: {result.message}", canceled, filled, abs(qty) if result.ok else 0,
-            order_id)
 
-    def _close_report(self, symbol: str, t0: float, ok: bool, message: str,
+        def message() -> str:  # worded when read or recorded: a backtest does neither
+            return (f"close {symbol}: canceled {len(canceled)}, {side!s} {abs(qty)} at market: "
+                    f"{result.message}")
+
+        return self._close_report(symbol, t0, result.ok, message, canceled, filled,
+                                  abs(qty) if result.ok else 0, order_id)
+
+    def _close_report(self, symbol: str, t0: float, ok: bool, message: str | Callable[[], str],
                       canceled: tuple[str, ...] = (), filled: tuple[str, ...] = (),
                       qty: int = 0, order_id: str | None = None, flat: bool = False) -> CloseReport:
         self.record("info" if ok else "error", "order" if ok else "broker", message)

@@ -23,6 +23,7 @@ from daytrader.models import (
     Trade,
     TradingState,
     quick_init,
+    worded_when_read,
 )
 from daytrader.strategy.running import StrategyState
 from daytrader.wording import plural
@@ -38,7 +39,8 @@ class CommandResult:
     detail: Any = None
 
 
-@quick_init  # one per close: a backtest's strategy exits make thousands
+@worded_when_read("message")  # one per close: a backtest's strategy exits make thousands
+@quick_init
 @dataclass(frozen=True, slots=True)
 class CloseReport:
     """What one close did: the orders it canceled, what filled meanwhile, what it sent."""
