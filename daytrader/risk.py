@@ -162,11 +162,11 @@ def check_risk_per_trade(intent: OrderIntent, ctx: RiskContext, limits: RiskLimi
     risk = per_share * intent.qty
     if risk <= allowed:  # worded when read (see CheckResult): a backtest never reads it
         return CheckResult("risk_per_trade", True, lambda: _money(risk), limit)
-    value = _money(risk)
+    value, limit_text = _money(risk), limit()
     stop = f"stop {intent.stop_loss}" if intent.stop_loss is not None else "no stop"
-    return CheckResult("risk_per_trade", False, value, limit(),
+    return CheckResult("risk_per_trade", False, value, limit_text,
                        f"risk {value} ({intent.qty} x {_money(per_share)} to {stop}) is over "
-                       f"{limit()}")
+                       f"{limit_text}")
 
 
 def check_buying_power(intent: OrderIntent, ctx: RiskContext) -> CheckResult:
