@@ -163,9 +163,7 @@ class Engine:
         # Wall time for health ages (the sim clock is the data's); tests freeze it.
         self.wall_clock: Callable[[], datetime] = lambda: datetime.now(EXCHANGE_TZ)
         # The journal (daytrader/store) is set by the runtime; the default writes nothing.
-        self.journal: NullJournal = NullJournal()
-        self.orders.before_send = lambda cid, intent, decision: self.journal.intent(
-            cid, intent, decision)
+        self.journal = NullJournal()
         # The LLM advisor on entries (daytrader/advisor), set by the runtime in advise or veto
         # mode. An entry waits for its opinion on a task of its own while its symbol holds a
         # position slot, so no other bar waits for a model; exits never ask it.
@@ -357,10 +355,19 @@ class Engine:
                     else None))
         return closes
 
-    def _journal_keeps(self) -> bool:
-        """Whether the journal keeps what it is given: what only it reads (a position, the
-        minute's equity in cents) is not made for one that keeps nothing (a backtest's)."""
-        return getattr(self.journal, "keeps", True)
+    @property
+    def journal(self) -> NullJournal:
+        return self._journal
+
+    @journal.setter
+    def journal(self, journal: NullJournal) -> None:
+        self._journal = journal
+        # Whether it keeps what it is given, read once here rather than on every order and
+        # event: what only it reads (an order's event, a position, the minute's equity in
+        # cents, an intent before its send) is not made or sent to one that keeps nothing (a
+        # backtest's).
+        self._journal_keeps = getattr(journal, "keeps", True)
+        self.orders.before_send = journal.intent if self._journal_keeps else None
 
     def _requests_used(self) -> int:
         budget = getattr(self.broker, "budget", None)
@@ -874,12 +881,12 @@ class Engine:
             # as not to send an entry on a price the market has left.
             await self.settle_entries()
         session = await self._trade_minute(bars)
-        if self._journal_keeps():
+        if self._journal_keeps:
             now = bars[0].ts + MINUTE
             kind = "eod" if session is not None and now >= session.close else "minute"
             self.journal.equity(now, kind, to_money(self.book.equity_estimate()),
                                 to_money(self.book.cash), self.state.value)
-        self.journal.flush()
+            self.journal.flush()
 
     async def _trade_minute(self, bars: list[Bar]) -> Session | None:
         """One minute of bars (same timestamp): match, mark, breaker, flatten, strategy.
@@ -1130,13 +1137,15 @@ class Engine:
             lambda i: self._check(i, None if broker_qty is None else {i.symbol: broker_qty},
                                   advice))
         result = await self.orders.submit(intent, check)
-        now = self.clock.now()
         status = result.status
-        if status is _RISK_REJECTED and result.decision is not None:
-            self.journal.risk_rejected(now, result.client_order_id, intent, result.decision)
-        elif status is not _DUPLICATE:
-            self.journal.submit_result(now, result.client_order_id, str(result.status),
-                                       result.order.id if result.order else None, result.error)
+        if self._journal_keeps:
+            now = self.clock.now()
+            if status is _RISK_REJECTED and result.decision is not None:
+                self.journal.risk_rejected(now, result.client_order_id, intent, result.decision)
+            elif status is not _DUPLICATE:
+                self.journal.submit_result(now, result.client_order_id, str(result.status),
+                                           result.order.id if result.order else None,
+                                           result.error)
         self.submitted.append(result)
         if status is _RISK_REJECTED:
             failed = result.decision.failed if result.decision else None
@@ -1158,7 +1167,7 @@ class Engine:
         self.order_book.reasons[result.client_order_id] = intent.reason
         if not intent.reduce_only:
             self.order_book.strategies[intent.symbol] = intent.strategy
-        if self._journal_keeps():
+        if self._journal_keeps:
             for leg in result.order.legs:  # protection is tracked by these ids from now on
                 self.journal.order_update(now, OrderUpdate("new", leg))
         if result.order.id not in self.known_orders:
@@ -1244,9 +1253,10 @@ class Engine:
             fill = None  # already in what sync adopted: journaled as an event, not a fill
         if fill is not None and fill.role is not order.role:
             fill = replace(fill, role=order.role)  # the role known by id wins over a guess
-        if order is not update.order or fill is not update.fill:
-            update = OrderUpdate(update.event, order, fill)
-        self.journal.order_update(self.clock.now(), update)
+        if self._journal_keeps:
+            if order is not update.order or fill is not update.fill:
+                update = OrderUpdate(update.event, order, fill)
+            self.journal.order_update(self.clock.now(), update)
         if update.event == "rejected":
             self.record("error", "broker", f"order {order.short_id} {order.symbol} rejected: "
                         f"{order.reject_reason}")
@@ -1264,7 +1274,7 @@ class Engine:
             reason = self.order_book.reasons.get(fill.client_order_id) or self._close_reasons.get(
                 fill.symbol, "")
         trade = self.book.apply_fill(fill, reason)
-        if self._journal_keeps():
+        if self._journal_keeps:
             self.journal.position(fill.ts, fill.symbol, self.book.position(fill.symbol))
         if role is _ENTRY:
             guard = self.order_book.protection(fill.symbol)
