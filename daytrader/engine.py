@@ -856,6 +856,8 @@ class Engine:
 
     def entries_paused(self) -> str:
         """Why new entries wait (stale data or a trade stream that is down), or ""."""
+        if not self.health:  # nothing reports (a backtest)
+            return ""
         bad = [h for name in self.pause_entries_on if (h := self.health.get(name)) and not h.ok]
         return "; ".join(f"{h.name}: {h.detail}" for h in bad) if bad else ""
 
@@ -906,10 +908,7 @@ class Engine:
         self.broker.on_bars(bars)
         if self.advisor is not None:
             self.advisor.observe(bars)
-        last_prices = self.last_prices
-        for bar in bars:
-            last_prices[bar.symbol] = bar.close
-        self.book.mark_bars(bars)
+        self.book.mark_bars(bars, self.last_prices)
         equity = self.book.equity_estimate()
         self.equity_curve.append((now, equity))
         trip = self.breaker.update(equity, now)

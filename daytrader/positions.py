@@ -127,15 +127,20 @@ class PositionBook:
         if pos is not None:
             pos.set_last(price)
 
-    def mark_bars(self, bars: Iterable[Bar]) -> None:
-        """Marks every position a bar closes (a minute of bars at once, on the hot path)."""
+    def mark_bars(self, bars: Iterable[Bar], last_prices: dict[str, float]) -> None:
+        """Marks every position a bar closes, and notes each bar's close in `last_prices`
+        (symbol -> price) in the same pass: a minute of bars at once, on the hot path."""
         held = self._open
         if not held:
+            for bar in bars:
+                last_prices[bar.symbol] = bar.close
             return
         for bar in bars:
-            pos = held.get(bar.symbol)
+            symbol, close = bar.symbol, bar.close
+            last_prices[symbol] = close
+            pos = held.get(symbol)
             if pos is not None:  # set_last, written out: a call per bar of each held symbol
-                pos.last = bar.close
+                pos.last = close
                 pos._last_price = None
 
     def set_strategy(self, symbol: str, strategy: str) -> None:
