@@ -1166,7 +1166,8 @@ class Engine:
         self.order_book.reasons[result.client_order_id] = intent.reason
         if not intent.reduce_only:
             self.order_book.strategies[intent.symbol] = intent.strategy
-        if self._journal_keeps:
+        if self._journal_keeps and result.order.legs:
+            now = self.clock.now()
             for leg in result.order.legs:  # protection is tracked by these ids from now on
                 self.journal.order_update(now, OrderUpdate("new", leg))
         if result.order.id not in self.known_orders:
