@@ -1137,8 +1137,9 @@ class Engine:
                                   advice))
         result = await self.orders.submit(intent, check)
         status = result.status
-        if self._journal_keeps:
-            now = self.clock.now()
+        # One time for the result's line and its legs' (none made for a journal keeping nothing).
+        now = self.clock.now() if self._journal_keeps else None
+        if now is not None:
             if status is _RISK_REJECTED and result.decision is not None:
                 self.journal.risk_rejected(now, result.client_order_id, intent, result.decision)
             elif status is not _DUPLICATE:
@@ -1166,8 +1167,7 @@ class Engine:
         self.order_book.reasons[result.client_order_id] = intent.reason
         if not intent.reduce_only:
             self.order_book.strategies[intent.symbol] = intent.strategy
-        if self._journal_keeps and result.order.legs:
-            now = self.clock.now()
+        if now is not None:
             for leg in result.order.legs:  # protection is tracked by these ids from now on
                 self.journal.order_update(now, OrderUpdate("new", leg))
         if result.order.id not in self.known_orders:
