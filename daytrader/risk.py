@@ -136,16 +136,9 @@ def check_market_open(ctx: RiskContext) -> CheckResult:
     return CheckResult("market_open", False, state, "open", f"market is {state}")
 
 
-@functools.lru_cache(maxsize=64)
-def _count(n: int) -> str:
-    """A small count as text, the same string each time: the passed check it goes into is
-    looked up by it (see _passed), and a string already made has its hash kept."""
-    return str(n)
-
-
 def check_max_positions(intent: OrderIntent, ctx: RiskContext, limits: RiskLimits) -> CheckResult:
     used = len(ctx.open_symbols)
-    value, limit = _count(used), _count(limits.max_positions)
+    value, limit = str(used), str(limits.max_positions)
     if intent.symbol in ctx.open_symbols or used < limits.max_positions:
         return _passed("max_positions", value, limit)
     return CheckResult("max_positions", False, value, limit,
@@ -191,14 +184,9 @@ def check_buying_power(intent: OrderIntent, ctx: RiskContext) -> CheckResult:
                        f"order costs {value}, buying power is {limit}")
 
 
-@functools.lru_cache(maxsize=16)
-def _cooldown_limit(stops: int, minutes: int) -> str:
-    return f"{stops} stops -> {minutes} min"  # made once, as _count
-
-
 def check_stop_cooldown(intent: OrderIntent, ctx: RiskContext, limits: RiskLimits) -> CheckResult:
     until = ctx.cooldown_until.get(intent.symbol)
-    limit = _cooldown_limit(limits.cooldown_after_stops, limits.cooldown_minutes)
+    limit = f"{limits.cooldown_after_stops} stops -> {limits.cooldown_minutes} min"
     if until is None or ctx.now >= until:
         return _passed("stop_cooldown", "none", limit)
     left = math.ceil((until - ctx.now).total_seconds() / 60)
