@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from decimal import Decimal, InvalidOperation
@@ -163,7 +164,8 @@ def _decimal(name: str, raw: str) -> Decimal:
 
 
 def parse_symbols(name: str, raw: str) -> tuple[str, ...]:
-    symbols = tuple(normalize_symbol(s) for s in raw.split(",") if s.strip())
+    # Interned, as replayed bars' symbols are (daytrader/data/replay.py: frame_to_bars).
+    symbols = tuple(sys.intern(normalize_symbol(s)) for s in raw.split(",") if s.strip())
     bad = [s for s in symbols if not is_symbol(s)]
     if bad:
         shown = ", ".join(b if b.isprintable() else repr(b) for b in bad[:5])

@@ -46,6 +46,89 @@ class Breaks(Buys):
         return super().on_bar(bar, position_qty)
 
 
+class BuysByMinute(Buys):
+    """`Buys`, deciding a whole minute in one call (the optional `on_bars`), counting the calls;
+    `fails` makes the call of that minute raise partway (after its first bar)."""
+
+    def __init__(self, name: str, fails: str = "") -> None:
+        super().__init__(name)
+        self.minutes: list[str] = []
+        self.fails = fails
+
+    def on_bars(self, bars, positions):
+        self.minutes.append(f"{bars[0].ts:%H:%M}")
+        for i, bar in enumerate(bars):
+            if i and self.minutes[-1] == self.fails:
+                raise ZeroDivisionError("division by zero in my indicator")
+            signal = self.on_bar(bar, positions.get(bar.symbol, 0))
+            if signal is not None:
+                yield signal
+
+
+async def test_one_strategy_on_every_symbol_decides_whole_minutes_as_bar_by_bar(calendar):
+    by_minute, by_bar = BuysByMinute("steady"), Buys("steady")
+    books = []
+    for strategy in (by_minute, by_bar):
+        engine = make_engine(calendar, strategy=strategy)
+        for hhmm in ("09:30", "09:31", "09:32"):
+            await engine.on_minute(flat_bars(at(hhmm), AAA=100, BBB=50, CCC=20))
+        books.append(({p.symbol: (p.qty, p.stop_loss) for p in engine.positions_view()},
+                      sorted(engine.orders.intents)))
+    assert by_minute.minutes == ["09:30", "09:31", "09:32"]  # one call a minute
+    assert books[0] == books[1] and set(books[0][0]) == {"AAA", "BBB", "CCC"}
+
+
+async def test_a_bar_of_a_symbol_no_strategy_has_is_decided_by_nobody(calendar):
+    only_aaa = BuysByMinute("steady")
+    engine = make_engine(calendar, strategy={"AAA": only_aaa})
+    await engine.on_minute(flat_bars(at("09:30"), AAA=100, ZZZ=5))
+    await engine.on_minute(flat_bars(at("09:31"), AAA=100, ZZZ=5))
+    assert only_aaa.minutes == []  # the minutes went bar by bar, ZZZ's to no strategy
+    assert only_aaa.seen == {"AAA"} and engine.book.symbols() == ["AAA"]
+
+
+async def test_a_strategy_raising_inside_a_minute_is_disabled_and_keeps_its_protection(calendar):
+    fragile = BuysByMinute("fragile", fails="09:31")
+    engine = make_engine(calendar, strategy=fragile)
+    await engine.on_minute(flat_bars(at("09:30"), AAA=100, BBB=50))
+    await engine.on_minute(flat_bars(at("09:31"), AAA=100, BBB=50, CCC=20))  # raises after AAA
+    [failure] = [e for e in engine.events if e.kind == "strategy"]
+    assert ("strategy fragile failed (bars at 09:31: ZeroDivisionError: division by zero in my "
+            "indicator); it is disabled") in failure.message
+    await engine.on_minute(flat_bars(at("09:32"), AAA=100, BBB=50, CCC=20))
+    assert fragile.minutes == ["09:30", "09:31"] and "CCC" not in fragile.seen
+    assert engine.book.qty("CCC") == 0
+    held = {p.symbol: p.protected for p in engine.positions_view()}
+    assert held == {"AAA": True, "BBB": True}
+    assert (await engine.close_position("AAA", source="test")).ok
+
+
+def test_a_strategy_disabled_inside_a_minute_sends_nothing_more_and_stays_current(calendar):
+    from daytrader.strategy.running import RunningStrategies
+
+    strategy = BuysByMinute("steady")
+    running = RunningStrategies(dict.fromkeys(("AAA", "BBB", "CCC"), strategy))
+    deciding = running.on_bars(flat_bars(at("09:30"), AAA=100, BBB=50, CCC=20), {})
+    assert next(deciding).symbol == "AAA"
+    running.set_enabled("steady", False)  # from the console, while AAA's entry goes out
+    assert list(deciding) == []
+    assert strategy.seen == {"AAA", "BBB", "CCC"}  # the minute's bars still reached it
+
+
+def test_a_minute_yielding_something_other_than_its_signals_disables_the_strategy(calendar):
+    from daytrader.strategy.running import RunningStrategies
+
+    class Wrong(BuysByMinute):
+        def on_bars(self, bars, positions):
+            yield Signal("ZZZ", "exit", bars[0].ts, D(1))
+
+    failures = []
+    running = RunningStrategies({"AAA": Wrong("wrong")}, lambda *f: failures.append(f[:2]))
+    assert list(running.on_bars(flat_bars(at("09:30"), AAA=100), {})) == []
+    assert failures == [("wrong", "bars at 09:30")]
+    assert "not a Signal for one of its bars" in running.errors["wrong"]
+
+
 async def test_two_strategies_trade_their_own_symbols_and_positions_say_which(calendar):
     first, second = Buys("alpha"), Buys("beta")
     engine = make_engine(calendar, strategy={"AAA": first, "BBB": first, "CCC": second})

@@ -166,8 +166,9 @@ class SimExchange:
             last[symbol] = bar.close
             # Marked after its bar's fills, which set it to their price.
             pos = positions.get(symbol)
-            if pos is not None:
-                pos.set_last(bar.close)
+            if pos is not None:  # set_last, written out: a call per bar of each held symbol
+                pos.last = bar.close
+                pos._last_price = None
         self._version += 1  # prices moved: the account is worked out again when next asked
 
     def _changed(self) -> None:

@@ -26,6 +26,7 @@ import csv
 import gc
 import itertools
 import logging
+import sys
 from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -439,10 +440,14 @@ def frame_to_bars(frame: pl.DataFrame) -> list[Bar]:
     micros = frame["ts_us"].to_list()
     moments = {us: (_EPOCH + timedelta(microseconds=us)).astimezone(tz) for us in set(micros)}
     columns = [frame[name].to_list() for name in NUMBER_COLUMNS]
+    # One string object per symbol (polars makes one per row), the one SYMBOLS holds too: every
+    # per-bar lookup by symbol (the sim's, the books', the strategies') then matches by identity
+    # without hashing a new string or comparing characters.
+    symbols = map(sys.intern, frame["symbol"].to_list())
     # Hundreds of thousands of new objects, none of them garbage: the cyclic collector would
     # only re-scan them over and over (about a third of the load time).
     with _collector_paused():
-        return list(map(Bar, frame["symbol"].to_list(), map(moments.__getitem__, micros), *columns))
+        return list(map(Bar, symbols, map(moments.__getitem__, micros), *columns))
 
 
 @contextmanager

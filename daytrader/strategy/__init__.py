@@ -26,6 +26,12 @@ class NextSignal:
 
 
 class Strategy(Protocol):
+    """Optional, for speed: `on_bars(bars, positions) -> Iterator[Signal]`, a minute's bars
+    (one per symbol, all the strategy's) decided in one call, each signal yielded as it comes
+    (it is acted on before the generator resumes: `positions`, symbol -> signed shares, is read
+    live). It decides exactly as `on_bar` would bar by bar; it is used when one strategy trades
+    every symbol (see `RunningStrategies.on_bars`)."""
+
     name: str
 
     def warm_up(self, bar: Bar) -> None:

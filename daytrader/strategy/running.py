@@ -6,7 +6,7 @@ The engine asks here for every decision and every reading; nothing else calls a 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -46,6 +46,11 @@ class RunningStrategies:
         """Which symbols' strategies decide now (enabled and not failed): one lookup per bar."""
         self._deciding = {symbol: s for symbol, s in self.by_symbol.items()
                           if self.enabled[s.name] and s.name not in self.errors}
+        # One strategy deciding every symbol that decides, and able to decide a minute at once:
+        # its minutes go to it whole (see on_bars).
+        deciding = {id(s): s for s in self._deciding.values()}
+        sole = next(iter(deciding.values())) if len(deciding) == 1 else None
+        self._sole: Strategy | None = sole if callable(getattr(sole, "on_bars", None)) else None
 
     @property
     def names(self) -> list[str]:
@@ -95,12 +100,21 @@ class RunningStrategies:
             return signal
         return None
 
-    def on_bars(self, bars: Iterable[Bar], positions: Mapping[str, int]) -> Iterator[Signal]:
+    def on_bars(self, bars: Sequence[Bar], positions: Mapping[str, int]) -> Iterator[Signal]:
         """Each bar's decision by its symbol's strategy, in turn, as they are asked for: a
         caller acts on a signal before the next bar is decided (its position is read then from
         `positions`, symbol -> signed shares, a live view: absent is flat).
         A disabled strategy keeps its indicators current (so enabling it again needs no
         warm-up) but decides nothing; a failing one is disabled."""
+        sole = self._sole
+        if sole is not None:
+            deciding = self._deciding
+            for bar in bars:
+                if bar.symbol not in deciding:
+                    break  # a bar no strategy decides: bar by bar
+            else:
+                yield from self._minute_of(sole, bars, positions)
+                return
         for bar in bars:
             strategy = self._deciding.get(bar.symbol)
             if strategy is None:  # no strategy, a failed one, or a disabled one (kept warm)
@@ -119,6 +133,23 @@ class RunningStrategies:
                                        f"{bar.symbol}"))
                 continue
             yield signal
+
+    def _minute_of(self, strategy: Strategy, bars: Sequence[Bar], positions: Mapping[str, int]
+                   ) -> Iterator[Signal]:
+        """A minute decided by the one strategy deciding all its symbols, in one call of its
+        `on_bars` (the same decisions as `on_bar` bar by bar, without a call per bar), behind
+        the same wall. Disabled while the minute is acted on (from the console, say), it
+        finishes the minute with its signals dropped, its indicators moving as a warm-up's."""
+        try:
+            for signal in strategy.on_bars(bars, positions):  # type: ignore[attr-defined]
+                if not isinstance(signal, Signal) or all(b.symbol != signal.symbol for b in bars):
+                    self._failed(strategy, f"bars at {bars[0].ts:%H:%M}", TypeError(
+                        f"on_bars yielded {signal!r:.120}, not a Signal for one of its bars"))
+                    return
+                if self._deciding.get(signal.symbol) is strategy:
+                    yield signal
+        except Exception as exc:
+            self._failed(strategy, f"bars at {bars[0].ts:%H:%M}", exc)
 
     def _ask(self, symbol: str, method: str, default: Any, *args: Any) -> Any:
         strategy = self.by_symbol.get(symbol)
