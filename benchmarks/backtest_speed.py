@@ -240,6 +240,20 @@ def run_case(case: Case, args, calendar: MarketCalendar) -> tuple[dict, pl.DataF
     return results, prepared, n
 
 
+def versions() -> str:
+    """What the figures were measured with: a ratio against a reference holds for its versions
+    (and this machine) only."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    parts = [f"Python {sys.version.split()[0]}"]
+    for name in ("polars", "backtesting", "pandas", "numpy", "backtrader"):
+        try:
+            parts.append(f"{name} {version(name)}")
+        except PackageNotFoundError:
+            parts.append(f"{name} not installed")
+    return "measured with " + ", ".join(parts)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--days", type=int, default=60)
@@ -255,6 +269,7 @@ def main() -> None:
     p.add_argument("--skip-backtrader", action="store_true", help="skip backtrader (the slowest)")
     args = p.parse_args()
     logging.disable(logging.WARNING)
+    print(versions())
     calendar = MarketCalendar()
     ran = {}
     for case in CASES:
