@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
+from math import floor as _floor
 from typing import Any, TypeVar
 
 ZERO = Decimal(0)
@@ -68,6 +69,18 @@ def quick_init(cls: type[R]) -> type[R]:
 
 def to_price(value: float | Decimal | str) -> Decimal:
     """A price as the broker accepts it: cents at or above $1, four decimals below (Alpaca's rule)."""
+    if type(value) is float and 0.0 < value < 1e6:
+        # The float's shortest decimal (str) rounded half up, without writing it out: scaled to
+        # cents (or ten-thousandths), the float and that decimal differ by under 1e-7, so
+        # rounding to nearest gives the same whole number unless the fraction is within that of
+        # one half (or the price within that of $1, where the step changes): those, and
+        # everything else, go the written-out way. A price per fill, signal and mark.
+        scale, exponent = (100.0, -2) if value >= 1.0 else (10000.0, -4)
+        scaled = value * scale
+        whole = _floor(scaled)
+        part = scaled - whole
+        if not (0.4999 < part < 0.5001 or 0.9999 < value < 1.0001):
+            return Decimal(whole + 1 if part > 0.5 else whole).scaleb(exponent)
     d = value if isinstance(value, Decimal) else Decimal(str(value))
     # The rounding passed by position: by keyword costs a quarter of the call (prices are made
     # several times per order).

@@ -4,14 +4,27 @@ worded_when_read cheaper to word, nothing else."""
 from __future__ import annotations
 
 import copy
+import math
 import pickle
 from dataclasses import FrozenInstanceError, asdict, dataclass, fields, replace
 from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from daytrader.models import CheckResult, LogEvent, Order, OrderStatus, OrderType, Side, quick_init
+from daytrader.models import (
+    CheckResult,
+    LogEvent,
+    Order,
+    OrderStatus,
+    OrderType,
+    Side,
+    quick_init,
+    to_price,
+)
 
 T = datetime(2026, 3, 2, 10, 0, tzinfo=ZoneInfo("America/New_York"))
 
@@ -78,3 +91,41 @@ def test_a_check_worded_when_read_is_the_same_record_as_one_worded_at_once():
         "x", True, "a", "b")
     with pytest.raises(FrozenInstanceError):
         lazy.value = "$0.00"  # type: ignore[misc]
+
+
+def _price_written_out(value: float) -> Decimal:
+    """to_price's rule as the seed wrote it: the float's shortest decimal, rounded half up to
+    cents at or above $1 and to four decimals below."""
+    d = Decimal(str(value))
+    return d.quantize(Decimal("0.01") if d >= 1 else Decimal("0.0001"), ROUND_HALF_UP)
+
+
+def _same_price(value: float) -> None:
+    try:
+        expected = repr(_price_written_out(value))
+    except InvalidOperation as exc:
+        expected = type(exc).__name__
+    try:
+        got = repr(to_price(value))
+    except InvalidOperation as exc:
+        got = type(exc).__name__
+    assert got == expected, value  # the same digits, exponent and sign, or the same error
+
+
+@given(st.floats(allow_nan=True, allow_infinity=True))
+def test_a_float_price_rounds_as_its_written_out_decimal_would(value):
+    _same_price(value)
+
+
+@given(st.integers(0, 10**8 - 1), st.sampled_from([100, 10_000]), st.integers(-4, 4))
+def test_a_float_a_few_steps_from_a_half_cent_rounds_as_its_written_out_decimal_would(
+        whole, per_unit, steps):
+    """The hard cases: floats next to an exact half (123.125, 0.00005, ...), and next to $1."""
+    value = float(Decimal(2 * whole + 1) / (2 * per_unit))
+    for _ in range(abs(steps)):
+        value = math.nextafter(value, math.inf if steps > 0 else -math.inf)
+    _same_price(value)
+    one = 1.0
+    for _ in range(abs(steps) * 1000):
+        one = math.nextafter(one, math.inf if steps > 0 else -math.inf)
+    _same_price(one)
