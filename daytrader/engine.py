@@ -589,7 +589,7 @@ class Engine:
         last = self.last_prices.get(symbol)
         # By position (keywords cost a third more): symbol, side, qty, type, limit, stop, stop
         # loss, take-profit, reference price, reduce only, reason, strategy, time.
-        intent = OrderIntent(symbol, side, abs(qty), _MARKET, None, None, None, None,
+        intent = OrderIntent.make(symbol, side, abs(qty), _MARKET, None, None, None, None,
                              to_price(last) if last else None, True, reason, "exit",
                              self.clock.now())
         result = await self._send(intent, broker_qty=qty)
@@ -606,7 +606,7 @@ class Engine:
                       canceled: tuple[str, ...] = (), filled: tuple[str, ...] = (),
                       qty: int = 0, order_id: str | None = None, flat: bool = False) -> CloseReport:
         self.record("info" if ok else "error", "order" if ok else "broker", message)
-        return CloseReport(symbol, ok, message, canceled, filled, qty, order_id, flat,
+        return CloseReport.make(symbol, ok, message, canceled, filled, qty, order_id, flat,
                            (time.perf_counter() - t0) * 1000)
 
     async def _cancel_for_close(self, order: Order) -> None:
@@ -873,7 +873,9 @@ class Engine:
         return count
 
     async def on_minute(self, bars: list[Bar]) -> None:
-        """Trades one minute, then journals its equity point (the journal's "minute done")."""
+        """Trades one minute of bars (same timestamp): match, mark, breaker, flatten, strategy;
+        then journals its equity point (the journal's "minute done"). One coroutine, not one
+        calling another: a backtest makes one per minute."""
         if not bars:
             return
         if self._entry_tasks:
@@ -882,17 +884,6 @@ class Engine:
             # only a sim running faster than the advisor answers ever waits here, and it waits so
             # as not to send an entry on a price the market has left.
             await self.settle_entries()
-        session = await self._trade_minute(bars)
-        if self._journal_keeps:
-            now = bars[0].ts + MINUTE
-            kind = "eod" if session is not None and now >= session.close else "minute"
-            self.journal.equity(now, kind, to_money(self.book.equity_estimate()),
-                                to_money(self.book.cash), self.state.value)
-            self.journal.flush()
-
-    async def _trade_minute(self, bars: list[Bar]) -> Session | None:
-        """One minute of bars (same timestamp): match, mark, breaker, flatten, strategy.
-        Returns the session the minute belongs to (None outside regular hours)."""
         bar_ts = bars[0].ts
         now = bar_ts + MINUTE  # the bar is complete at the end of its minute
         self.clock.advance_to(now)
@@ -917,21 +908,24 @@ class Engine:
                                  trip.baseline)
             self.record("error", "breaker", trip.message + "; entries halted, closes still allowed",
                       loss_pct=trip.loss_pct)
-        if session is None:
-            return None  # outside regular hours: marks only, no decisions
-        if now >= self._flatten_at(session):
-            await self._flatten(now)
-            for bar in bars:
-                self.strategies.warm_up(bar)
-        else:
-            for signal in self.strategies.on_bars(bars, self.book.held):
-                await self._act(signal)
-        if self.record_tape:
-            for bar in bars:
-                names = self.strategies.chart_lines(bar.symbol)
-                values = self.strategies.indicator_values(bar.symbol)
-                self.tape.record(bar, {name: values.get(name) for name in names})
-        return session
+        if session is not None:  # outside regular hours: marks only, no decisions
+            if now >= self._flatten_at(session):
+                await self._flatten(now)
+                for bar in bars:
+                    self.strategies.warm_up(bar)
+            else:
+                for signal in self.strategies.on_bars(bars, self.book.held):
+                    await self._act(signal)
+            if self.record_tape:
+                for bar in bars:
+                    names = self.strategies.chart_lines(bar.symbol)
+                    values = self.strategies.indicator_values(bar.symbol)
+                    self.tape.record(bar, {name: values.get(name) for name in names})
+        if self._journal_keeps:
+            kind = "eod" if session is not None and now >= session.close else "minute"
+            self.journal.equity(now, kind, to_money(self.book.equity_estimate()),
+                                to_money(self.book.cash), self.state.value)
+            self.journal.flush()
 
     def _flatten_at(self, session: Session) -> datetime:
         """When the flatten before `session`'s close begins (worked out once a session)."""
@@ -983,7 +977,7 @@ class Engine:
                 self.record("warning", "broker", f"account refresh before sizing failed: {exc}")
         qty = self._size(signal.price, signal.stop_loss)
         # By position, as in _close_one.
-        intent = OrderIntent(signal.symbol, side, qty, _MARKET, None, None, signal.stop_loss,
+        intent = OrderIntent.make(signal.symbol, side, qty, _MARKET, None, None, signal.stop_loss,
                              signal.take_profit, signal.price, False, signal.reason,
                              self.strategies.name_of(signal.symbol), signal.ts)
         if qty <= 0:
@@ -1200,7 +1194,7 @@ class Engine:
             seen, sod, ours = self._account_for
             if view is seen and sod is self.start_of_day_equity and ours is not None:
                 return ours
-            ours = Account(view.cash, view.equity, view.buying_power, self.start_of_day_equity)
+            ours = Account.make(view.cash, view.equity, view.buying_power, self.start_of_day_equity)
             self._account_for = (view, self.start_of_day_equity, ours)
             return ours
         equity = self.book.equity()
@@ -1215,7 +1209,7 @@ class Engine:
         if positions:
             position_qty.update(positions)
         # By position (keywords cost a third more, on every entry), in RiskContext's order.
-        return RiskContext(self.state, now, market_open, account.equity,
+        return RiskContext.make(self.state, now, market_open, account.equity,
                            self.breaker.baseline or self.start_of_day_equity,
                            account.buying_power, self.breaker.tripped, self._open_symbols(),
                            self.cooldown.until,

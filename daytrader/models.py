@@ -49,13 +49,20 @@ def quick_init(cls: type[R]) -> type[R]:
         else:
             params.append(f.name)
         body.append(f"    self.{f.name} = {value}")
-    source = (f"def __new__(cls, {', '.join(params)}):\n    self = _new(_twin)\n"
-              + "".join(line + "\n" for line in body)
-              + "    self.__class__ = cls\n    return self\n")
+    fill_in = "".join(line + "\n" for line in body)
+    namespace["_cls"] = cls
+    source = (f"def __new__(cls, {', '.join(params)}):\n    self = _new(_twin)\n{fill_in}"
+              "    self.__class__ = cls\n    return self\n"
+              f"def make({', '.join(params)}):\n    self = _new(_twin)\n{fill_in}"
+              "    self.__class__ = _cls\n    return self\n")
     exec(source, namespace)  # as dataclasses itself makes __init__
-    new = namespace["__new__"]
+    new, make = namespace["__new__"], namespace["make"]
     new.__qualname__ = f"{cls.__qualname__}.__new__"  # type: ignore[attr-defined]
+    make.__qualname__ = f"{cls.__qualname__}.make"  # type: ignore[attr-defined]
     cls.__new__ = new  # type: ignore[assignment]
+    # `Cls.make(...)`: the same instance as `Cls(...)`, by a plain call: calling a class goes
+    # through type.__call__ and a tuple of the arguments (a third of making an order).
+    cls.make = staticmethod(make)  # type: ignore[attr-defined]
     # object.__init__ then does nothing (and accepts the arguments, __new__ being ours).
     del cls.__init__  # type: ignore[misc]
     names = tuple(f.name for f in fields)

@@ -52,7 +52,7 @@ class OrderBook:
             if (prev is not None and prev.status is order.status
                     and prev.filled_qty == order.filled_qty):
                 return prev  # the answer to a submit the stream already told: only its legs are new
-            order = Order(order.id, order.client_order_id, order.symbol, order.side, order.qty,
+            order = Order.make(order.id, order.client_order_id, order.symbol, order.side, order.qty,
                           order.order_type, order.status, order.submitted_at, order.role,
                           order.limit_price, order.stop_price, order.filled_qty,
                           order.filled_avg_price, order.parent_id, order.updated_at,

@@ -205,7 +205,7 @@ class OrderManager:
         # of the id are atomic on the event loop.
         decision = check(intent)
         if not decision.approved:
-            result = SubmitResult(SubmitStatus.RISK_REJECTED, cid, intent, decision)
+            result = SubmitResult.make(SubmitStatus.RISK_REJECTED, cid, intent, decision)
             return result  # not remembered: the same intent may pass once conditions change
         if self.before_send is not None:
             try:
@@ -232,7 +232,7 @@ class OrderManager:
     async def _send(self, cid: str, intent: OrderIntent, decision: RiskDecision) -> SubmitResult:
         # By position, in OrderRequest's order (keywords cost a third more, on every order). The
         # position intent is a second guard at the broker: an exit can only close.
-        request = OrderRequest(cid, intent.symbol, intent.side, intent.qty, intent.order_type,
+        request = OrderRequest.make(cid, intent.symbol, intent.side, intent.qty, intent.order_type,
                                intent.limit_price, intent.stop_price, intent.stop_loss,
                                intent.take_profit,
                                f"{intent.side}_to_close" if intent.reduce_only else None)
@@ -240,7 +240,7 @@ class OrderManager:
         for attempt in range(1, self.attempts + 1):
             try:
                 order = await within(self.broker.submit_order(request), self.timeout)
-                return SubmitResult(SubmitStatus.SUBMITTED, cid, intent, decision, order)
+                return SubmitResult.make(SubmitStatus.SUBMITTED, cid, intent, decision, order)
             except DuplicateClientOrderId:
                 # The broker has this id: an earlier send landed. Find it and carry on with it.
                 order = await self._lookup(cid)

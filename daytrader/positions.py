@@ -83,7 +83,7 @@ class PositionBook:
         if pos is None:
             return None
         # By position (keywords cost a third more): a close reads the broker's position.
-        return Position(pos.symbol, pos.qty, pos.avg_price, pos.last_price, pos.opened_at,
+        return Position.make(pos.symbol, pos.qty, pos.avg_price, pos.last_price, pos.opened_at,
                         pos.stop_loss, pos.take_profit, None, None, pos.strategy)
 
     def positions(self) -> list[Position]:
@@ -158,14 +158,17 @@ class PositionBook:
         # Side.sign written out and the Trade's fields by position (keywords cost a third more):
         # this runs for every fill in both books, the engine's and the sim's.
         signed = fill.qty if fill.side == "buy" else -fill.qty
-        price = fill.price
-        self.cash -= price * signed + fill.commission
-        self.commissions += fill.commission
+        price, commission = fill.price, fill.commission
+        if commission:
+            self.cash -= price * signed + commission
+            self.commissions += commission
+        else:  # none (the sim's default): two decimal sums fewer, on every fill in both books
+            self.cash -= price * signed
         pos = self._open.get(fill.symbol)
         if pos is None:
             self._open[fill.symbol] = _OpenPosition(
-                fill.symbol, signed, price, fill.ts, float(price), fill.commission,
-                strategy=self._next_strategy.pop(fill.symbol, ""))
+                fill.symbol, signed, price, fill.ts, float(price), commission, None, None, None,
+                self._next_strategy.pop(fill.symbol, ""))
             self.held[fill.symbol] = signed
             return None
         pos.set_last(float(price))
@@ -183,7 +186,7 @@ class PositionBook:
         if remaining != 0 and (remaining > 0) == (pos.qty > 0):
             pos.qty = self.held[fill.symbol] = remaining
             return None
-        trade = Trade(pos.symbol, _BUY if direction > 0 else _SELL, closed, pos.opened_at,
+        trade = Trade.make(pos.symbol, _BUY if direction > 0 else _SELL, closed, pos.opened_at,
                       pos.avg_price, fill.ts, price, pnl,
                       reason or _ROLE_REASON.get(fill.role, "exit"), pos.stop_loss,
                       pos.take_profit, pos.entry_commission + fill.commission, pos.strategy)

@@ -118,7 +118,7 @@ def check_circuit_breaker(ctx: RiskContext, limits: RiskLimits) -> CheckResult:
         return _passed("circuit_breaker", "0.00%", limit)
     loss = daily_loss_pct(ctx.equity, ctx.start_of_day_equity)
     if loss < limits.max_daily_loss_pct and not ctx.breaker_tripped:
-        return CheckResult("circuit_breaker", True, lambda: f"{loss:.2f}%", limit)
+        return CheckResult.make("circuit_breaker", True, lambda: f"{loss:.2f}%", limit)
     value = f"{loss:.2f}%"
     if ctx.breaker_tripped:
         return CheckResult("circuit_breaker", False, value, limit,
@@ -161,7 +161,7 @@ def check_risk_per_trade(intent: OrderIntent, ctx: RiskContext, limits: RiskLimi
     per_share = abs(price - intent.stop_loss) if intent.stop_loss is not None else price
     risk = per_share * intent.qty
     if risk <= allowed:  # worded when read (see CheckResult): a backtest never reads it
-        return CheckResult("risk_per_trade", True, lambda: _money(risk), limit)
+        return CheckResult.make("risk_per_trade", True, lambda: _money(risk), limit)
     value, limit_text = _money(risk), limit()
     stop = f"stop {intent.stop_loss}" if intent.stop_loss is not None else "no stop"
     return CheckResult("risk_per_trade", False, value, limit_text,
@@ -177,7 +177,7 @@ def check_buying_power(intent: OrderIntent, ctx: RiskContext) -> CheckResult:
                            f"no price for {intent.symbol} yet, so the cost cannot be measured")
     cost = price * intent.qty
     if cost <= buying_power:  # worded when read, as in check_risk_per_trade
-        return CheckResult("buying_power", True, lambda: _money(cost),
+        return CheckResult.make("buying_power", True, lambda: _money(cost),
                            lambda: _money(buying_power))
     value, limit = _money(cost), _money(buying_power)
     return CheckResult("buying_power", False, value, limit,
@@ -205,7 +205,7 @@ def check_exit(intent: OrderIntent, held: int) -> RiskDecision:
     """The decision on an order that only reduces (`reduce_only`): its one check, against
     `held`, the broker's position in the symbol. `check_order` decides an exit the same way;
     this needs no context, which an exit would otherwise build for nothing."""
-    return RiskDecision((_reduce_only(intent, held, True),))
+    return RiskDecision.make((_reduce_only(intent, held, True),))
 
 
 def _reduce_only(intent: OrderIntent, held: int, allow_shorts: bool) -> CheckResult:
@@ -223,7 +223,7 @@ def _reduce_only(intent: OrderIntent, held: int, allow_shorts: bool) -> CheckRes
             return CheckResult(REDUCE_ONLY, False, value(), limit,
                                f"{intent.side} {intent.qty} {intent.symbol} would take the "
                                f"position from {held:+d} to {after:+d}; an exit only reduces")
-        return CheckResult(REDUCE_ONLY, True, value, limit)
+        return CheckResult.make(REDUCE_ONLY, True, value, limit)
     limit = "no flip" if allow_shorts else "no flip, no shorts"
     if held * after < 0:
         return CheckResult(REDUCE_ONLY, False, value(), limit,
@@ -233,7 +233,7 @@ def _reduce_only(intent: OrderIntent, held: int, allow_shorts: bool) -> CheckRes
         return CheckResult(REDUCE_ONLY, False, value(), limit,
                            f"{intent.side} {intent.qty} {intent.symbol} would open a short "
                            f"({after:+d}) and ALLOW_SHORTS=false")
-    return CheckResult(REDUCE_ONLY, True, value, limit)
+    return CheckResult.make(REDUCE_ONLY, True, value, limit)
 
 
 def check_order(intent: OrderIntent, ctx: RiskContext, limits: RiskLimits) -> RiskDecision:
@@ -254,7 +254,7 @@ def check_order(intent: OrderIntent, ctx: RiskContext, limits: RiskLimits) -> Ri
     if intent.side.sign * held < 0 or (intent.side.sign < 0 and not ctx.allow_shorts):
         # Only where it can bite: a sell with shorts off, or an order against a position.
         checks += (check_reduce_only(intent, ctx),)
-    return RiskDecision(checks)
+    return RiskDecision.make(checks)
 
 
 @dataclass(frozen=True, slots=True)

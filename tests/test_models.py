@@ -48,6 +48,22 @@ def test_a_default_factory_gives_each_record_its_own_value():
     assert LogEvent(T, "info", "order", "m", {"source": "api"}).data == {"source": "api"}
 
 
+def test_make_builds_the_same_record_as_calling_the_class():
+    made = Order.make("o1", "c1", "AAPL", Side.BUY, 10, OrderType.MARKET, OrderStatus.NEW, T)
+    assert type(made) is Order and made == order() and hash(made) == hash(order())
+    assert Order.make(id="o1", client_order_id="c1", symbol="AAPL", side=Side.BUY, qty=10,
+                      order_type=OrderType.MARKET, status=OrderStatus.NEW, submitted_at=T,
+                      filled_qty=3) == order(filled_qty=3)
+    with pytest.raises(FrozenInstanceError):
+        made.qty = 20  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        Order.make("o1")  # a missing field is refused, as by the class
+    a, b = LogEvent.make(T, "info", "order", "m"), LogEvent.make(T, "info", "order", "m")
+    assert a == LogEvent(T, "info", "order", "m") and a.data == {} and a.data is not b.data
+    worded = CheckResult.make("risk_per_trade", True, lambda: "$10.00", "$100.00")
+    assert worded == CheckResult("risk_per_trade", True, "$10.00", "$100.00")
+
+
 def test_records_stay_frozen_comparable_hashable_and_picklable():
     built = order()
     with pytest.raises(FrozenInstanceError):

@@ -140,7 +140,7 @@ class SimExchange:
 
     def _emit(self, event: str, order: Order, fill: Fill | None = None) -> None:
         if self._listener is not None:
-            self._listener(OrderUpdate(event, order, fill))
+            self._listener(OrderUpdate.make(event, order, fill))
 
     # -- market data and matching --------------------------------------------------------------
     def on_bars(self, bars: Sequence[Bar]) -> None:
@@ -275,7 +275,7 @@ class SimExchange:
         self._set(w, _FILLED, ts, o.qty, price)
         self._unwork(o)
         # zfill, not a format spec: half the cost (an id per order and per fill).
-        fill = Fill("sim-fill-" + str(next(self._fill_ids)).zfill(6), o.id, o.client_order_id,
+        fill = Fill.make("sim-fill-" + str(next(self._fill_ids)).zfill(6), o.id, o.client_order_id,
                     o.symbol, o.side, o.qty, price, commission, ts, o.role)
         self.book.apply_fill(fill)
         self._version += 1  # the account: see _changed
@@ -293,7 +293,7 @@ class SimExchange:
              filled_qty: int | None = None, filled_avg_price: Decimal | None = None) -> None:
         o = w.order
         # Written out rather than dataclasses.replace: a third of the cost, on every fill and cancel.
-        w.order = Order(o.id, o.client_order_id, o.symbol, o.side, o.qty, o.order_type, status,
+        w.order = Order.make(o.id, o.client_order_id, o.symbol, o.side, o.qty, o.order_type, status,
                         o.submitted_at, o.role, o.limit_price, o.stop_price,
                         o.filled_qty if filled_qty is None else filled_qty,
                         o.filled_avg_price if filled_avg_price is None else filled_avg_price,
@@ -417,7 +417,7 @@ class SimExchange:
     def _add(self, cid: str, symbol: str, side: Side, qty: int, order_type: OrderType,
              status: OrderStatus, now: datetime, role: OrderRole, limit_price: Decimal | None,
              stop_price: Decimal | None, parent_id: str | None) -> _Working:
-        order = Order(self._new_id(), cid, symbol, side, qty, order_type, status, now, role,
+        order = Order.make(self._new_id(), cid, symbol, side, qty, order_type, status, now, role,
                       limit_price, stop_price, 0, None, parent_id, now)
         armed = status is _NEW  # a bracket's legs (HELD) wait for their parent's fill
         w = _Working(order, [], None, float(limit_price) if limit_price else None,
@@ -458,7 +458,7 @@ class SimExchange:
             _pair(legs[0], legs[1])
         self._emit("new", parent.order)
         o = parent.order
-        return Order(o.id, o.client_order_id, o.symbol, o.side, o.qty, o.order_type, o.status,
+        return Order.make(o.id, o.client_order_id, o.symbol, o.side, o.qty, o.order_type, o.status,
                      o.submitted_at, o.role, o.limit_price, o.stop_price, o.filled_qty,
                      o.filled_avg_price, o.parent_id, o.updated_at, o.reject_reason,
                      tuple([leg.order for leg in legs]))
@@ -554,7 +554,7 @@ class SimExchange:
         book = self.book
         value, gross = book.value_and_exposure()
         equity = to_money(book.cash + value)  # book.equity()
-        account = Account(to_money(book.cash), equity, self._buying_power(equity, gross),
+        account = Account.make(to_money(book.cash), equity, self._buying_power(equity, gross),
                           self.last_equity)
         self._account = (self._version, account)
         return account

@@ -196,11 +196,11 @@ class EmaCrossover:
         if up:
             # Signal's fields by position: symbol, action, time, price, stop, take-profit, ATR,
             # reason (keywords cost a third more).
-            return Signal(bar.symbol, "enter_long", bar.ts, to_price(bar.close),
+            return Signal.make(bar.symbol, "enter_long", bar.ts, to_price(bar.close),
                           to_price(bar.close - p.stop_atr_mult * atr),
                           to_price(bar.close + p.take_profit_atr_mult * atr), atr, "ema_cross_up")
         if p.allow_shorts:
-            return Signal(bar.symbol, "enter_short", bar.ts, to_price(bar.close),
+            return Signal.make(bar.symbol, "enter_short", bar.ts, to_price(bar.close),
                           to_price(bar.close + p.stop_atr_mult * atr),
                           to_price(bar.close - p.take_profit_atr_mult * atr), atr,
                           "ema_cross_down")
@@ -208,4 +208,4 @@ class EmaCrossover:
 
     @staticmethod
     def _exit(bar: Bar, reason: str) -> Signal:
-        return Signal(bar.symbol, "exit", bar.ts, to_price(bar.close), None, None, None, reason)
+        return Signal.make(bar.symbol, "exit", bar.ts, to_price(bar.close), None, None, None, reason)
