@@ -33,7 +33,7 @@ def quick_init(cls: type[R]) -> type[R]:
         raise TypeError(f"{cls.__name__}: quick_init is for frozen slotted dataclasses")
     fields = dataclasses.fields(cls)
     twin = type(f"_{cls.__name__}Fields", (), {"__slots__": cls.__slots__})  # type: ignore[attr-defined]
-    namespace: dict[str, object] = {"_NO_VALUE": _NO_VALUE, "_new": object.__new__, "_twin": twin}
+    namespace: dict[str, object] = {"_NO_VALUE": _NO_VALUE, "_twin": twin}
     params, body = [], []
     for i, f in enumerate(fields):
         if not f.init:
@@ -51,9 +51,9 @@ def quick_init(cls: type[R]) -> type[R]:
         body.append(f"    self.{f.name} = {value}")
     fill_in = "".join(line + "\n" for line in body)
     namespace["_cls"] = cls
-    source = (f"def __new__(cls, {', '.join(params)}):\n    self = _new(_twin)\n{fill_in}"
+    source = (f"def __new__(cls, {', '.join(params)}):\n    self = _twin()\n{fill_in}"
               "    self.__class__ = cls\n    return self\n"
-              f"def make({', '.join(params)}):\n    self = _new(_twin)\n{fill_in}"
+              f"def make({', '.join(params)}):\n    self = _twin()\n{fill_in}"
               "    self.__class__ = _cls\n    return self\n")
     exec(source, namespace)  # as dataclasses itself makes __init__
     new, make = namespace["__new__"], namespace["make"]
