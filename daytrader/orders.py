@@ -168,6 +168,7 @@ class OrderManager:
 
     def __init__(self, broker: Broker, *, timeout: float = 10.0, attempts: int = 2) -> None:
         self.broker = broker
+        self._in_process = getattr(broker, "in_process", False) is True
         self.timeout = timeout
         self.attempts = attempts
         self.results: dict[str, SubmitResult] = {}
@@ -239,7 +240,10 @@ class OrderManager:
         last_error: BrokerError | None = None
         for attempt in range(1, self.attempts + 1):
             try:
-                order = await within(self.broker.submit_order(request), self.timeout)
+                sending = self.broker.submit_order(request)
+                # A venue in this process answers in its first step (Broker.in_process): its
+                # send needs no timer, nor the stepping that arms one only if it waits.
+                order = await (sending if self._in_process else within(sending, self.timeout))
                 return SubmitResult.make(SubmitStatus.SUBMITTED, cid, intent, decision, order)
             except DuplicateClientOrderId:
                 # The broker has this id: an earlier send landed. Find it and carry on with it.

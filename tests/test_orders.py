@@ -73,6 +73,8 @@ def all_orders(exchange: SimExchange):
 class Edge:
     """The network between the manager and the sim exchange; subclasses break it in one way."""
 
+    in_process = False  # a network in between: its calls can wait (and time out)
+
     def __init__(self, exchange: SimExchange) -> None:
         self.exchange = exchange
         self.sends: list[str] = []
