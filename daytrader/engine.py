@@ -590,8 +590,8 @@ class Engine:
         # By position (keywords cost a third more): symbol, side, qty, type, limit, stop, stop
         # loss, take-profit, reference price, reduce only, reason, strategy, time.
         intent = OrderIntent.make(symbol, side, abs(qty), _MARKET, None, None, None, None,
-                             to_price(last) if last else None, True, reason, "exit",
-                             self.clock.now())
+                                  to_price(last) if last else None, True, reason, "exit",
+                                  self.clock.now())
         result = await self._send(intent, broker_qty=qty)
         order_id = result.order.id if result.order is not None else None
 
@@ -607,7 +607,7 @@ class Engine:
                       qty: int = 0, order_id: str | None = None, flat: bool = False) -> CloseReport:
         self.record("info" if ok else "error", "order" if ok else "broker", message)
         return CloseReport.make(symbol, ok, message, canceled, filled, qty, order_id, flat,
-                           (time.perf_counter() - t0) * 1000)
+                                (time.perf_counter() - t0) * 1000)
 
     async def _cancel_for_close(self, order: Order) -> None:
         if order.status is OrderStatus.PENDING_CANCEL or not order.status.is_open:
@@ -978,8 +978,8 @@ class Engine:
         qty = self._size(signal.price, signal.stop_loss)
         # By position, as in _close_one.
         intent = OrderIntent.make(signal.symbol, side, qty, _MARKET, None, None, signal.stop_loss,
-                             signal.take_profit, signal.price, False, signal.reason,
-                             self.strategies.name_of(signal.symbol), signal.ts)
+                                  signal.take_profit, signal.price, False, signal.reason,
+                                  self.strategies.name_of(signal.symbol), signal.ts)
         if qty <= 0:
             self.record("info", "order", f"signal {signal.reason} {signal.symbol} skipped: "
                       "position size rounds to 0 shares")
@@ -1210,11 +1210,11 @@ class Engine:
             position_qty.update(positions)
         # By position (keywords cost a third more, on every entry), in RiskContext's order.
         return RiskContext.make(self.state, now, market_open, account.equity,
-                           self.breaker.baseline or self.start_of_day_equity,
-                           account.buying_power, self.breaker.tripped, self._open_symbols(),
-                           self.cooldown.until,
-                           "" if market_open else self.calendar.describe(now), position_qty,
-                           self.settings.allow_shorts)
+                                self.breaker.baseline or self.start_of_day_equity,
+                                account.buying_power, self.breaker.tripped, self._open_symbols(),
+                                self.cooldown.until,
+                                "" if market_open else self.calendar.describe(now), position_qty,
+                                self.settings.allow_shorts)
 
     def _check(self, intent: OrderIntent, positions: dict[str, int] | None = None,
                advice: Opinion | None = None) -> RiskDecision:

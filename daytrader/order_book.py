@@ -53,10 +53,10 @@ class OrderBook:
                     and prev.filled_qty == order.filled_qty):
                 return prev  # the answer to a submit the stream already told: only its legs are new
             order = Order.make(order.id, order.client_order_id, order.symbol, order.side, order.qty,
-                          order.order_type, order.status, order.submitted_at, order.role,
-                          order.limit_price, order.stop_price, order.filled_qty,
-                          order.filled_avg_price, order.parent_id, order.updated_at,
-                          order.reject_reason)
+                               order.order_type, order.status, order.submitted_at, order.role,
+                               order.limit_price, order.stop_price, order.filled_qty,
+                               order.filled_avg_price, order.parent_id, order.updated_at,
+                               order.reject_reason)
         prev = self.known.get(order.id)
         if prev is not None and is_older(order, prev):
             return prev  # an answer sent before what the stream already told: never go back

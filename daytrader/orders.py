@@ -234,9 +234,9 @@ class OrderManager:
         # By position, in OrderRequest's order (keywords cost a third more, on every order). The
         # position intent is a second guard at the broker: an exit can only close.
         request = OrderRequest.make(cid, intent.symbol, intent.side, intent.qty, intent.order_type,
-                               intent.limit_price, intent.stop_price, intent.stop_loss,
-                               intent.take_profit,
-                               f"{intent.side}_to_close" if intent.reduce_only else None)
+                                    intent.limit_price, intent.stop_price, intent.stop_loss,
+                                    intent.take_profit,
+                                    f"{intent.side}_to_close" if intent.reduce_only else None)
         last_error: BrokerError | None = None
         for attempt in range(1, self.attempts + 1):
             try:

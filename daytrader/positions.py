@@ -84,7 +84,7 @@ class PositionBook:
             return None
         # By position (keywords cost a third more): a close reads the broker's position.
         return Position.make(pos.symbol, pos.qty, pos.avg_price, pos.last_price, pos.opened_at,
-                        pos.stop_loss, pos.take_profit, None, None, pos.strategy)
+                             pos.stop_loss, pos.take_profit, None, None, pos.strategy)
 
     def positions(self) -> list[Position]:
         return [p for s in sorted(self._open) if (p := self.position(s)) is not None]
@@ -187,9 +187,9 @@ class PositionBook:
             pos.qty = self.held[fill.symbol] = remaining
             return None
         trade = Trade.make(pos.symbol, _BUY if direction > 0 else _SELL, closed, pos.opened_at,
-                      pos.avg_price, fill.ts, price, pnl,
-                      reason or _ROLE_REASON.get(fill.role, "exit"), pos.stop_loss,
-                      pos.take_profit, pos.entry_commission + fill.commission, pos.strategy)
+                           pos.avg_price, fill.ts, price, pnl,
+                           reason or _ROLE_REASON.get(fill.role, "exit"), pos.stop_loss,
+                           pos.take_profit, pos.entry_commission + fill.commission, pos.strategy)
         self.trades.append(trade)
         del self._open[fill.symbol]
         del self.held[fill.symbol]

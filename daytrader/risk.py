@@ -178,7 +178,7 @@ def check_buying_power(intent: OrderIntent, ctx: RiskContext) -> CheckResult:
     cost = price * intent.qty
     if cost <= buying_power:  # worded when read, as in check_risk_per_trade
         return CheckResult.make("buying_power", True, lambda: _money(cost),
-                           lambda: _money(buying_power))
+                                lambda: _money(buying_power))
     value, limit = _money(cost), _money(buying_power)
     return CheckResult("buying_power", False, value, limit,
                        f"order costs {value}, buying power is {limit}")

@@ -276,7 +276,7 @@ class SimExchange:
         self._unwork(o)
         # zfill, not a format spec: half the cost (an id per order and per fill).
         fill = Fill.make("sim-fill-" + str(next(self._fill_ids)).zfill(6), o.id, o.client_order_id,
-                    o.symbol, o.side, o.qty, price, commission, ts, o.role)
+                         o.symbol, o.side, o.qty, price, commission, ts, o.role)
         self.book.apply_fill(fill)
         self._version += 1  # the account: see _changed
         self._emit("fill", w.order, fill)
@@ -294,10 +294,10 @@ class SimExchange:
         o = w.order
         # Written out rather than dataclasses.replace: a third of the cost, on every fill and cancel.
         w.order = Order.make(o.id, o.client_order_id, o.symbol, o.side, o.qty, o.order_type, status,
-                        o.submitted_at, o.role, o.limit_price, o.stop_price,
-                        o.filled_qty if filled_qty is None else filled_qty,
-                        o.filled_avg_price if filled_avg_price is None else filled_avg_price,
-                        o.parent_id, updated_at, o.reject_reason, o.legs)
+                             o.submitted_at, o.role, o.limit_price, o.stop_price,
+                             o.filled_qty if filled_qty is None else filled_qty,
+                             o.filled_avg_price if filled_avg_price is None else filled_avg_price,
+                             o.parent_id, updated_at, o.reject_reason, o.legs)
         if status in OPEN_STATUSES:
             self._open[o.id] = w
         else:
@@ -418,7 +418,7 @@ class SimExchange:
              status: OrderStatus, now: datetime, role: OrderRole, limit_price: Decimal | None,
              stop_price: Decimal | None, parent_id: str | None) -> _Working:
         order = Order.make(self._new_id(), cid, symbol, side, qty, order_type, status, now, role,
-                      limit_price, stop_price, 0, None, parent_id, now)
+                           limit_price, stop_price, 0, None, parent_id, now)
         armed = status is _NEW  # a bracket's legs (HELD) wait for their parent's fill
         w = _Working(order, [], None, float(limit_price) if limit_price else None,
                      float(stop_price) if stop_price else None, None, armed)
@@ -459,9 +459,9 @@ class SimExchange:
         self._emit("new", parent.order)
         o = parent.order
         return Order.make(o.id, o.client_order_id, o.symbol, o.side, o.qty, o.order_type, o.status,
-                     o.submitted_at, o.role, o.limit_price, o.stop_price, o.filled_qty,
-                     o.filled_avg_price, o.parent_id, o.updated_at, o.reject_reason,
-                     tuple([leg.order for leg in legs]))
+                          o.submitted_at, o.role, o.limit_price, o.stop_price, o.filled_qty,
+                          o.filled_avg_price, o.parent_id, o.updated_at, o.reject_reason,
+                          tuple([leg.order for leg in legs]))
 
     def restore(self, fills: Sequence[Fill], orders: Sequence[Order],
                 last_prices: dict[str, float]) -> None:
@@ -555,7 +555,7 @@ class SimExchange:
         value, gross = book.value_and_exposure()
         equity = to_money(book.cash + value)  # book.equity()
         account = Account.make(to_money(book.cash), equity, self._buying_power(equity, gross),
-                          self.last_equity)
+                               self.last_equity)
         self._account = (self._version, account)
         return account
 

@@ -197,13 +197,14 @@ class EmaCrossover:
             # Signal's fields by position: symbol, action, time, price, stop, take-profit, ATR,
             # reason (keywords cost a third more).
             return Signal.make(bar.symbol, "enter_long", bar.ts, to_price(bar.close),
-                          to_price(bar.close - p.stop_atr_mult * atr),
-                          to_price(bar.close + p.take_profit_atr_mult * atr), atr, "ema_cross_up")
+                               to_price(bar.close - p.stop_atr_mult * atr),
+                               to_price(bar.close + p.take_profit_atr_mult * atr), atr,
+                               "ema_cross_up")
         if p.allow_shorts:
             return Signal.make(bar.symbol, "enter_short", bar.ts, to_price(bar.close),
-                          to_price(bar.close + p.stop_atr_mult * atr),
-                          to_price(bar.close - p.take_profit_atr_mult * atr), atr,
-                          "ema_cross_down")
+                               to_price(bar.close + p.stop_atr_mult * atr),
+                               to_price(bar.close - p.take_profit_atr_mult * atr), atr,
+                               "ema_cross_down")
         return None
 
     @staticmethod
