@@ -91,7 +91,8 @@ class Broker(Protocol):
     name: str
     # True for a venue inside this process (the sim exchange): every call completes without
     # waiting on anything, so a cancel is final when it returns. The engine then runs a close
-    # in line instead of on tasks of its own (concurrent requests buy nothing there).
+    # in line instead of on tasks of its own (concurrent requests buy nothing there), and the
+    # order manager sends without a timer. A wrapper that can wait must say False.
     in_process: bool
 
     def set_listener(self, listener: UpdateListener) -> None: ...
