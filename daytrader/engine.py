@@ -908,7 +908,7 @@ class Engine:
                                  trip.baseline)
             self.record("error", "breaker", trip.message + "; entries halted, closes still allowed",
                       loss_pct=trip.loss_pct)
-        if session is not None:  # outside regular hours: marks only, no decisions
+        if session is not None:  # regular hours: decisions (outside them, marks only)
             if now >= self._flatten_at(session):
                 await self._flatten(now)
                 for bar in bars:
