@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from daytrader.advisor.context import AccountState, EntryContext, entry_context
 from daytrader.advisor.opinion import Opinion, advisor_check
-from daytrader.broker import Broker, BrokerError, NotCancelable, NotFound
+from daytrader.broker import Broker, BrokerError, NotCancelable, NotFound, is_in_process
 from daytrader.clock import EXCHANGE_TZ, Clock, MarketCalendar, Session
 from daytrader.config import Settings
 from daytrader.market import Quote, SessionTape, SymbolChart
@@ -476,7 +476,7 @@ class Engine:
                 future.set_result(reports[symbol])
 
     def _in_process(self) -> bool:
-        return getattr(self.broker, "in_process", False) is True
+        return is_in_process(self.broker)
 
     async def _each(self, coros: list) -> list:
         """Runs the awaitables concurrently, or one after the other where that costs nothing

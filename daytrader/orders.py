@@ -19,7 +19,13 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from daytrader.broker import Broker, BrokerError, BrokerUnavailable, DuplicateClientOrderId
+from daytrader.broker import (
+    Broker,
+    BrokerError,
+    BrokerUnavailable,
+    DuplicateClientOrderId,
+    is_in_process,
+)
 from daytrader.models import Order, OrderIntent, OrderRequest, RiskDecision, quick_init
 
 log = logging.getLogger(__name__)
@@ -168,7 +174,7 @@ class OrderManager:
 
     def __init__(self, broker: Broker, *, timeout: float = 10.0, attempts: int = 2) -> None:
         self.broker = broker
-        self._in_process = getattr(broker, "in_process", False) is True
+        self._in_process = is_in_process(broker)
         self.timeout = timeout
         self.attempts = attempts
         self.results: dict[str, SubmitResult] = {}

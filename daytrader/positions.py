@@ -189,7 +189,7 @@ class PositionBook:
         trade = Trade.make(pos.symbol, _BUY if direction > 0 else _SELL, closed, pos.opened_at,
                            pos.avg_price, fill.ts, price, pnl,
                            reason or _ROLE_REASON.get(fill.role, "exit"), pos.stop_loss,
-                           pos.take_profit, pos.entry_commission + fill.commission, pos.strategy)
+                           pos.take_profit, pos.entry_commission + commission, pos.strategy)
         self.trades.append(trade)
         del self._open[fill.symbol]
         del self.held[fill.symbol]

@@ -135,3 +135,9 @@ class Broker(Protocol):
                 last_prices: dict[str, float]) -> None:
         """After a crash, what the journal holds: an in-process venue rebuilds itself from it;
         a real broker, which outlived the process, ignores it (the engine syncs instead)."""
+
+
+def is_in_process(broker: object) -> bool:
+    """Whether `broker` says it is a venue in this process (`Broker.in_process`); one that does
+    not say is taken as one that can wait."""
+    return getattr(broker, "in_process", False) is True
